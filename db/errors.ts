@@ -1,0 +1,27 @@
+/** SQLSTATE codes the API maps to client errors; anything else is an internal error. */
+export const sqlState = {
+  insufficientPrivilege: "42501",
+  foreignKeyViolation: "23503",
+  uniqueViolation: "23505",
+  checkViolation: "23514",
+  notNullViolation: "23502",
+  invalidTextRepresentation: "22P02",
+  stringDataRightTruncation: "22001",
+  queryCanceled: "57014",
+  serializationFailure: "40001",
+  deadlockDetected: "40P01",
+} as const;
+
+/**
+ * The SQLSTATE of a database error, looking through wrappers (drizzle's `DrizzleQueryError`
+ * keeps the driver's error in `cause`).
+ */
+export function sqlStateOf(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current && typeof current === "object"; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

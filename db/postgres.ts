@@ -1,0 +1,36 @@
+import { drizzle } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import * as schema from "./schema.js";
+import type { Database } from "./types.js";
+
+export interface PostgresOptions {
+  url: string;
+  /** Connections in the pool (default 10). */
+  poolMax?: number;
+  /** Named prepared statements; must be false behind PgBouncer in transaction mode. */
+  prepare?: boolean;
+  /** Seconds an idle connection is kept (default 30). */
+  idleTimeout?: number;
+}
+
+/**
+ * Opens a postgres.js pool. Uses only Web-standard APIs plus sockets, so it also runs in
+ * workerd with `nodejs_compat`.
+ *
+ * @example
+ * const database = connectPostgres({ url: "postgres://bulkhead_app@127.0.0.1/app", prepare: false });
+ */
+export function connectPostgres(options: PostgresOptions): Database {
+  const client = postgres(options.url, {
+    max: options.poolMax ?? 10,
+    prepare: options.prepare ?? true,
+    idle_timeout: options.idleTimeout ?? 30,
+    onnotice: () => {},
+    connection: { application_name: "bulkhead" },
+  });
+  return {
+    db: drizzle(client, { schema }),
+    engine: "postgres",
+    close: () => client.end({ timeout: 5 }),
+  };
+}

@@ -1,0 +1,252 @@
+/**
+ * The single source of truth for Bulkhead's tables and their row-level security policies.
+ *
+ * Every tenant table follows the same shape, because isolation depends on it:
+ * - `tenant_id uuid not null`, primary key `(tenant_id, id)`, random UUID ids;
+ * - foreign keys between tenant tables are composite `(tenant_id, x_id)`, so a row can only
+ *   reference rows of its own tenant (FK checks ignore RLS, a single-column FK would be an oracle);
+ * - every unique constraint includes `tenant_id`;
+ * - one `for all` policy with both USING and WITH CHECK through `app.current_tenant_id()`,
+ *   which is NULL (so matches nothing) whenever no tenant context is set: fail closed.
+ * FORCE ROW LEVEL SECURITY, grants and the SQL functions live in the custom migrations in `drizzle/`.
+ */
+import { sql } from "drizzle-orm";
+import {
+  type AnyPgColumn,
+  check,
+  foreignKey,
+  index,
+  inet,
+  integer,
+  pgPolicy,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+/** The tenant the current transaction acts for; NULL outside a tenant transaction. */
+const currentTenant = sql`app.current_tenant_id()`;
+
+/** The one policy every tenant table carries: rows of the context's tenant, for every command. */
+function tenantPolicy(table: string, tenantColumn: AnyPgColumn) {
+  return pgPolicy(`${table} are visible and writable only within their own tenant`, {
+    as: "permissive",
+    for: "all",
+    using: sql`${tenantColumn} = ${currentTenant}`,
+    withCheck: sql`${tenantColumn} = ${currentTenant}`,
+  });
+}
+
+const id = () => uuid("id").notNull().default(sql`gen_random_uuid()`);
+const tenantId = () => uuid("tenant_id").notNull();
+const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp("updated_at", { withTimezone: true }).notNull().defaultNow();
+
+export const memberRoles = ["owner", "admin", "member"] as const;
+export type MemberRole = (typeof memberRoles)[number];
+export const taskStatuses = ["todo", "in_progress", "done"] as const;
+export type TaskStatus = (typeof taskStatuses)[number];
+
+/**
+ * Tenants (workspaces). A tenant sees only its own row; new tenants are created only by the
+ * `app.register_tenant` SECURITY DEFINER function, slugs resolved only by `app.tenant_id_for_slug`.
+ */
+export const tenants = pgTable(
+  "tenants",
+  {
+    id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
+    slug: text("slug").notNull().unique("tenants_slug_key"),
+    name: text("name").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check("tenants_slug_format", sql`${t.slug} ~ '^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$'`),
+    pgPolicy("tenants are visible and writable only to themselves", {
+      as: "permissive",
+      for: "all",
+      using: sql`${t.id} = ${currentTenant}`,
+      withCheck: sql`${t.id} = ${currentTenant}`,
+    }),
+    // The owner role runs only migrations and the narrow SECURITY DEFINER functions; the slug
+    // lookup of login and registration needs to read tenants before any context exists.
+    pgPolicy("the owner role reads tenants to resolve slugs", {
+      as: "permissive",
+      for: "select",
+      to: "bulkhead_owner",
+      using: sql`true`,
+    }),
+  ],
+);
+
+/** Members of a tenant. `email` is stored lower-cased; unique per tenant. */
+export const users = pgTable(
+  "users",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: id(),
+    email: text("email").notNull(),
+    name: text("name").notNull(),
+    passwordHash: text("password_hash").notNull(),
+    role: text("role", { enum: memberRoles }).notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: "users_pkey", columns: [t.tenantId, t.id] }),
+    unique("users_tenant_email_key").on(t.tenantId, t.email),
+    index("users_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    check("users_role_valid", sql`${t.role} in ('owner', 'admin', 'member')`),
+    check("users_email_lowercase", sql`${t.email} = lower(${t.email})`),
+    tenantPolicy("users", t.tenantId),
+  ],
+);
+
+export const projects = pgTable(
+  "projects",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: id(),
+    name: text("name").notNull(),
+    description: text("description"),
+    // Deliberately not a foreign key: a project outlives the member who created it.
+    createdBy: uuid("created_by").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: "projects_pkey", columns: [t.tenantId, t.id] }),
+    index("projects_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    tenantPolicy("projects", t.tenantId),
+  ],
+);
+
+export const tasks = pgTable(
+  "tasks",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: id(),
+    projectId: uuid("project_id").notNull(),
+    title: text("title").notNull(),
+    status: text("status", { enum: taskStatuses }).notNull().default("todo"),
+    // Composite FK to users (tenant_id, assignee_id) with ON DELETE SET NULL (assignee_id) is
+    // declared in a custom migration: drizzle cannot express a column list for SET NULL.
+    assigneeId: uuid("assignee_id"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: "tasks_pkey", columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: "tasks_project_fkey",
+      columns: [t.tenantId, t.projectId],
+      foreignColumns: [projects.tenantId, projects.id],
+    }).onDelete("cascade"),
+    index("tasks_tenant_project_created_idx").on(t.tenantId, t.projectId, t.createdAt.desc(), t.id.desc()),
+    index("tasks_tenant_assignee_idx").on(t.tenantId, t.assigneeId),
+    check("tasks_status_valid", sql`${t.status} in ('todo', 'in_progress', 'done')`),
+    tenantPolicy("tasks", t.tenantId),
+  ],
+);
+
+/**
+ * Refresh-token sessions. Only a SHA-256 of the secret is stored. Tokens rotate: each use
+ * spends the row and issues a successor in the same `family_id`; presenting a spent token
+ * revokes the whole family.
+ */
+export const refreshTokens = pgTable(
+  "refresh_tokens",
+  {
+    tenantId: tenantId(),
+    id: id(),
+    userId: uuid("user_id").notNull(),
+    familyId: uuid("family_id").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    usedAt: timestamp("used_at", { withTimezone: true }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: "refresh_tokens_pkey", columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: "refresh_tokens_user_fkey",
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete("cascade"),
+    uniqueIndex("refresh_tokens_tenant_token_hash_key").on(t.tenantId, t.tokenHash),
+    index("refresh_tokens_tenant_family_idx").on(t.tenantId, t.familyId),
+    index("refresh_tokens_tenant_user_idx").on(t.tenantId, t.userId),
+    tenantPolicy("refresh_tokens", t.tenantId),
+  ],
+);
+
+/** Invitations: single use, expiring; only a SHA-256 of the token is stored. */
+export const invitations = pgTable(
+  "invitations",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: id(),
+    email: text("email").notNull(),
+    role: text("role", { enum: memberRoles }).notNull(),
+    tokenHash: text("token_hash").notNull(),
+    invitedBy: uuid("invited_by").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    acceptedAt: timestamp("accepted_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: "invitations_pkey", columns: [t.tenantId, t.id] }),
+    uniqueIndex("invitations_tenant_token_hash_key").on(t.tenantId, t.tokenHash),
+    index("invitations_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    check("invitations_role_valid", sql`${t.role} in ('admin', 'member')`),
+    tenantPolicy("invitations", t.tenantId),
+  ],
+);
+
+/** Append-only audit trail: the runtime role may INSERT and SELECT here, nothing else. */
+export const auditEvents = pgTable(
+  "audit_events",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: id(),
+    actorId: uuid("actor_id"),
+    action: text("action").notNull(),
+    targetType: text("target_type").notNull(),
+    targetId: uuid("target_id"),
+    requestId: text("request_id"),
+    clientAddress: inet("client_address"),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: "audit_events_pkey", columns: [t.tenantId, t.id] }),
+    index("audit_events_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    tenantPolicy("audit_events", t.tenantId),
+  ],
+);
+
+/**
+ * Failed-login counters, shared by every server instance. Keys are hashes of
+ * `tenant+email` or of a client address; the table is reachable only through the
+ * `app.login_throttle_*` SECURITY DEFINER functions (no grants to the runtime role).
+ */
+export const loginThrottle = pgTable(
+  "login_throttle",
+  {
+    key: text("key").primaryKey(),
+    failures: integer("failures").notNull(),
+    windowStartedAt: timestamp("window_started_at", { withTimezone: true }).notNull(),
+  },
+  () => [
+    pgPolicy("login throttle rows are reachable only through its definer functions", {
+      as: "permissive",
+      for: "all",
+      using: sql`current_user = 'bulkhead_owner'`,
+      withCheck: sql`current_user = 'bulkhead_owner'`,
+    }),
+  ],
+);

@@ -1,0 +1,77 @@
+import { sql } from "drizzle-orm";
+import type { MemberRole } from "./schema.js";
+import { type Db, rowsOf, type Tx } from "./types.js";
+
+/** Who a transaction acts for. `userId` may be null (e.g. during login, before a user is known). */
+export interface TenantContext {
+  tenantId: string;
+  userId: string | null;
+}
+
+export interface ContextOptions {
+  /** `statement_timeout` for this transaction only, in milliseconds (default 5000). */
+  statementTimeoutMs?: number;
+}
+
+/** Tells `runInContext` to roll back without an error of its own (see `tenantProcedure`). */
+export class Rollback extends Error {
+  constructor() {
+    super("rollback");
+    this.name = "Rollback";
+  }
+}
+
+/**
+ * Sets (or replaces) the context inside an open transaction, returning the user's current role.
+ * `withTenant` calls it first thing; registration calls it again to act as the tenant it created.
+ */
+export async function enterTenant(
+  tx: Tx,
+  tenantId: string | null,
+  userId: string | null,
+  options: ContextOptions = {},
+): Promise<MemberRole | null> {
+  // One round trip: role switch, tenant, user and statement timeout, all transaction-local,
+  // and the caller's current role read back under RLS.
+  const result = await tx.execute(
+    sql`select app.set_context(${tenantId}::uuid, ${userId}::uuid, ${options.statementTimeoutMs ?? 5000}::integer) as role`,
+  );
+  return rowsOf<{ role: MemberRole | null }>(result)[0]?.role ?? null;
+}
+
+async function runInContext<T>(
+  db: Db,
+  tenantId: string | null,
+  userId: string | null,
+  options: ContextOptions,
+  fn: (tx: Tx, role: MemberRole | null) => Promise<T>,
+): Promise<T> {
+  return db.transaction(async (tx) => fn(tx, await enterTenant(tx, tenantId, userId, options)));
+}
+
+/**
+ * Runs `fn` in a transaction scoped to one tenant: as `bulkhead_app`, with `app.tenant_id` and
+ * `app.user_id` set transaction-locally, so RLS confines every statement to that tenant. The only
+ * way procedures reach tenant data. `role` is the user's current role in the tenant, or null
+ * when `userId` is not (or no longer) a member.
+ *
+ * @example
+ * const rows = await withTenant(db, { tenantId, userId }, (tx) => tx.select().from(projects));
+ */
+export function withTenant<T>(
+  db: Db,
+  context: TenantContext,
+  fn: (tx: Tx, role: MemberRole | null) => Promise<T>,
+  options: ContextOptions = {},
+): Promise<T> {
+  return runInContext(db, context.tenantId, context.userId, options, fn);
+}
+
+/**
+ * Runs `fn` as `bulkhead_app` with no tenant: every tenant table reads as empty and refuses
+ * writes. Tenant-less paths (registration, slug resolution, login throttling) call the narrow
+ * SECURITY DEFINER functions from here.
+ */
+export function withoutTenant<T>(db: Db, fn: (tx: Tx) => Promise<T>, options: ContextOptions = {}): Promise<T> {
+  return runInContext(db, null, null, options, (tx) => fn(tx));
+}

@@ -1,0 +1,31 @@
+import type { ExtractTablesWithRelations } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
+import type * as schema from "./schema.js";
+
+export type Schema = typeof schema;
+
+/** A drizzle database on either engine (postgres.js or PGlite). */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+
+/** A drizzle transaction on either engine; inside `withTenant` it carries the tenant context. */
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+
+export type Engine = "pglite" | "postgres";
+
+/** An open database: the drizzle handle, which engine serves it, and how to close it. */
+export interface Database {
+  readonly db: Db;
+  readonly engine: Engine;
+  close(): Promise<void>;
+}
+
+/**
+ * The rows of a raw `execute()`: postgres.js returns an array, PGlite `{ rows }`.
+ */
+export function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  if (result && typeof result === "object" && "rows" in result && Array.isArray(result.rows)) {
+    return result.rows as T[];
+  }
+  return [];
+}

@@ -1,0 +1,91 @@
+/**
+ * The Bulkhead HTTP app, built from injected dependencies. Web-standard APIs only: the same app
+ * runs on Node (server/node.ts), in workerd, Bun or Deno.
+ *
+ * @example
+ * const app = createApp({ database, config, hasher });
+ * const response = await app.request("/healthz");
+ */
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { sql } from "drizzle-orm";
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { type RequestIdVariables, requestId } from "hono/request-id";
+import { randomSecret, TokenService } from "./auth/tokens.js";
+import { bearerToken, createContextInner, tenantHintOf } from "./context.js";
+import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
+import { appRouter } from "./routers/_app.js";
+
+const ipPattern = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$/;
+
+function clientAddressOf(request: Request, env: unknown, deps: AppDeps): string | null {
+  const forwarded = deps.config.trustProxy ? request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
+  const address = (forwarded || deps.peerAddress?.(request, env)) ?? null;
+  // Strip an IPv4-mapped prefix; keep only well-formed addresses (they go into an inet column).
+  const plain = address?.replace(/^::ffff:(?=\d+\.)/, "") ?? null;
+  return plain && ipPattern.test(plain) ? plain : null;
+}
+
+export function createApp(deps: AppDeps) {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? consoleLogger;
+  const tokens = new TokenService(deps.config.jwt, clock);
+  // Login verifies against this when the user is unknown, so every attempt costs one hash.
+  let dummyHash: Promise<string> | undefined;
+  const dummyPasswordHash = () => {
+    dummyHash ??= deps.hasher.hash(randomSecret());
+    return dummyHash;
+  };
+
+  const app = new Hono<{ Variables: RequestIdVariables }>();
+  app.use(requestId({ limitLength: 128 }));
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.get("/readyz", async (c) => {
+    try {
+      await deps.database.db.execute(sql`select 1`);
+      return c.json({ status: "ready", database: deps.database.engine });
+    } catch (error) {
+      logger.warn("readiness check failed", { requestId: c.get("requestId"), error: String(error) });
+      return c.json({ status: "unavailable" }, 503);
+    }
+  });
+
+  app.all("/trpc/*", (c) =>
+    fetchRequestHandler({
+      endpoint: "/trpc",
+      req: c.req.raw,
+      router: appRouter,
+      allowMethodOverride: false,
+      createContext: ({ req, resHeaders }) =>
+        createContextInner({
+          database: deps.database,
+          config: deps.config,
+          hasher: deps.hasher,
+          tokens,
+          clock,
+          logger,
+          dummyPasswordHash,
+          requestId: c.get("requestId"),
+          accessToken: bearerToken(req.headers.get("authorization")),
+          tenantHint: tenantHintOf(req.headers, deps.config.baseDomain),
+          clientAddress: clientAddressOf(req, c.env, deps),
+          resHeaders,
+        }),
+    }),
+  );
+
+  app.notFound((c) => c.json({ error: "Not found" }, 404));
+
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return c.json({ error: error.message }, error.status);
+    const id = c.get("requestId");
+    logger.error("unhandled error", { requestId: id, error: String(error) });
+    return c.json({ error: `Internal server error (request id ${id})` }, 500);
+  });
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,40 @@
+import { auditEvents } from "../db/schema.js";
+import type { Tx } from "../db/types.js";
+
+export interface AuditEntry {
+  action: string;
+  targetType: string;
+  targetId: string | null;
+}
+
+interface AuditContext {
+  db: Tx;
+  member: { tenantId: string; userId: string };
+  requestId: string;
+  clientAddress: string | null;
+}
+
+/**
+ * Records a mutation in the tenant's audit trail, in the request's own transaction: the event
+ * exists exactly when the change committed.
+ */
+export async function audit(ctx: AuditContext, entry: AuditEntry): Promise<void> {
+  await recordAudit(ctx.db, { ...entry, tenantId: ctx.member.tenantId, actorId: ctx.member.userId }, ctx);
+}
+
+/** The same for paths that are not yet a member's request (registration, login, invitations). */
+export async function recordAudit(
+  tx: Tx,
+  event: AuditEntry & { tenantId: string; actorId: string | null },
+  request: { requestId: string; clientAddress: string | null },
+): Promise<void> {
+  await tx.insert(auditEvents).values({
+    tenantId: event.tenantId,
+    actorId: event.actorId,
+    action: event.action,
+    targetType: event.targetType,
+    targetId: event.targetId,
+    requestId: request.requestId,
+    clientAddress: request.clientAddress,
+  });
+}

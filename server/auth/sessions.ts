@@ -1,0 +1,87 @@
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { refreshTokens, tenants, users } from "../../db/schema.js";
+import type { Tx } from "../../db/types.js";
+import type { AppConfig } from "../config.js";
+import type { Clock } from "../deps.js";
+import { unauthorized } from "../errors.js";
+import { memberColumns, type Session, tenantColumns } from "./shapes.js";
+import { makeOpaqueToken, sha256Hex, type TokenService } from "./tokens.js";
+
+interface SessionDeps {
+  tokens: TokenService;
+  config: AppConfig;
+  clock: Clock;
+}
+
+/**
+ * Issues an access token and a new refresh token (in `familyId`, or a new family) for a member,
+ * inside a transaction already in that tenant's context.
+ */
+export async function issueSession(
+  tx: Tx,
+  deps: SessionDeps,
+  who: { tenantId: string; userId: string; familyId?: string },
+): Promise<Session> {
+  const [user] = await tx
+    .select(memberColumns)
+    .from(users)
+    .where(and(eq(users.tenantId, who.tenantId), eq(users.id, who.userId)));
+  const [tenant] = await tx.select(tenantColumns).from(tenants).where(eq(tenants.id, who.tenantId));
+  if (!user || !tenant) throw unauthorized();
+
+  const refreshToken = makeOpaqueToken("rt", who.tenantId);
+  const now = deps.clock.now();
+  await tx.insert(refreshTokens).values({
+    tenantId: who.tenantId,
+    userId: who.userId,
+    familyId: who.familyId ?? crypto.randomUUID(),
+    tokenHash: await sha256Hex(refreshToken),
+    expiresAt: new Date(now.getTime() + deps.config.refreshTokenTtlDays * 86_400_000),
+  });
+  const access = await deps.tokens.signAccess({ userId: who.userId, tenantId: who.tenantId });
+  return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken, user, tenant };
+}
+
+export type RefreshOutcome =
+  | { kind: "rotated"; userId: string; familyId: string }
+  | { kind: "reused"; familyId: string }
+  | { kind: "invalid" };
+
+/**
+ * Spends a refresh token atomically. A token that exists but was already spent or revoked is a
+ * replay: the caller revokes its whole family (RFC 9700 reuse detection) and commits that.
+ */
+export async function spendRefreshToken(tx: Tx, tenantId: string, token: string, now: Date): Promise<RefreshOutcome> {
+  const tokenHash = await sha256Hex(token);
+  const [spent] = await tx
+    .update(refreshTokens)
+    .set({ usedAt: now })
+    .where(
+      and(
+        eq(refreshTokens.tenantId, tenantId),
+        eq(refreshTokens.tokenHash, tokenHash),
+        isNull(refreshTokens.usedAt),
+        isNull(refreshTokens.revokedAt),
+        sql`${refreshTokens.expiresAt} > ${now}`,
+      ),
+    )
+    .returning({ userId: refreshTokens.userId, familyId: refreshTokens.familyId });
+  if (spent) return { kind: "rotated", ...spent };
+
+  const [known] = await tx
+    .select({ familyId: refreshTokens.familyId, usedAt: refreshTokens.usedAt, revokedAt: refreshTokens.revokedAt })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.tenantId, tenantId), eq(refreshTokens.tokenHash, tokenHash)));
+  if (known && (known.usedAt || known.revokedAt)) return { kind: "reused", familyId: known.familyId };
+  return { kind: "invalid" };
+}
+
+/** Revokes every live token of a family. */
+export async function revokeFamily(tx: Tx, tenantId: string, familyId: string, now: Date): Promise<void> {
+  await tx
+    .update(refreshTokens)
+    .set({ revokedAt: now })
+    .where(
+      and(eq(refreshTokens.tenantId, tenantId), eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)),
+    );
+}

@@ -1,0 +1,40 @@
+import { tenants, users } from "../../db/schema.js";
+
+/** Columns of a `Member` (never the password hash). */
+export const memberColumns = {
+  id: users.id,
+  email: users.email,
+  name: users.name,
+  role: users.role,
+  createdAt: users.createdAt,
+};
+
+export const tenantColumns = {
+  id: tenants.id,
+  slug: tenants.slug,
+  name: tenants.name,
+  createdAt: tenants.createdAt,
+};
+
+export interface Member {
+  id: string;
+  email: string;
+  name: string;
+  role: "owner" | "admin" | "member";
+  createdAt: Date;
+}
+
+export interface Tenant {
+  id: string;
+  slug: string;
+  name: string;
+  createdAt: Date;
+}
+
+export interface Session {
+  accessToken: string;
+  refreshToken: string;
+  accessTokenExpiresAt: Date;
+  user: Member;
+  tenant: Tenant;
+}

@@ -1,0 +1,135 @@
+import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { z } from "zod";
+import type { AppConfig, SigningKey } from "../config.js";
+import type { Clock } from "../deps.js";
+
+const algorithm = "HS256";
+/** Tolerated difference between our clock and the signer's, in seconds. */
+const clockToleranceSeconds = 5;
+
+export interface AccessClaims {
+  userId: string;
+  tenantId: string;
+  jti: string;
+}
+
+const claimsSchema = z.object({
+  sub: z.uuid(),
+  tid: z.uuid(),
+  typ: z.literal("access"),
+  jti: z.string().min(1),
+});
+
+/** Raised for any token that must not be accepted; always reported as UNAUTHORIZED. */
+export class InvalidTokenError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "InvalidTokenError";
+  }
+}
+
+/**
+ * Signs and verifies access tokens: HS256 only, with `iss`, `aud` and `typ` pinned. The current
+ * key signs; it and the previous keys verify, chosen by `kid`, so keys rotate without logging
+ * anyone out.
+ */
+export class TokenService {
+  readonly #keys: Map<string, Uint8Array>;
+  readonly #current: SigningKey;
+  readonly #encodedCurrent: Uint8Array;
+
+  constructor(
+    private readonly config: AppConfig["jwt"],
+    private readonly clock: Clock,
+  ) {
+    const encoder = new TextEncoder();
+    this.#current = config.current;
+    this.#encodedCurrent = encoder.encode(config.current.secret);
+    this.#keys = new Map([
+      ...config.previous.map((key) => [key.kid, encoder.encode(key.secret)] as const),
+      [config.current.kid, this.#encodedCurrent] as const,
+    ]);
+  }
+
+  /** Signs an access token; returns it with its expiry. */
+  async signAccess(claims: { userId: string; tenantId: string }): Promise<{ token: string; expiresAt: Date }> {
+    const issuedAt = Math.floor(this.clock.now().getTime() / 1000);
+    const expiresAt = issuedAt + this.config.accessTokenTtlSeconds;
+    const token = await new SignJWT({ tid: claims.tenantId, typ: "access" })
+      .setProtectedHeader({ alg: algorithm, kid: this.#current.kid, typ: "JWT" })
+      .setIssuer(this.config.issuer)
+      .setAudience(this.config.audience)
+      .setSubject(claims.userId)
+      .setJti(crypto.randomUUID())
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(expiresAt)
+      .sign(this.#encodedCurrent);
+    return { token, expiresAt: new Date(expiresAt * 1000) };
+  }
+
+  /** Verifies an access token, or throws `InvalidTokenError`. */
+  async verifyAccess(token: string): Promise<AccessClaims> {
+    try {
+      const { payload } = await jwtVerify(
+        token,
+        (header) => {
+          const key = header.kid === undefined ? undefined : this.#keys.get(header.kid);
+          if (!key) throw new InvalidTokenError("unknown key id");
+          return key;
+        },
+        {
+          algorithms: [algorithm],
+          issuer: this.config.issuer,
+          audience: this.config.audience,
+          clockTolerance: clockToleranceSeconds,
+          currentDate: this.clock.now(),
+          requiredClaims: ["iss", "aud", "sub", "tid", "typ", "jti", "iat", "exp"],
+        },
+      );
+      const claims = claimsSchema.safeParse(payload);
+      if (!claims.success) throw new InvalidTokenError("unexpected claims");
+      return { userId: claims.data.sub, tenantId: claims.data.tid, jti: claims.data.jti };
+    } catch (error) {
+      if (error instanceof InvalidTokenError) throw error;
+      if (error instanceof joseErrors.JOSEError) throw new InvalidTokenError(error.code);
+      throw new InvalidTokenError("malformed token");
+    }
+  }
+}
+
+const base64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+
+/** 256 random bits, base64url. */
+export function randomSecret(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** Hex SHA-256; opaque tokens are stored only as this. */
+export async function sha256Hex(value: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Opaque tokens carry their tenant so their lookup can run under RLS in that tenant:
+ * `<prefix>_<tenant uuid>_<secret>`. The prefix keeps kinds apart (a refresh token is never an
+ * invitation).
+ */
+export type OpaqueKind = "rt" | "inv";
+
+export function makeOpaqueToken(kind: OpaqueKind, tenantId: string): string {
+  return `bh${kind}_${tenantId}_${randomSecret()}`;
+}
+
+const opaquePattern = /^bh(rt|inv)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+/** Splits an opaque token, or returns null when it is not one of `kind`. */
+export function parseOpaqueToken(kind: OpaqueKind, token: string): { tenantId: string } | null {
+  const match = opaquePattern.exec(token);
+  if (!match || match[1] !== kind || !match[2]) return null;
+  return { tenantId: match[2] };
+}

@@ -1,0 +1,113 @@
+import { z } from "zod";
+
+const booleanString = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((value) => value === "true" || value === "1" || value === "yes");
+
+const signingKey = z.object({ kid: z.string().min(1), secret: z.string().min(1) });
+export type SigningKey = z.infer<typeof signingKey>;
+
+/** `kid:secret,kid:secret` — keys that still verify tokens after a rotation. */
+const previousKeys = z.string().transform((value, ctx) => {
+  const keys: SigningKey[] = [];
+  for (const part of value
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const colon = part.indexOf(":");
+    if (colon <= 0) {
+      ctx.addIssue({ code: "custom", message: "expected kid:secret pairs separated by commas" });
+      return z.NEVER;
+    }
+    keys.push({ kid: part.slice(0, colon), secret: part.slice(colon + 1) });
+  }
+  return keys;
+});
+
+/** Every setting Bulkhead reads, with its default; parsed from env vars or Worker bindings. */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default("0.0.0.0"),
+  DATABASE_URL: z.string().url().optional(),
+  DATABASE_MIGRATION_URL: z.string().url().optional(),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
+  DATABASE_PREPARE: booleanString.default(true),
+  PGLITE_DATA_DIR: z.string().default("./.data/pglite"),
+  MIGRATE_ON_START: booleanString.default(false),
+  STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(5000),
+  JWT_SECRET: z.string().optional(),
+  JWT_KEY_ID: z.string().min(1).default("k1"),
+  JWT_PREVIOUS_KEYS: previousKeys.optional(),
+  JWT_ISSUER: z.string().min(1).default("bulkhead"),
+  JWT_AUDIENCE: z.string().min(1).default("bulkhead-api"),
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
+  REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  BASE_DOMAIN: z.string().min(1).optional(),
+  TRUST_PROXY: booleanString.default(false),
+  LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
+  LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+/** The settings the app itself needs (database and listener settings stay with the entry point). */
+export interface AppConfig {
+  jwt: {
+    issuer: string;
+    audience: string;
+    current: SigningKey;
+    previous: SigningKey[];
+    accessTokenTtlSeconds: number;
+  };
+  refreshTokenTtlDays: number;
+  statementTimeoutMs: number;
+  baseDomain?: string;
+  trustProxy: boolean;
+  login: { maxFailures: number; windowSeconds: number };
+}
+
+/** Thrown for invalid configuration; its message names each bad variable. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses env-like key/value pairs (process.env or Worker bindings). */
+export function parseConfig(source: Record<string, unknown>): RawConfig {
+  const result = configSchema.safeParse(
+    Object.fromEntries(Object.entries(source).filter(([, value]) => value !== "" && value !== undefined)),
+  );
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  - ${issue.path.join(".")}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  return result.data;
+}
+
+/** Minimum JWT secret length in bytes (HS256 wants at least the hash size). */
+export const minSecretBytes = 32;
+
+/** Builds the app's config from parsed settings and a signing secret the caller resolved. */
+export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
+  if (new TextEncoder().encode(secret).length < minSecretBytes) {
+    throw new ConfigError(`JWT_SECRET must be at least ${minSecretBytes} bytes`);
+  }
+  return {
+    jwt: {
+      issuer: raw.JWT_ISSUER,
+      audience: raw.JWT_AUDIENCE,
+      current: { kid: raw.JWT_KEY_ID, secret },
+      previous: raw.JWT_PREVIOUS_KEYS ?? [],
+      accessTokenTtlSeconds: raw.ACCESS_TOKEN_TTL_SECONDS,
+    },
+    refreshTokenTtlDays: raw.REFRESH_TOKEN_TTL_DAYS,
+    statementTimeoutMs: raw.STATEMENT_TIMEOUT_MS,
+    ...(raw.BASE_DOMAIN ? { baseDomain: raw.BASE_DOMAIN } : {}),
+    trustProxy: raw.TRUST_PROXY,
+    login: { maxFailures: raw.LOGIN_MAX_FAILURES, windowSeconds: raw.LOGIN_WINDOW_SECONDS },
+  };
+}

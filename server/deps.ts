@@ -1,0 +1,43 @@
+import type { Database } from "../db/types.js";
+import type { AppConfig } from "./config.js";
+
+/** Where time comes from; tests move it to expire tokens and invitations. */
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/**
+ * Password hashing, injected so each runtime brings its own implementation (native argon2 on
+ * Node). Implementations must hash off the event loop and produce a PHC string.
+ */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(hash: string, password: string): Promise<boolean>;
+}
+
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export const consoleLogger: Logger = {
+  info: (message, fields) => console.log(JSON.stringify({ level: "info", message, ...fields })),
+  warn: (message, fields) => console.warn(JSON.stringify({ level: "warn", message, ...fields })),
+  error: (message, fields) => console.error(JSON.stringify({ level: "error", message, ...fields })),
+};
+
+export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/** Everything `createApp` needs; entry points and tests build it. */
+export interface AppDeps {
+  database: Database;
+  config: AppConfig;
+  hasher: PasswordHasher;
+  clock?: Clock;
+  logger?: Logger;
+  /** The peer address of a request, when the runtime knows it (Node's socket, Workers' header). */
+  peerAddress?: (request: Request, env: unknown) => string | undefined;
+}

@@ -1,0 +1,74 @@
+/**
+ * The Node entry point, and the only module with side effects: reads the environment, opens and
+ * checks the database, listens, and shuts down gracefully on SIGTERM/SIGINT.
+ */
+import { dirname, join } from "node:path";
+import { type HttpBindings, serve } from "@hono/node-server";
+import { openDatabase } from "../db/open.js";
+import { checkPosture } from "../db/posture.js";
+import { createApp } from "./app.js";
+import { createArgon2Hasher } from "./auth/argon2.js";
+import { toAppConfig } from "./config.js";
+import { consoleLogger } from "./deps.js";
+import { loadEnv } from "./env.js";
+import { resolveJwtSecret } from "./secrets.js";
+
+const logger = consoleLogger;
+
+async function main() {
+  const raw = loadEnv();
+  const dataRoot = raw.PGLITE_DATA_DIR === "memory://" ? "./.data" : dirname(raw.PGLITE_DATA_DIR);
+  const secret = await resolveJwtSecret(raw, join(dataRoot, "jwt-secret"), logger);
+  const config = toAppConfig(raw, secret);
+
+  const database = await openDatabase(raw);
+  const posture = await checkPosture(database.db);
+  if (posture.problems.length > 0) {
+    logger.error("refusing to start: the database does not enforce tenant isolation", { problems: posture.problems });
+    await database.close();
+    process.exit(1);
+  }
+  if (database.engine === "postgres") for (const warning of posture.warnings) logger.warn(warning);
+
+  const app = createApp({
+    database,
+    config,
+    hasher: createArgon2Hasher(),
+    logger,
+    peerAddress: (_request, env) => (env as Partial<HttpBindings> | undefined)?.incoming?.socket.remoteAddress,
+  });
+
+  const server = serve({ fetch: app.fetch, port: raw.PORT, hostname: raw.HOST }, (info) => {
+    const where = database.engine === "pglite" ? `PGlite in ${raw.PGLITE_DATA_DIR}` : "PostgreSQL";
+    logger.info(
+      `Bulkhead listening on http://${info.address === "0.0.0.0" ? "localhost" : info.address}:${info.port} (${where})`,
+    );
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal}: stopping; finishing in-flight requests`);
+    const forced = setTimeout(() => {
+      logger.error("shutdown timed out; exiting");
+      process.exit(1);
+    }, raw.SHUTDOWN_TIMEOUT_MS);
+    forced.unref();
+    // close() stops accepting and resolves once open requests have finished.
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      if ("closeIdleConnections" in server) server.closeIdleConnections();
+    });
+    await database.close();
+    logger.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  logger.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});

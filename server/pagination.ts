@@ -1,0 +1,65 @@
+import { TRPCError } from "@trpc/server";
+import { type AnyColumn, type SQL, sql } from "drizzle-orm";
+import { z } from "zod";
+
+/** `{ cursor?, limit? }` of every list procedure: limit 1..100, default 20. */
+export const pageInput = z.object({
+  cursor: z.string().max(200).nullish(),
+  limit: z.number().int().min(1).max(100).default(20),
+});
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+const cursorSchema = z.tuple([z.string().min(1).max(64), z.uuid()]);
+
+/**
+ * Cursors are opaque to clients: base64url of `[created_at as PostgreSQL prints it, id]`.
+ * Keeping the database's own text (microseconds) rather than a JS Date (milliseconds) is what
+ * makes keyset pages exact.
+ */
+export function encodeCursor(createdAt: string, id: string): string {
+  return btoa(JSON.stringify([createdAt, id]))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+}
+
+export function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const json = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+    const [createdAt, id] = cursorSchema.parse(JSON.parse(json));
+    if (Number.isNaN(Date.parse(createdAt))) throw new Error("bad timestamp");
+    return { createdAt, id };
+  } catch (cause) {
+    throw new TRPCError({ code: "BAD_REQUEST", message: "Malformed cursor", cause });
+  }
+}
+
+/** The text of `created_at` to build the next cursor from; select it beside each row. */
+export const cursorKey = (createdAt: AnyColumn) => sql<string>`${createdAt}::text`;
+
+/** Rows strictly after the cursor in `(created_at desc, id desc)` order. */
+export function afterCursor(createdAt: AnyColumn, id: AnyColumn, cursor: string | null | undefined): SQL | undefined {
+  if (!cursor) return undefined;
+  const position = decodeCursor(cursor);
+  return sql`(${createdAt}, ${id}) < (${position.createdAt}::timestamptz, ${position.id}::uuid)`;
+}
+
+/**
+ * Builds a page from `limit + 1` rows fetched in order; each row carries `cursorKey` as `_key`.
+ */
+export function toPage<Row extends { _key: string; id: string }, T>(
+  rows: Row[],
+  limit: number,
+  map: (row: Row) => T,
+): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items: items.map(map),
+    nextCursor: rows.length > limit && last ? encodeCursor(last._key, last.id) : null,
+  };
+}

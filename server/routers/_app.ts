@@ -1,0 +1,20 @@
+import { router } from "../trpc.js";
+import { auditRouter } from "./audit.js";
+import { authRouter } from "./auth.js";
+import { healthProcedure } from "./health.js";
+import { membersRouter } from "./members.js";
+import { projectsRouter } from "./projects.js";
+import { tasksRouter } from "./tasks.js";
+import { tenantRouter } from "./tenant.js";
+
+export const appRouter = router({
+  health: healthProcedure,
+  auth: authRouter,
+  tenant: tenantRouter,
+  members: membersRouter,
+  projects: projectsRouter,
+  tasks: tasksRouter,
+  audit: auditRouter,
+});
+
+export type AppRouter = typeof appRouter;

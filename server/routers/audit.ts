@@ -1,0 +1,42 @@
+import { and, desc, eq } from "drizzle-orm";
+import { auditEvents } from "../../db/schema.js";
+import { afterCursor, cursorKey, pageInput, toPage } from "../pagination.js";
+import { adminProcedure, router } from "../trpc.js";
+
+export type AuditEvent = {
+  id: string;
+  actorId: string | null;
+  action: string;
+  targetType: string;
+  targetId: string | null;
+  requestId: string | null;
+  clientAddress: string | null;
+  createdAt: Date;
+};
+
+export const auditRouter = router({
+  list: adminProcedure.input(pageInput).query(async ({ ctx, input }) => {
+    const rows = await ctx.db
+      .select({
+        id: auditEvents.id,
+        actorId: auditEvents.actorId,
+        action: auditEvents.action,
+        targetType: auditEvents.targetType,
+        targetId: auditEvents.targetId,
+        requestId: auditEvents.requestId,
+        clientAddress: auditEvents.clientAddress,
+        createdAt: auditEvents.createdAt,
+        _key: cursorKey(auditEvents.createdAt),
+      })
+      .from(auditEvents)
+      .where(
+        and(
+          eq(auditEvents.tenantId, ctx.member.tenantId),
+          afterCursor(auditEvents.createdAt, auditEvents.id, input.cursor),
+        ),
+      )
+      .orderBy(desc(auditEvents.createdAt), desc(auditEvents.id))
+      .limit(input.limit + 1);
+    return toPage(rows, input.limit, ({ _key, ...event }): AuditEvent => event);
+  }),
+});

@@ -1,0 +1,227 @@
+import { TRPCError } from "@trpc/server";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { z } from "zod";
+import { invitations, refreshTokens, tenants, users } from "../../db/schema.js";
+import { enterTenant, withoutTenant, withTenant } from "../../db/tenant.js";
+import { rowsOf } from "../../db/types.js";
+import { audit, recordAudit } from "../audit.js";
+import { issueSession, revokeFamily, spendRefreshToken } from "../auth/sessions.js";
+import { memberColumns, type Session, tenantColumns } from "../auth/shapes.js";
+import { recordFailure, resetAccount, throttleKeys, throttleWait } from "../auth/throttle.js";
+import { parseOpaqueToken, sha256Hex } from "../auth/tokens.js";
+import { notFound, unauthorized } from "../errors.js";
+import { publicProcedure, router, tenantProcedure } from "../trpc.js";
+import { emailField, nameField, passwordField, slugField } from "../validation.js";
+
+const invalidInvitation = () => new TRPCError({ code: "UNAUTHORIZED", message: "Invalid, used or expired invitation" });
+
+export const authRouter = router({
+  registerTenant: publicProcedure
+    .input(
+      z.object({
+        tenant: z.object({ name: nameField, slug: slugField }),
+        owner: z.object({ email: emailField, password: passwordField, name: nameField }),
+      }),
+    )
+    .mutation(async ({ ctx, input }): Promise<Session> => {
+      const passwordHash = await ctx.hasher.hash(input.owner.password);
+      return withoutTenant(
+        ctx.database.db,
+        async (tx) => {
+          const result = await tx.execute(
+            sql`select tenant_id, user_id from app.register_tenant(${input.tenant.slug}, ${input.tenant.name}, ${input.owner.email}, ${input.owner.name}, ${passwordHash})`,
+          );
+          const created = rowsOf<{ tenant_id: string; user_id: string }>(result)[0];
+          if (!created) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR" });
+          const who = { tenantId: created.tenant_id, userId: created.user_id };
+          await enterTenant(tx, who.tenantId, who.userId, { statementTimeoutMs: ctx.config.statementTimeoutMs });
+          await recordAudit(
+            tx,
+            { ...who, actorId: who.userId, action: "tenant.registered", targetType: "tenant", targetId: who.tenantId },
+            ctx,
+          );
+          return issueSession(tx, ctx, who);
+        },
+        { statementTimeoutMs: ctx.config.statementTimeoutMs },
+      );
+    }),
+
+  login: publicProcedure
+    .input(
+      z.object({
+        tenantSlug: z.string().trim().toLowerCase().min(1).max(64),
+        email: emailField,
+        password: z.string().min(1).max(256),
+      }),
+    )
+    .mutation(async ({ ctx, input }): Promise<Session> => {
+      const db = ctx.database.db;
+      const { maxFailures, windowSeconds } = ctx.config.login;
+      const keys = await throttleKeys(input.tenantSlug, input.email, ctx.clientAddress);
+
+      const found = await withoutTenant(db, async (tx) => {
+        const wait = await throttleWait(tx, keys, maxFailures, windowSeconds);
+        if (wait > 0) return { wait, tenantId: null, user: null };
+        const slug = await tx.execute(sql`select app.tenant_id_for_slug(${input.tenantSlug}) as id`);
+        const tenantId = rowsOf<{ id: string | null }>(slug)[0]?.id ?? null;
+        if (!tenantId) return { wait: 0, tenantId: null, user: null };
+        // The user lookup itself runs under RLS, in the tenant's context.
+        await enterTenant(tx, tenantId, null);
+        const [user] = await tx
+          .select({ id: users.id, passwordHash: users.passwordHash })
+          .from(users)
+          .where(and(eq(users.tenantId, tenantId), eq(users.email, input.email)));
+        return { wait: 0, tenantId, user: user ?? null };
+      });
+      if (found.wait > 0) {
+        ctx.resHeaders.set("Retry-After", String(found.wait));
+        throw new TRPCError({
+          code: "TOO_MANY_REQUESTS",
+          message: `Too many failed logins; retry in ${found.wait} seconds`,
+        });
+      }
+
+      // Hashing happens outside any transaction, so no pooled connection waits on it; an unknown
+      // tenant or user still costs one verification, so timing tells nothing.
+      const hash = found.user?.passwordHash ?? (await ctx.dummyPasswordHash());
+      const valid = (await ctx.hasher.verify(hash, input.password)) && found.user !== null;
+      if (!valid || !found.tenantId || !found.user) {
+        await withoutTenant(db, (tx) => recordFailure(tx, keys, windowSeconds));
+        throw unauthorized();
+      }
+
+      const who = { tenantId: found.tenantId, userId: found.user.id };
+      return withTenant(
+        db,
+        who,
+        async (tx, role) => {
+          if (!role) throw unauthorized();
+          await resetAccount(tx, keys);
+          await recordAudit(
+            tx,
+            { ...who, actorId: who.userId, action: "auth.login", targetType: "user", targetId: who.userId },
+            ctx,
+          );
+          return issueSession(tx, ctx, who);
+        },
+        { statementTimeoutMs: ctx.config.statementTimeoutMs },
+      );
+    }),
+
+  refresh: publicProcedure
+    .input(z.object({ refreshToken: z.string().min(1).max(200) }))
+    .mutation(async ({ ctx, input }): Promise<Session> => {
+      const parsed = parseOpaqueToken("rt", input.refreshToken);
+      if (!parsed) throw unauthorized();
+      const { tenantId } = parsed;
+      const now = ctx.clock.now();
+      const result = await withTenant(ctx.database.db, { tenantId, userId: null }, async (tx) => {
+        const outcome = await spendRefreshToken(tx, tenantId, input.refreshToken, now);
+        if (outcome.kind === "reused") {
+          // Committed on purpose: the replay revokes every token of the family, the thief's and ours.
+          await revokeFamily(tx, tenantId, outcome.familyId, now);
+          return null;
+        }
+        if (outcome.kind === "invalid") return null;
+        const role = await enterTenant(tx, tenantId, outcome.userId, {
+          statementTimeoutMs: ctx.config.statementTimeoutMs,
+        });
+        if (!role) return null;
+        return issueSession(tx, ctx, { tenantId, userId: outcome.userId, familyId: outcome.familyId });
+      });
+      if (!result) throw unauthorized();
+      return result;
+    }),
+
+  logout: tenantProcedure
+    .input(z.object({ refreshToken: z.string().min(1).max(200).optional() }).optional())
+    .mutation(async ({ ctx, input }) => {
+      const { tenantId, userId } = ctx.member;
+      const mine = and(
+        eq(refreshTokens.tenantId, tenantId),
+        eq(refreshTokens.userId, userId),
+        isNull(refreshTokens.revokedAt),
+      );
+      if (input?.refreshToken) {
+        const tokenHash = await sha256Hex(input.refreshToken);
+        const [token] = await ctx.db
+          .select({ familyId: refreshTokens.familyId })
+          .from(refreshTokens)
+          .where(
+            and(
+              eq(refreshTokens.tenantId, tenantId),
+              eq(refreshTokens.userId, userId),
+              eq(refreshTokens.tokenHash, tokenHash),
+            ),
+          );
+        if (token) await revokeFamily(ctx.db, tenantId, token.familyId, ctx.clock.now());
+      } else {
+        await ctx.db.update(refreshTokens).set({ revokedAt: ctx.clock.now() }).where(mine);
+      }
+      await audit(ctx, {
+        action: input?.refreshToken ? "auth.logout" : "auth.logout_all",
+        targetType: "user",
+        targetId: userId,
+      });
+      return { ok: true as const };
+    }),
+
+  me: tenantProcedure.query(async ({ ctx }) => {
+    const [user] = await ctx.db
+      .select(memberColumns)
+      .from(users)
+      .where(and(eq(users.tenantId, ctx.member.tenantId), eq(users.id, ctx.member.userId)));
+    const [tenant] = await ctx.db.select(tenantColumns).from(tenants).where(eq(tenants.id, ctx.member.tenantId));
+    if (!user || !tenant) throw notFound("Member");
+    return { user, tenant };
+  }),
+
+  acceptInvite: publicProcedure
+    .input(z.object({ token: z.string().min(1).max(200), name: nameField, password: passwordField }))
+    .mutation(async ({ ctx, input }): Promise<Session> => {
+      const parsed = parseOpaqueToken("inv", input.token);
+      if (!parsed) throw invalidInvitation();
+      const { tenantId } = parsed;
+      const passwordHash = await ctx.hasher.hash(input.password);
+      const tokenHash = await sha256Hex(input.token);
+      const now = ctx.clock.now();
+      return withTenant(
+        ctx.database.db,
+        { tenantId, userId: null },
+        async (tx) => {
+          const [invitation] = await tx
+            .update(invitations)
+            .set({ acceptedAt: now })
+            .where(
+              and(
+                eq(invitations.tenantId, tenantId),
+                eq(invitations.tokenHash, tokenHash),
+                isNull(invitations.acceptedAt),
+                sql`${invitations.expiresAt} > ${now}`,
+              ),
+            )
+            .returning({ id: invitations.id, email: invitations.email, role: invitations.role });
+          if (!invitation) throw invalidInvitation();
+          const [user] = await tx
+            .insert(users)
+            .values({ tenantId, email: invitation.email, name: input.name, passwordHash, role: invitation.role })
+            .returning({ id: users.id });
+          if (!user) throw invalidInvitation();
+          await enterTenant(tx, tenantId, user.id, { statementTimeoutMs: ctx.config.statementTimeoutMs });
+          await recordAudit(
+            tx,
+            {
+              tenantId,
+              actorId: user.id,
+              action: "invitation.accepted",
+              targetType: "invitation",
+              targetId: invitation.id,
+            },
+            ctx,
+          );
+          return issueSession(tx, ctx, { tenantId, userId: user.id });
+        },
+        { statementTimeoutMs: ctx.config.statementTimeoutMs },
+      );
+    }),
+});

@@ -1,0 +1,104 @@
+import { TRPCError } from "@trpc/server";
+import { and, desc, eq, sql } from "drizzle-orm";
+import { z } from "zod";
+import { invitations, users } from "../../db/schema.js";
+import type { Tx } from "../../db/types.js";
+import { audit } from "../audit.js";
+import { type Member, memberColumns } from "../auth/shapes.js";
+import { makeOpaqueToken, sha256Hex } from "../auth/tokens.js";
+import { notFound } from "../errors.js";
+import { afterCursor, cursorKey, pageInput, toPage } from "../pagination.js";
+import { adminProcedure, hasRole, ownerProcedure, router, tenantProcedure } from "../trpc.js";
+import { emailField, idField } from "../validation.js";
+
+const invitationTtlMs = 7 * 86_400_000;
+
+const lastOwner = () => new TRPCError({ code: "CONFLICT", message: "A tenant must keep at least one owner" });
+
+/**
+ * Locks the tenant's owner rows and the target's, so two concurrent demotions or removals cannot
+ * both see "another owner remains" and leave the tenant without one.
+ */
+async function lockForOwnershipChange(tx: Tx, tenantId: string, userId: string) {
+  const owners = await tx
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.tenantId, tenantId), eq(users.role, "owner")))
+    .for("update");
+  const [target] = await tx
+    .select({ id: users.id, role: users.role })
+    .from(users)
+    .where(and(eq(users.tenantId, tenantId), eq(users.id, userId)))
+    .for("update");
+  if (!target) throw notFound("Member");
+  return { target, ownerCount: owners.length };
+}
+
+export const membersRouter = router({
+  list: tenantProcedure.input(pageInput).query(async ({ ctx, input }) => {
+    const rows = await ctx.db
+      .select({ ...memberColumns, _key: cursorKey(users.createdAt) })
+      .from(users)
+      .where(and(eq(users.tenantId, ctx.member.tenantId), afterCursor(users.createdAt, users.id, input.cursor)))
+      .orderBy(desc(users.createdAt), desc(users.id))
+      .limit(input.limit + 1);
+    return toPage(rows, input.limit, ({ _key, ...member }): Member => member);
+  }),
+
+  invite: adminProcedure
+    .input(z.object({ email: emailField, role: z.enum(["admin", "member"]) }))
+    .mutation(async ({ ctx, input }) => {
+      const { tenantId, userId } = ctx.member;
+      const [existing] = await ctx.db
+        .select({ id: users.id })
+        .from(users)
+        .where(and(eq(users.tenantId, tenantId), eq(users.email, input.email)));
+      if (existing) throw new TRPCError({ code: "CONFLICT", message: "That email is already a member" });
+      const token = makeOpaqueToken("inv", tenantId);
+      const expiresAt = new Date(ctx.clock.now().getTime() + invitationTtlMs);
+      const [invitation] = await ctx.db
+        .insert(invitations)
+        .values({
+          tenantId,
+          email: input.email,
+          role: input.role,
+          tokenHash: await sha256Hex(token),
+          invitedBy: userId,
+          expiresAt,
+        })
+        .returning({ id: invitations.id });
+      if (!invitation) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR" });
+      await audit(ctx, { action: "member.invited", targetType: "invitation", targetId: invitation.id });
+      return { invitationId: invitation.id, token, expiresAt };
+    }),
+
+  updateRole: ownerProcedure
+    .input(z.object({ userId: idField, role: z.enum(["owner", "admin", "member"]) }))
+    .mutation(async ({ ctx, input }) => {
+      const { tenantId } = ctx.member;
+      const { target, ownerCount } = await lockForOwnershipChange(ctx.db, tenantId, input.userId);
+      if (target.role === "owner" && input.role !== "owner" && ownerCount <= 1) throw lastOwner();
+      const [member] = await ctx.db
+        .update(users)
+        .set({ role: input.role, updatedAt: sql`now()` })
+        .where(and(eq(users.tenantId, tenantId), eq(users.id, input.userId)))
+        .returning(memberColumns);
+      if (!member) throw notFound("Member");
+      await audit(ctx, { action: "member.role_changed", targetType: "user", targetId: member.id });
+      return member;
+    }),
+
+  remove: adminProcedure.input(z.object({ userId: idField })).mutation(async ({ ctx, input }) => {
+    const { tenantId, role } = ctx.member;
+    const { target, ownerCount } = await lockForOwnershipChange(ctx.db, tenantId, input.userId);
+    if (target.role === "owner") {
+      if (!hasRole(role, "owner"))
+        throw new TRPCError({ code: "FORBIDDEN", message: "Only an owner can remove an owner" });
+      if (ownerCount <= 1) throw lastOwner();
+    }
+    // Their refresh tokens go with the row (FK cascade); their tasks are unassigned.
+    await ctx.db.delete(users).where(and(eq(users.tenantId, tenantId), eq(users.id, input.userId)));
+    await audit(ctx, { action: "member.removed", targetType: "user", targetId: input.userId });
+    return { ok: true as const };
+  }),
+});

@@ -1,0 +1,27 @@
+import { eq, sql } from "drizzle-orm";
+import { z } from "zod";
+import { tenants } from "../../db/schema.js";
+import { audit } from "../audit.js";
+import { tenantColumns } from "../auth/shapes.js";
+import { notFound } from "../errors.js";
+import { adminProcedure, router, tenantProcedure } from "../trpc.js";
+import { nameField } from "../validation.js";
+
+export const tenantRouter = router({
+  get: tenantProcedure.query(async ({ ctx }) => {
+    const [tenant] = await ctx.db.select(tenantColumns).from(tenants).where(eq(tenants.id, ctx.member.tenantId));
+    if (!tenant) throw notFound("Tenant");
+    return tenant;
+  }),
+
+  update: adminProcedure.input(z.object({ name: nameField })).mutation(async ({ ctx, input }) => {
+    const [tenant] = await ctx.db
+      .update(tenants)
+      .set({ name: input.name, updatedAt: sql`now()` })
+      .where(eq(tenants.id, ctx.member.tenantId))
+      .returning(tenantColumns);
+    if (!tenant) throw notFound("Tenant");
+    await audit(ctx, { action: "tenant.updated", targetType: "tenant", targetId: tenant.id });
+    return tenant;
+  }),
+});

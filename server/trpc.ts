@@ -1,0 +1,134 @@
+/**
+ * The one tRPC init. Routers import `router` and the base procedures from here only.
+ */
+import { initTRPC, TRPCError } from "@trpc/server";
+import { eq } from "drizzle-orm";
+import superjson from "superjson";
+import { ZodError, z } from "zod";
+import { type MemberRole, tenants } from "../db/schema.js";
+import { Rollback, withTenant } from "../db/tenant.js";
+import type { Tx } from "../db/types.js";
+import { InvalidTokenError } from "./auth/tokens.js";
+import type { Context } from "./context.js";
+import { clientErrorFromDatabase, unauthorized } from "./errors.js";
+
+const t = initTRPC.context<Context>().create({
+  transformer: superjson,
+  // Never put stacks in responses, whatever NODE_ENV says.
+  isDev: false,
+  errorFormatter({ shape, error, ctx }) {
+    const internal = error.code === "INTERNAL_SERVER_ERROR";
+    const requestId = ctx?.requestId ?? null;
+    return {
+      code: shape.code,
+      message: internal ? `Internal server error (request id ${requestId ?? "unknown"})` : shape.message,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path ?? null,
+        requestId,
+        zodError: error.cause instanceof ZodError ? z.flattenError(error.cause) : null,
+      },
+    };
+  },
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const middleware = t.middleware;
+
+/** Maps expected database errors to client errors; every other failure stays internal. */
+const mapDatabaseErrors = t.middleware(async ({ ctx, next, path }) => {
+  const result = await next();
+  if (result.ok) return result;
+  if (result.error.code === "INTERNAL_SERVER_ERROR") {
+    const mapped = clientErrorFromDatabase(result.error.cause);
+    if (mapped) throw mapped;
+    ctx.logger.error("unexpected error", {
+      requestId: ctx.requestId,
+      path,
+      error: String(result.error.cause ?? result.error),
+    });
+  }
+  return result;
+});
+
+/** Anyone may call it. */
+export const publicProcedure = t.procedure.use(mapDatabaseErrors);
+
+export interface Member {
+  tenantId: string;
+  userId: string;
+  role: MemberRole;
+}
+
+/**
+ * A member of the token's tenant: verifies the bearer JWT, opens the request's transaction with
+ * the tenant context, checks the caller is still a member (and matches any tenant hint), runs
+ * the procedure with `ctx.db` as that transaction, and rolls back if the procedure fails.
+ */
+export const tenantProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  if (!ctx.accessToken) throw unauthorized();
+  let claims: Awaited<ReturnType<typeof ctx.tokens.verifyAccess>>;
+  try {
+    claims = await ctx.tokens.verifyAccess(ctx.accessToken);
+  } catch (error) {
+    if (error instanceof InvalidTokenError) throw unauthorized(error);
+    throw error;
+  }
+
+  const proceed = (tx: Tx, member: Member) => next({ ctx: { db: tx, member } });
+  let outcome: Awaited<ReturnType<typeof proceed>> | undefined;
+  try {
+    await withTenant(
+      ctx.database.db,
+      { tenantId: claims.tenantId, userId: claims.userId },
+      async (tx: Tx, role) => {
+        // Removed members have no row: their unexpired tokens stop working at once.
+        if (!role) throw unauthorized();
+        if (ctx.tenantHint !== null) await assertTenantHint(tx, claims.tenantId, ctx.tenantHint);
+        outcome = await proceed(tx, { tenantId: claims.tenantId, userId: claims.userId, role });
+        // tRPC's next() reports a failed procedure instead of throwing: roll its writes back.
+        if (!outcome.ok) throw new Rollback();
+      },
+      { statementTimeoutMs: ctx.config.statementTimeoutMs },
+    );
+  } catch (error) {
+    if (error instanceof Rollback && outcome) return outcome;
+    throw error;
+  }
+  if (!outcome) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR" });
+  return outcome;
+});
+
+async function assertTenantHint(tx: Tx, tenantId: string, slug: string) {
+  const rows = await tx.select({ slug: tenants.slug }).from(tenants).where(eq(tenants.id, tenantId));
+  if (rows[0]?.slug !== slug) {
+    throw new TRPCError({ code: "FORBIDDEN", message: "The requested tenant does not match the token" });
+  }
+}
+
+const rank: Record<MemberRole, number> = { member: 1, admin: 2, owner: 3 };
+
+/** Whether `role` is at least `minimum` (owner > admin > member). */
+export function hasRole(role: MemberRole, minimum: MemberRole): boolean {
+  return rank[role] >= rank[minimum];
+}
+
+function assertRole(member: Member, minimum: MemberRole) {
+  if (!hasRole(member.role, minimum)) {
+    throw new TRPCError({ code: "FORBIDDEN", message: `Requires the ${minimum} role` });
+  }
+}
+
+/** An admin or owner of the tenant, by the role read in this request's transaction. */
+export const adminProcedure = tenantProcedure.use(({ ctx, next }) => {
+  assertRole(ctx.member, "admin");
+  return next();
+});
+
+/** An owner of the tenant. */
+export const ownerProcedure = tenantProcedure.use(({ ctx, next }) => {
+  assertRole(ctx.member, "owner");
+  return next();
+});

@@ -1,0 +1,55 @@
+/**
+ * Migrates once per run: a PGlite data directory dumped to a file (each test file loads a copy),
+ * or a PostgreSQL template database (each test file gets `CREATE DATABASE ... TEMPLATE`).
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import type { TestProject } from "vitest/node";
+import { migratePgliteDb, migratePostgresUrl } from "../db/migrate.js";
+import { connectPglite } from "../db/pglite.js";
+import { adminUrl, testEngine, urlFor } from "./helpers/engine.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    pgliteDump: string;
+    templateDatabase: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  if (testEngine === "pglite") {
+    const dir = await mkdtemp(join(tmpdir(), "bulkhead-test-"));
+    const database = await connectPglite();
+    await migratePgliteDb(database.db);
+    const dump = await database.client.dumpDataDir("none");
+    await database.close();
+    const file = join(dir, "migrated.tar");
+    await writeFile(file, Buffer.from(await dump.arrayBuffer()));
+    project.provide("pgliteDump", file);
+    project.provide("templateDatabase", "");
+    return async () => {
+      await rm(dir, { recursive: true, force: true });
+    };
+  }
+
+  const template = `bulkhead_tpl_${process.pid}_${Date.now()}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database ${template}`);
+  } finally {
+    await admin.end();
+  }
+  await migratePostgresUrl(urlFor(template));
+  project.provide("pgliteDump", "");
+  project.provide("templateDatabase", template);
+  return async () => {
+    const client = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      await client.unsafe(`drop database if exists ${template} with (force)`);
+    } finally {
+      await client.end();
+    }
+  };
+}

@@ -1,0 +1,142 @@
+import { type BulkheadClient, createBulkheadClient, type Session } from "../../client/src/index.js";
+import { createApp } from "../../server/app.js";
+import { createArgon2Hasher } from "../../server/auth/argon2.js";
+import { parseConfig, toAppConfig } from "../../server/config.js";
+import type { Clock, Logger, PasswordHasher } from "../../server/deps.js";
+import { openTestDatabase, type TestDatabase } from "./db.js";
+
+export const testSecret = "test-secret-that-is-long-enough-for-hs256-0123456789";
+
+/** A clock tests can move forward. */
+export class TestClock implements Clock {
+  offsetMs = 0;
+  now() {
+    return new Date(Date.now() + this.offsetMs);
+  }
+  advance(ms: number) {
+    this.offsetMs += ms;
+  }
+}
+
+/** Records what the app logs, so tests can assert on it. */
+export class RecordingLogger implements Logger {
+  readonly entries: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+  info(message: string, fields?: Record<string, unknown>) {
+    this.entries.push({ level: "info", message, ...(fields ? { fields } : {}) });
+  }
+  warn(message: string, fields?: Record<string, unknown>) {
+    this.entries.push({ level: "warn", message, ...(fields ? { fields } : {}) });
+  }
+  error(message: string, fields?: Record<string, unknown>) {
+    this.entries.push({ level: "error", message, ...(fields ? { fields } : {}) });
+  }
+}
+
+/** Real argon2id, at a low cost so suites stay fast; the auth suite checks the production cost. */
+export const fastHasher = createArgon2Hasher({ memoryCost: 1024, timeCost: 1 });
+
+export interface TestAppOptions {
+  hasher?: PasswordHasher;
+  env?: Record<string, string>;
+  peerAddress?: string;
+  /** Reuse an open database (a second app instance on the same data). */
+  db?: TestDatabase;
+}
+
+let slugCounter = 0;
+/** A unique slug for a test tenant. */
+export const uniqueSlug = (prefix = "t") => `${prefix}-${process.pid}-${Date.now().toString(36)}-${slugCounter++}`;
+
+export const password = "correct horse battery staple";
+
+export interface TenantHandle {
+  session: Session;
+  client: BulkheadClient;
+  tenantId: string;
+  userId: string;
+  slug: string;
+}
+
+/**
+ * A migrated database, the app on it, and typed clients that call it in-process through the
+ * whole HTTP stack (`fetch` → `app.fetch`). Every response body is kept in `bodies`.
+ */
+export async function createTestApp(options: TestAppOptions = {}) {
+  const db = options.db ?? (await openTestDatabase());
+  const clock = new TestClock();
+  const logger = new RecordingLogger();
+  const hasher = options.hasher ?? fastHasher;
+  const raw = parseConfig({ NODE_ENV: "test", ...options.env });
+  const config = toAppConfig(raw, testSecret);
+  const app = createApp({
+    database: db.database,
+    config,
+    hasher,
+    clock,
+    logger,
+    ...(options.peerAddress ? { peerAddress: () => options.peerAddress } : {}),
+  });
+  const bodies: string[] = [];
+
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await app.fetch(new Request(input, init));
+    bodies.push(await response.clone().text());
+    return response;
+  };
+
+  const client = (session?: Session | null, headers?: Record<string, string>) =>
+    createBulkheadClient({
+      url: "http://bulkhead.test/trpc",
+      fetch,
+      ...(session ? { session } : {}),
+      ...(headers ? { headers } : {}),
+    });
+
+  /** Registers a tenant with an owner and returns the owner's signed-in client. */
+  const registerTenant = async (name = "Tenant", slug = uniqueSlug()): Promise<TenantHandle> => {
+    const anonymous = client();
+    const session = await anonymous.auth.registerTenant.mutate({
+      tenant: { name, slug },
+      owner: { email: `owner@${slug}.test`, password, name: `${name} Owner` },
+    });
+    return { session, client: anonymous, tenantId: session.tenant.id, userId: session.user.id, slug };
+  };
+
+  /** Invites and signs in a new member of `owner`'s tenant with the given role. */
+  const addMember = async (owner: TenantHandle, role: "admin" | "member", email?: string): Promise<TenantHandle> => {
+    const address = email ?? `${role}-${slugCounter++}@${owner.slug}.test`;
+    const invite = await owner.client.members.invite.mutate({ email: address, role });
+    const member = client();
+    const session = await member.auth.acceptInvite.mutate({ token: invite.token, name: `A ${role}`, password });
+    return { session, client: member, tenantId: session.tenant.id, userId: session.user.id, slug: owner.slug };
+  };
+
+  return {
+    ...db,
+    db,
+    app,
+    config,
+    clock,
+    logger,
+    hasher,
+    bodies,
+    fetch,
+    client,
+    registerTenant,
+    addMember,
+    close: options.db ? async () => {} : db.close,
+  };
+}
+
+export type TestApp = Awaited<ReturnType<typeof createTestApp>>;
+
+/** The tRPC error code a promise rejects with. */
+export async function codeOf(promise: Promise<unknown>): Promise<string | null> {
+  try {
+    await promise;
+    return null;
+  } catch (error) {
+    const data = (error as { data?: { code?: string } }).data;
+    return data?.code ?? `not a tRPC error: ${String(error)}`;
+  }
+}

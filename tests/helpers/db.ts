@@ -1,0 +1,60 @@
+import { readFile } from "node:fs/promises";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import { inject } from "vitest";
+import { fromPglite } from "../../db/pglite.js";
+import { connectPostgres } from "../../db/postgres.js";
+import * as schema from "../../db/schema.js";
+import type { Database, Db } from "../../db/types.js";
+import { adminUrl, testEngine, urlFor } from "./engine.js";
+
+export interface TestDatabase {
+  /** The runtime connection the app uses: `bulkhead_app` on PostgreSQL, the superuser on PGlite. */
+  database: Database;
+  /**
+   * A superuser connection to the same database, for setting up attacks and inspecting the
+   * catalogue. Superusers bypass RLS: never hand this to the app.
+   */
+  admin: Db;
+  engine: "pglite" | "postgres";
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+/** A fresh, migrated database for one test file. */
+export async function openTestDatabase(options: { poolMax?: number; prepare?: boolean } = {}): Promise<TestDatabase> {
+  if (testEngine === "pglite") {
+    const dump = await readFile(inject("pgliteDump"));
+    const client = await PGlite.create({ loadDataDir: new Blob([dump]) });
+    const database = fromPglite(client);
+    return { database, admin: database.db, engine: "pglite", close: () => database.close() };
+  }
+
+  const name = `bulkhead_test_${process.pid}_${Date.now()}_${counter++}`;
+  const server = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await server.unsafe(`create database ${name} template ${inject("templateDatabase")}`);
+  await server.end();
+  const database = connectPostgres({
+    url: urlFor(name, "bulkhead_app"),
+    poolMax: options.poolMax ?? 5,
+    prepare: options.prepare ?? true,
+  });
+  const adminClient = postgres(urlFor(name), { max: 2, onnotice: () => {} });
+  return {
+    database,
+    admin: drizzle(adminClient, { schema }),
+    engine: "postgres",
+    close: async () => {
+      await database.close();
+      await adminClient.end();
+      const dropper = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      try {
+        await dropper.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await dropper.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,17 @@
+/** Which engine this run tests: PGlite by default, PostgreSQL under `npm run test:pg`. */
+export const testEngine: "pglite" | "postgres" =
+  process.env.BULKHEAD_TEST_ENGINE === "postgres" ? "postgres" : "pglite";
+
+/** The PostgreSQL server the `test:pg` run creates its databases on (as a superuser). */
+export const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+/** The same server, another database and/or user. */
+export function urlFor(database: string, user?: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  if (user) {
+    url.username = user;
+    url.password = "";
+  }
+  return url.toString();
+}
