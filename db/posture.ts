@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Db, rowsOf } from "./types.js";
 
-export const runtimeRole = "bulkhead_app";
+export const defaultRuntimeRole = "bulkhead_app";
 
 export interface PostureReport {
   /** Each a sentence naming what is wrong; the server refuses to start on any. */
@@ -32,7 +32,8 @@ const commandNames = { r: "SELECT", a: "INSERT", w: "UPDATE", d: "DELETE" } as c
  * policies for every command (USING and WITH CHECK where the command takes them), definer
  * functions pin `search_path`, and views over tenant data run with the caller's rights.
  */
-export async function checkPosture(db: Db): Promise<PostureReport> {
+export async function checkPosture(db: Db, options: { runtimeRole?: string } = {}): Promise<PostureReport> {
+  const runtimeRole = options.runtimeRole ?? defaultRuntimeRole;
   const problems: string[] = [];
   const warnings: string[] = [];
 
@@ -146,8 +147,8 @@ export class PostureError extends Error {
 }
 
 /** Runs the posture check and throws `PostureError` naming every problem. */
-export async function assertPosture(db: Db): Promise<PostureReport> {
-  const report = await checkPosture(db);
+export async function assertPosture(db: Db, options: { runtimeRole?: string } = {}): Promise<PostureReport> {
+  const report = await checkPosture(db, options);
   if (report.problems.length > 0) throw new PostureError(report.problems);
   return report;
 }

@@ -47,11 +47,22 @@ const mapDatabaseErrors = t.middleware(async ({ ctx, next, path }) => {
     ctx.logger.error("unexpected error", {
       requestId: ctx.requestId,
       path,
-      error: String(result.error.cause ?? result.error),
+      error: describeError(result.error.cause ?? result.error),
     });
   }
   return result;
 });
+
+/** For the operator's log: the error and its causes, one per line. */
+function describeError(error: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current; depth++) {
+    lines.push(current instanceof Error ? `${current.name}: ${current.message}` : String(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return lines.join("\n  caused by ");
+}
 
 /** Anyone may call it. */
 export const publicProcedure = t.procedure.use(mapDatabaseErrors);

@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, gt, isNull } from "drizzle-orm";
 import { refreshTokens, tenants, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import type { AppConfig } from "../config.js";
@@ -62,7 +62,7 @@ export async function spendRefreshToken(tx: Tx, tenantId: string, token: string,
         eq(refreshTokens.tokenHash, tokenHash),
         isNull(refreshTokens.usedAt),
         isNull(refreshTokens.revokedAt),
-        sql`${refreshTokens.expiresAt} > ${now}`,
+        gt(refreshTokens.expiresAt, now),
       ),
     )
     .returning({ userId: refreshTokens.userId, familyId: refreshTokens.familyId });

@@ -1,5 +1,5 @@
 import { TRPCError } from "@trpc/server";
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, gt, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import { invitations, refreshTokens, tenants, users } from "../../db/schema.js";
 import { enterTenant, withoutTenant, withTenant } from "../../db/tenant.js";
@@ -197,7 +197,7 @@ export const authRouter = router({
                 eq(invitations.tenantId, tenantId),
                 eq(invitations.tokenHash, tokenHash),
                 isNull(invitations.acceptedAt),
-                sql`${invitations.expiresAt} > ${now}`,
+                gt(invitations.expiresAt, now),
               ),
             )
             .returning({ id: invitations.id, email: invitations.email, role: invitations.role });

@@ -1,0 +1,126 @@
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqlStateOf } from "../db/errors.js";
+import { projects } from "../db/schema.js";
+import { withoutTenant, withTenant } from "../db/tenant.js";
+import { rowsOf } from "../db/types.js";
+import { createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
+
+let t: TestApp;
+let a: TenantHandle;
+let b: TenantHandle;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  a = await t.registerTenant("Alpha");
+  b = await t.registerTenant("Beta");
+  await a.client.projects.create.mutate({ name: "A project" });
+  await b.client.projects.create.mutate({ name: "B project" });
+});
+afterAll(() => t.close());
+
+const asA = () => ({ tenantId: a.tenantId, userId: a.userId });
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected the statement to fail");
+}
+
+describe("the request transaction", () => {
+  it("runs as bulkhead_app, which is not a superuser and cannot bypass RLS", async () => {
+    const who = await withTenant(t.database.db, asA(), async (tx) =>
+      rowsOf<{ current_user: string; rolsuper: boolean; rolbypassrls: boolean; tenant: string }>(
+        await tx.execute(sql`
+          select current_user::text as current_user, r.rolsuper, r.rolbypassrls,
+                 current_setting('app.tenant_id') as tenant
+            from pg_roles r where r.rolname = current_user`),
+      ),
+    );
+    expect(who).toEqual([{ current_user: "bulkhead_app", rolsuper: false, rolbypassrls: false, tenant: a.tenantId }]);
+  });
+
+  it("sees only its own tenant's rows, even without a tenant predicate", async () => {
+    const names = await withTenant(t.database.db, asA(), async (tx) =>
+      (await tx.select({ name: projects.name }).from(projects)).map((p) => p.name),
+    );
+    expect(names).toEqual(["A project"]);
+  });
+
+  it("refuses an INSERT carrying another tenant's tenant_id (RLS WITH CHECK, 42501)", async () => {
+    const error = await failure(
+      withTenant(t.database.db, asA(), (tx) =>
+        tx.insert(projects).values({ tenantId: b.tenantId, name: "planted", createdBy: a.userId }),
+      ),
+    );
+    expect(sqlStateOf(error)).toBe("42501");
+    const planted = await b.client.projects.list.query({ limit: 100 });
+    expect(planted.items.map((p) => p.name)).not.toContain("planted");
+  });
+
+  it("refuses an UPDATE that moves a row to another tenant", async () => {
+    const error = await failure(
+      withTenant(t.database.db, asA(), (tx) => tx.update(projects).set({ tenantId: b.tenantId })),
+    );
+    expect(sqlStateOf(error)).toBe("42501");
+  });
+});
+
+describe("without tenant context (fail closed)", () => {
+  it("reads 0 rows and every write fails, as the runtime role", async () => {
+    const rows = await withoutTenant(t.database.db, (tx) => tx.select().from(projects));
+    expect(rows).toEqual([]);
+    const error = await failure(
+      withoutTenant(t.database.db, (tx) =>
+        tx.insert(projects).values({ tenantId: a.tenantId, name: "no context", createdBy: a.userId }),
+      ),
+    );
+    expect(sqlStateOf(error)).toBe("42501");
+    const updated = await withoutTenant(t.database.db, (tx) =>
+      tx.update(projects).set({ name: "x" }).returning({ id: projects.id }),
+    );
+    expect(updated).toEqual([]);
+  });
+
+  it("on a reused pooled connection, reads '' as no tenant: 0 rows, no error", async () => {
+    // After a tenant transaction the same connection reads app.tenant_id as '' (not NULL).
+    // A pool of one guarantees the reuse on PostgreSQL; PGlite has a single connection anyway.
+    const { openTestDatabase } = await import("./helpers/db.js");
+    const single = t.engine === "postgres" ? await openTestDatabase({ poolMax: 1 }) : null;
+    const db = single?.database.db ?? t.database.db;
+    try {
+      if (single) {
+        const t1 = await createTestApp({ db: single });
+        const c = await t1.registerTenant("Pooled");
+        await c.client.projects.create.mutate({ name: "pooled" });
+      }
+      for (let i = 0; i < 3; i++) {
+        await withTenant(db, asA(), (tx) => tx.select().from(projects)).catch(() => []);
+        const rows = await withoutTenant(db, (tx) =>
+          tx.execute(sql`select current_setting('app.tenant_id', true) as setting, count(*)::int as n from projects`),
+        );
+        expect(rowsOf(rows)).toEqual([{ setting: "", n: 0 }]);
+      }
+    } finally {
+      await single?.close();
+    }
+  });
+
+  it("leaves no setting or role behind on the connection after the transaction", async () => {
+    await withTenant(t.database.db, asA(), (tx) => tx.select().from(projects));
+    const after = rowsOf<{ tenant: string | null; user: string | null; role: string }>(
+      await t.database.db.execute(
+        sql`select nullif(current_setting('app.tenant_id', true), '') as tenant,
+                   nullif(current_setting('app.user_id', true), '') as user,
+                   current_user::text as role`,
+      ),
+    );
+    expect(after[0]?.tenant).toBeNull();
+    expect(after[0]?.user).toBeNull();
+    // PGlite's connection is the superuser postgres, PostgreSQL's is bulkhead_app itself.
+    expect(after[0]?.role).toBe(t.engine === "pglite" ? "postgres" : "bulkhead_app");
+  });
+});

@@ -1,0 +1,140 @@
+import { TRPCError } from "@trpc/server";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { projects } from "../db/schema.js";
+import { TokenService } from "../server/auth/tokens.js";
+import { createContextInner } from "../server/context.js";
+import { createCallerFactory, router, tenantProcedure } from "../server/trpc.js";
+import { codeOf, createTestApp, fastHasher, type TenantHandle, type TestApp } from "./helpers/app.js";
+
+let t: TestApp;
+let a: TenantHandle;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  a = await t.registerTenant("Alpha");
+});
+afterAll(() => t.close());
+
+/** SQL, driver and stack fragments that must never reach a client. */
+const leakPatterns = [
+  /select /i,
+  /insert into/i,
+  /update "/i,
+  /\bfrom "/i,
+  /violates/i,
+  /duplicate key/i,
+  /constraint/i,
+  /at .*\.(ts|js):\d+/,
+  /node_modules/,
+  /"stack"/,
+];
+
+function expectNoLeak(body: string) {
+  for (const pattern of leakPatterns) expect(body).not.toMatch(pattern);
+}
+
+describe("a procedure that fails after writing", () => {
+  it("leaves nothing behind (tenantProcedure rolls back when next() reports failure)", async () => {
+    const testRouter = router({
+      writeThenFail: tenantProcedure.mutation(async ({ ctx }) => {
+        await ctx.db
+          .insert(projects)
+          .values({ tenantId: ctx.member.tenantId, name: "half-done", createdBy: ctx.member.userId });
+        throw new TRPCError({ code: "CONFLICT", message: "changed my mind" });
+      }),
+    });
+    const caller = createCallerFactory(testRouter)(
+      createContextInner({
+        database: t.database,
+        config: t.config,
+        hasher: fastHasher,
+        tokens: new TokenService(t.config.jwt, t.clock),
+        clock: t.clock,
+        logger: t.logger,
+        dummyPasswordHash: () => fastHasher.hash("unused"),
+        requestId: "test",
+        accessToken: a.session.accessToken,
+        tenantHint: null,
+        clientAddress: null,
+        resHeaders: new Headers(),
+      }),
+    );
+    await expect(caller.writeThenFail()).rejects.toMatchObject({ code: "CONFLICT" });
+    const names = (await a.client.projects.list.query({ limit: 100 })).items.map((p) => p.name);
+    expect(names).not.toContain("half-done");
+  });
+
+  it("through the API: accepting a second invitation for a taken email changes nothing", async () => {
+    const first = await a.client.members.invite.mutate({ email: "twice@example.com", role: "member" });
+    const second = await a.client.members.invite.mutate({ email: "twice@example.com", role: "admin" });
+    await t.client().auth.acceptInvite.mutate({ token: first.token, name: "Once", password: "a long enough password" });
+    // The second acceptance marks its invitation used, then the insert conflicts: all rolled back.
+    expect(
+      await codeOf(
+        t.client().auth.acceptInvite.mutate({ token: second.token, name: "Twice", password: "a long enough password" }),
+      ),
+    ).toBe("CONFLICT");
+    const accepted = await t.admin.execute(
+      sql`select count(*)::int as n from invitations where id = ${second.invitationId} and accepted_at is not null`,
+    );
+    expect(JSON.stringify(accepted)).toContain('"n":0');
+  });
+});
+
+describe("error responses", () => {
+  it("map database errors to codes with fixed messages and no SQL", async () => {
+    const before = t.bodies.length;
+    expect(
+      await codeOf(
+        t.client().auth.registerTenant.mutate({
+          tenant: { name: "Dup", slug: a.slug },
+          owner: { email: "x@example.com", password: "a long enough password", name: "X" },
+        }),
+      ),
+    ).toBe("CONFLICT");
+    for (const body of t.bodies.slice(before)) expectNoLeak(body);
+  });
+
+  it("an unexpected database fault is INTERNAL_SERVER_ERROR with a request id, and no SQL or stack", async () => {
+    const broken = await createTestApp();
+    try {
+      const c = await broken.registerTenant("Broken");
+      await broken.admin.execute(sql`alter table projects rename column description to descr`);
+      const error = await c.client.projects.list.query({}).catch((e: unknown) => e);
+      const { message, data } = error as { message: string; data: { code: string; requestId: string } };
+      expect(data.code).toBe("INTERNAL_SERVER_ERROR");
+      expect(message).toBe(`Internal server error (request id ${data.requestId})`);
+      expect(data.requestId).toMatch(/^[0-9a-f-]{36}$/);
+      const body = broken.bodies.at(-1) ?? "";
+      expectNoLeak(body);
+      expect(body).not.toContain("description");
+      // The operator still gets the real cause, tagged with the same request id.
+      expect(broken.logger.entries).toContainEqual(
+        expect.objectContaining({ level: "error", fields: expect.objectContaining({ requestId: data.requestId }) }),
+      );
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it("every response carries an x-request-id; /healthz and /readyz answer", async () => {
+    const health = await t.app.request("/healthz");
+    expect(health.status).toBe(200);
+    expect(health.headers.get("x-request-id")).toBeTruthy();
+    const ready = await t.app.request("/readyz");
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready", database: t.engine });
+    const missing = await t.app.request("/nope");
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("x-request-id")).toBeTruthy();
+    expect(await t.client().health.query()).toEqual({ status: "ok", database: t.engine });
+  });
+
+  it("/readyz is 503 when the database does not answer", async () => {
+    const gone = await createTestApp();
+    await gone.close();
+    const ready = await gone.app.request("/readyz");
+    expect(ready.status).toBe(503);
+  });
+});

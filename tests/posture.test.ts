@@ -1,0 +1,132 @@
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkPosture } from "../db/posture.js";
+import { openTestDatabase, type TestDatabase } from "./helpers/db.js";
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+});
+afterAll(() => db.close());
+
+/** Applies `breakSql` (as the superuser), checks posture, then restores with `fixSql`. */
+async function problemsWhile(breakSql: string, fixSql: string, runtimeRole?: string): Promise<string[]> {
+  await runScript(breakSql);
+  try {
+    return (await checkPosture(db.database.db, runtimeRole ? { runtimeRole } : {})).problems;
+  } finally {
+    await runScript(fixSql);
+  }
+}
+
+/** Statement by statement: PGlite's extended protocol takes one command at a time. */
+async function runScript(script: string) {
+  for (const statement of script
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    await db.admin.execute(sql.raw(statement));
+  }
+}
+
+describe("posture check", () => {
+  it("passes on the migrated database", async () => {
+    expect((await checkPosture(db.database.db)).problems).toEqual([]);
+  });
+
+  it("fails when a tenant table has RLS disabled", async () => {
+    const problems = await problemsWhile(
+      "alter table projects disable row level security",
+      "alter table projects enable row level security",
+    );
+    expect(problems).toContain("public.projects: row-level security is not enabled");
+  });
+
+  it("fails when a tenant table's RLS is not forced", async () => {
+    const problems = await problemsWhile(
+      "alter table tasks no force row level security",
+      "alter table tasks force row level security",
+    );
+    expect(problems).toContain("public.tasks: row-level security is not forced (the owner bypasses it)");
+  });
+
+  it("fails when a tenant table is missing a policy", async () => {
+    const policy = "users are visible and writable only within their own tenant";
+    const problems = await problemsWhile(
+      `alter policy "${policy}" on users rename to "temp"; drop policy "temp" on users;
+       create policy "users may only be read" on users for select using (tenant_id = app.current_tenant_id())`,
+      `drop policy "users may only be read" on users;
+       create policy "${policy}" on users for all using (tenant_id = app.current_tenant_id()) with check (tenant_id = app.current_tenant_id())`,
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        "public.users: no policy for INSERT applies to bulkhead_app",
+        "public.users: no policy for UPDATE applies to bulkhead_app",
+        "public.users: no policy for DELETE applies to bulkhead_app",
+      ]),
+    );
+  });
+
+  it("fails when a policy lacks WITH CHECK", async () => {
+    const policy = "projects are visible and writable only within their own tenant";
+    const problems = await problemsWhile(
+      `drop policy "${policy}" on projects; create policy "loose" on projects for all using (tenant_id = app.current_tenant_id())`,
+      `drop policy "loose" on projects;
+       create policy "${policy}" on projects for all using (tenant_id = app.current_tenant_id()) with check (tenant_id = app.current_tenant_id())`,
+    );
+    expect(problems).toContain('public.projects: policy "loose" lacks USING or WITH CHECK');
+  });
+
+  it("fails on a new tenant table created without RLS", async () => {
+    const problems = await problemsWhile(
+      "create table public.notes (tenant_id uuid not null, id uuid primary key)",
+      "drop table public.notes",
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        "public.notes: row-level security is not enabled",
+        "public.notes: row-level security is not forced (the owner bypasses it)",
+        "public.notes: no policy for SELECT applies to bulkhead_app",
+      ]),
+    );
+  });
+
+  it("fails on a SECURITY DEFINER function without a pinned search_path", async () => {
+    const problems = await problemsWhile(
+      "create function app.leaky() returns int language sql security definer as 'select 1'",
+      "drop function app.leaky()",
+    );
+    expect(problems).toContain("SECURITY DEFINER function app.leaky() does not pin search_path");
+  });
+
+  it("fails on a view that is not security_invoker", async () => {
+    const problems = await problemsWhile(
+      "create view public.all_projects as select * from projects",
+      "drop view public.all_projects",
+    );
+    expect(problems).toContain(
+      "view public.all_projects is not security_invoker: it would read tenant tables with its owner's rights",
+    );
+  });
+
+  it("fails when the runtime role is a superuser or has BYPASSRLS", async () => {
+    // Roles are cluster-wide: probe a scratch role rather than alter bulkhead_app under other suites.
+    const role = `bulkhead_probe_${Date.now()}`;
+    const problems = await problemsWhile(`create role ${role} superuser bypassrls`, `drop role ${role}`, role);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        `runtime role ${role} is a superuser: superusers bypass RLS`,
+        `runtime role ${role} has BYPASSRLS`,
+      ]),
+    );
+  });
+
+  it("fails when the runtime role owns a tenant table", async () => {
+    const problems = await problemsWhile(
+      "alter table invitations owner to bulkhead_app",
+      "alter table invitations owner to bulkhead_owner",
+    );
+    expect(problems).toContain("public.invitations: owned by the runtime role bulkhead_app");
+  });
+});
