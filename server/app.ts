@@ -39,6 +39,11 @@ export function createApp(deps: AppDeps) {
 
   const app = new Hono<{ Variables: RequestIdVariables }>();
   app.use(requestId({ limitLength: 128 }));
+  // Handlers that return their own Response (tRPC's) drop headers set before them: set it after.
+  app.use(async (c, next) => {
+    await next();
+    c.res.headers.set("x-request-id", c.get("requestId"));
+  });
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
@@ -69,7 +74,7 @@ export function createApp(deps: AppDeps) {
           dummyPasswordHash,
           requestId: c.get("requestId"),
           accessToken: bearerToken(req.headers.get("authorization")),
-          tenantHint: tenantHintOf(req.headers, deps.config.baseDomain),
+          tenantHint: tenantHintOf(req, deps.config.baseDomain),
           clientAddress: clientAddressOf(req, c.env, deps),
           resHeaders,
         }),

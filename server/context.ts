@@ -40,12 +40,13 @@ export function bearerToken(header: string | null | undefined): string | null {
   return match?.[1] ?? null;
 }
 
-/** The tenant slug a request names: `X-Tenant`, else `<slug>.<baseDomain>` in Host. */
-export function tenantHintOf(headers: Headers, baseDomain: string | undefined): string | null {
-  const explicit = headers.get("x-tenant")?.trim().toLowerCase();
+/** The tenant slug a request names: `X-Tenant`, else `<slug>.<baseDomain>` as its host. */
+export function tenantHintOf(request: Request, baseDomain: string | undefined): string | null {
+  const explicit = request.headers.get("x-tenant")?.trim().toLowerCase();
   if (explicit) return explicit;
   if (!baseDomain) return null;
-  const host = (headers.get("host") ?? "").toLowerCase().replace(/:\d+$/, "");
+  // The URL's host is what the runtime resolved from the Host header (or the Workers request).
+  const host = new URL(request.url).hostname.toLowerCase();
   const suffix = `.${baseDomain.toLowerCase()}`;
   if (!host.endsWith(suffix)) return null;
   const sub = host.slice(0, -suffix.length);

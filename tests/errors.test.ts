@@ -138,3 +138,12 @@ describe("error responses", () => {
     expect(ready.status).toBe(503);
   });
 });
+
+describe("request ids", () => {
+  it("are on tRPC responses too, and an incoming well-formed id is kept", async () => {
+    const response = await t.app.request("/trpc/health", { headers: { "x-request-id": "trace-123" } });
+    expect(response.headers.get("x-request-id")).toBe("trace-123");
+    const generated = await t.app.request("/trpc/health", { headers: { "x-request-id": "bad id with spaces" } });
+    expect(generated.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
