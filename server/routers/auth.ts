@@ -127,6 +127,11 @@ export const authRouter = router({
           statementTimeoutMs: ctx.config.statementTimeoutMs,
         });
         if (!role) return null;
+        await recordAudit(
+          tx,
+          { tenantId, actorId: outcome.userId, action: "auth.refreshed", targetType: "user", targetId: outcome.userId },
+          ctx,
+        );
         return issueSession(tx, ctx, { tenantId, userId: outcome.userId, familyId: outcome.familyId });
       });
       if (!result) throw unauthorized();

@@ -1,0 +1,94 @@
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqlStateOf } from "../db/errors.js";
+import { auditEvents } from "../db/schema.js";
+import { withTenant } from "../db/tenant.js";
+import { codeOf, createTestApp, password, type TenantHandle, type TestApp } from "./helpers/app.js";
+
+let t: TestApp;
+let a: TenantHandle;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  a = await t.registerTenant("Alpha");
+});
+afterAll(() => t.close());
+
+async function events(): Promise<{ action: string; actorId: string | null; targetId: string | null }[]> {
+  const all = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 50; page++) {
+    const result: Awaited<ReturnType<typeof a.client.audit.list.query>> = await a.client.audit.list.query({
+      limit: 100,
+      ...(cursor ? { cursor } : {}),
+    });
+    all.push(...result.items);
+    cursor = result.nextCursor;
+    if (!cursor) break;
+  }
+  return all;
+}
+
+/** Runs `act` and returns the audit events it added. */
+async function added(act: () => Promise<unknown>) {
+  const before = new Set((await events()).map((e) => JSON.stringify(e)));
+  await act().catch(() => undefined);
+  return (await events()).filter((e) => !before.has(JSON.stringify(e)));
+}
+
+describe("audit trail", () => {
+  it("each mutation leaves exactly one event, with actor, target, request id and time", async () => {
+    const project = await a.client.projects.create.mutate({ name: "Audited" });
+    const task = await a.client.tasks.create.mutate({ projectId: project.id, title: "t" });
+    const invite = await a.client.members.invite.mutate({ email: "aud@example.com", role: "member" });
+    const spare = await t.client().auth.login.mutate({ tenantSlug: a.slug, email: a.session.user.email, password });
+    const mutations: [string, () => Promise<unknown>][] = [
+      ["project.created", () => a.client.projects.create.mutate({ name: "More" })],
+      ["project.updated", () => a.client.projects.update.mutate({ id: project.id, name: "Renamed" })],
+      ["task.created", () => a.client.tasks.create.mutate({ projectId: project.id, title: "t2" })],
+      ["task.updated", () => a.client.tasks.update.mutate({ id: task.id, status: "done" })],
+      ["task.deleted", () => a.client.tasks.delete.mutate({ id: task.id })],
+      ["tenant.updated", () => a.client.tenant.update.mutate({ name: "Alpha 2" })],
+      ["member.invited", () => a.client.members.invite.mutate({ email: "x@example.com", role: "member" })],
+      ["invitation.accepted", () => t.client().auth.acceptInvite.mutate({ token: invite.token, name: "Aud", password })],
+      ["auth.login", () => t.client().auth.login.mutate({ tenantSlug: a.slug, email: a.session.user.email, password })],
+      ["auth.refreshed", () => t.client().auth.refresh.mutate({ refreshToken: spare.refreshToken })],
+      ["auth.logout", () => t.client(spare).auth.logout.mutate({ refreshToken: spare.refreshToken })],
+      ["project.deleted", () => a.client.projects.delete.mutate({ id: project.id })],
+    ];
+    for (const [action, act] of mutations) {
+      const fresh = await added(act);
+      expect(fresh.map((e) => e.action), action).toEqual([action]);
+    }
+    const page = await a.client.audit.list.query({ limit: 1 });
+    expect(page.items[0]).toMatchObject({ action: "project.deleted", actorId: a.userId, targetType: "project" });
+    expect(page.items[0]?.requestId).toBeTruthy();
+    expect(page.items[0]?.createdAt).toBeInstanceOf(Date);
+  });
+
+  it("a failed mutation leaves none", async () => {
+    expect(await added(() => a.client.projects.update.mutate({ id: crypto.randomUUID(), name: "x" }))).toEqual([]);
+    expect(await added(() => a.client.projects.create.mutate({ name: "" }))).toEqual([]);
+    expect(await added(() => a.client.members.updateRole.mutate({ userId: a.userId, role: "member" }))).toEqual([]);
+  });
+
+  it("is append-only: UPDATE, DELETE and TRUNCATE are refused by the database in a request transaction", async () => {
+    const attempt = async (statement: Parameters<typeof withTenant>[2]) => {
+      try {
+        await withTenant(t.database.db, { tenantId: a.tenantId, userId: a.userId }, statement);
+        return "allowed";
+      } catch (error) {
+        return sqlStateOf(error);
+      }
+    };
+    expect(await attempt((tx) => tx.update(auditEvents).set({ action: "forged" }))).toBe("42501");
+    expect(await attempt((tx) => tx.delete(auditEvents))).toBe("42501");
+    expect(await attempt((tx) => tx.execute(sql`truncate audit_events`))).toBe("42501");
+    expect((await events()).some((e) => e.action === "forged")).toBe(false);
+  });
+
+  it("is for admins only", async () => {
+    const member = await t.addMember(a, "member");
+    expect(await codeOf(member.client.audit.list.query({}))).toBe("FORBIDDEN");
+  });
+});

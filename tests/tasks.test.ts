@@ -1,0 +1,88 @@
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codeOf, createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
+
+let t: TestApp;
+let a: TenantHandle;
+let b: TenantHandle;
+let aProject: string;
+let bProject: string;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  a = await t.registerTenant("Alpha");
+  b = await t.registerTenant("Beta");
+  aProject = (await a.client.projects.create.mutate({ name: "A" })).id;
+  bProject = (await b.client.projects.create.mutate({ name: "B" })).id;
+});
+afterAll(() => t.close());
+
+const countTasks = async () => {
+  const rows = await t.admin.execute(sql`select count(*)::int as n from tasks`);
+  return JSON.stringify(rows).match(/"n":(\d+)/)?.[1];
+};
+
+describe("tasks", () => {
+  it("create, get, list (with status filter), update and delete", async () => {
+    const task = await a.client.tasks.create.mutate({ projectId: aProject, title: " Write spec ", assigneeId: a.userId });
+    expect(task).toMatchObject({ projectId: aProject, title: "Write spec", status: "todo", assigneeId: a.userId });
+    expect(await a.client.tasks.get.query({ id: task.id })).toEqual(task);
+
+    const done = await a.client.tasks.update.mutate({ id: task.id, status: "done", assigneeId: null });
+    expect(done).toMatchObject({ status: "done", assigneeId: null, title: "Write spec" });
+    await a.client.tasks.create.mutate({ projectId: aProject, title: "Second" });
+
+    const all = await a.client.tasks.list.query({ projectId: aProject });
+    expect(all.items.map((x) => x.title)).toEqual(["Second", "Write spec"]);
+    const onlyDone = await a.client.tasks.list.query({ projectId: aProject, status: "done" });
+    expect(onlyDone.items.map((x) => x.id)).toEqual([task.id]);
+    expect(await codeOf(a.client.tasks.list.query({ projectId: aProject, status: "blocked" as never }))).toBe(
+      "BAD_REQUEST",
+    );
+
+    expect(await a.client.tasks.delete.mutate({ id: task.id })).toEqual({ ok: true });
+    expect(await codeOf(a.client.tasks.get.query({ id: task.id }))).toBe("NOT_FOUND");
+  });
+
+  it("refuses another tenant's project or assignee, writing nothing", async () => {
+    const before = await countTasks();
+    expect(await codeOf(a.client.tasks.create.mutate({ projectId: bProject, title: "sneaky" }))).toBe("NOT_FOUND");
+    expect(
+      await codeOf(a.client.tasks.create.mutate({ projectId: aProject, title: "sneaky", assigneeId: b.userId })),
+    ).toBe("NOT_FOUND");
+    const mine = await a.client.tasks.create.mutate({ projectId: aProject, title: "mine" });
+    expect(await codeOf(a.client.tasks.update.mutate({ id: mine.id, assigneeId: b.userId }))).toBe("NOT_FOUND");
+    expect(await codeOf(a.client.tasks.list.query({ projectId: bProject }))).toBe("NOT_FOUND");
+    expect(await countTasks()).toBe(String(Number(before) + 1));
+    expect((await a.client.tasks.get.query({ id: mine.id })).assigneeId).toBeNull();
+  });
+
+  it("B's tasks are invisible and untouchable to A", async () => {
+    const theirs = await b.client.tasks.create.mutate({ projectId: bProject, title: "B task" });
+    expect(await codeOf(a.client.tasks.get.query({ id: theirs.id }))).toBe("NOT_FOUND");
+    expect(await codeOf(a.client.tasks.update.mutate({ id: theirs.id, title: "x" }))).toBe("NOT_FOUND");
+    expect(await codeOf(a.client.tasks.delete.mutate({ id: theirs.id }))).toBe("NOT_FOUND");
+    expect(await b.client.tasks.get.query({ id: theirs.id })).toMatchObject({ title: "B task" });
+  });
+
+  it("deleting a project deletes its tasks", async () => {
+    const project = await a.client.projects.create.mutate({ name: "Doomed" });
+    const task = await a.client.tasks.create.mutate({ projectId: project.id, title: "goes too" });
+    await a.client.projects.delete.mutate({ id: project.id });
+    expect(await codeOf(a.client.tasks.get.query({ id: task.id }))).toBe("NOT_FOUND");
+    const left = await t.admin.execute(sql`select count(*)::int as n from tasks where id = ${task.id}`);
+    expect(JSON.stringify(left)).toContain('"n":0');
+  });
+
+  it("removing a member unassigns their tasks", async () => {
+    const member = await t.addMember(a, "member");
+    const task = await a.client.tasks.create.mutate({ projectId: aProject, title: "theirs", assigneeId: member.userId });
+    await a.client.members.remove.mutate({ userId: member.userId });
+    expect((await a.client.tasks.get.query({ id: task.id })).assigneeId).toBeNull();
+  });
+
+  it("members may not delete projects (admin only)", async () => {
+    const member = await t.addMember(a, "member");
+    expect(await codeOf(member.client.projects.delete.mutate({ id: aProject }))).toBe("FORBIDDEN");
+  });
+});
