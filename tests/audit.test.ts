@@ -50,7 +50,10 @@ describe("audit trail", () => {
       ["task.deleted", () => a.client.tasks.delete.mutate({ id: task.id })],
       ["tenant.updated", () => a.client.tenant.update.mutate({ name: "Alpha 2" })],
       ["member.invited", () => a.client.members.invite.mutate({ email: "x@example.com", role: "member" })],
-      ["invitation.accepted", () => t.client().auth.acceptInvite.mutate({ token: invite.token, name: "Aud", password })],
+      [
+        "invitation.accepted",
+        () => t.client().auth.acceptInvite.mutate({ token: invite.token, name: "Aud", password }),
+      ],
       ["auth.login", () => t.client().auth.login.mutate({ tenantSlug: a.slug, email: a.session.user.email, password })],
       ["auth.refreshed", () => t.client().auth.refresh.mutate({ refreshToken: spare.refreshToken })],
       ["auth.logout", () => t.client(spare).auth.logout.mutate({ refreshToken: spare.refreshToken })],
@@ -58,7 +61,10 @@ describe("audit trail", () => {
     ];
     for (const [action, act] of mutations) {
       const fresh = await added(act);
-      expect(fresh.map((e) => e.action), action).toEqual([action]);
+      expect(
+        fresh.map((e) => e.action),
+        action,
+      ).toEqual([action]);
     }
     const page = await a.client.audit.list.query({ limit: 1 });
     expect(page.items[0]).toMatchObject({ action: "project.deleted", actorId: a.userId, targetType: "project" });

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RouterOutputs } from "../client/src/index.js";
 import { createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
+
+type ProjectsPage = RouterOutputs["projects"]["list"];
 
 let t: TestApp;
 let a: TenantHandle;
@@ -20,7 +23,7 @@ describe("keyset pagination", () => {
     let inserted = 0;
     for (let page = 0; page < 20; page++) {
       // The writer inserts between (and concurrently with) page reads.
-      const [result] = await Promise.all([
+      const [result]: [ProjectsPage, unknown] = await Promise.all([
         a.client.projects.list.query({ limit: 7, ...(cursor ? { cursor } : {}) }),
         a.client.projects.create.mutate({ name: `during ${page}` }).then(() => inserted++),
       ]);
@@ -35,7 +38,13 @@ describe("keyset pagination", () => {
   });
 
   it("rejects malformed cursors and out-of-range limits as BAD_REQUEST", async () => {
-    const bad = ["", "%%%", btoa("[]"), btoa(JSON.stringify(["yesterday", "x"])), btoa(JSON.stringify(["2026-01-01", "not-uuid"]))];
+    const bad = [
+      "",
+      "%%%",
+      btoa("[]"),
+      btoa(JSON.stringify(["yesterday", "x"])),
+      btoa(JSON.stringify(["2026-01-01", "not-uuid"])),
+    ];
     for (const cursor of bad.filter(Boolean)) {
       await expect(a.client.projects.list.query({ cursor })).rejects.toMatchObject({ data: { code: "BAD_REQUEST" } });
     }

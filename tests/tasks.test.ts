@@ -24,7 +24,11 @@ const countTasks = async () => {
 
 describe("tasks", () => {
   it("create, get, list (with status filter), update and delete", async () => {
-    const task = await a.client.tasks.create.mutate({ projectId: aProject, title: " Write spec ", assigneeId: a.userId });
+    const task = await a.client.tasks.create.mutate({
+      projectId: aProject,
+      title: " Write spec ",
+      assigneeId: a.userId,
+    });
     expect(task).toMatchObject({ projectId: aProject, title: "Write spec", status: "todo", assigneeId: a.userId });
     expect(await a.client.tasks.get.query({ id: task.id })).toEqual(task);
 
@@ -76,7 +80,11 @@ describe("tasks", () => {
 
   it("removing a member unassigns their tasks", async () => {
     const member = await t.addMember(a, "member");
-    const task = await a.client.tasks.create.mutate({ projectId: aProject, title: "theirs", assigneeId: member.userId });
+    const task = await a.client.tasks.create.mutate({
+      projectId: aProject,
+      title: "theirs",
+      assigneeId: member.userId,
+    });
     await a.client.members.remove.mutate({ userId: member.userId });
     expect((await a.client.tasks.get.query({ id: task.id })).assigneeId).toBeNull();
   });
