@@ -66,10 +66,16 @@ GRANT EXECUTE ON FUNCTION app.set_context(uuid, uuid, integer) TO bulkhead_app;-
 -- Tenant-less paths are SECURITY DEFINER functions: owned by bulkhead_owner (itself subject to
 -- FORCE RLS), search_path pinned, EXECUTE for bulkhead_app only.
 
--- Slug -> tenant id, for login. Reveals only whether a slug exists, which registration does anyway.
+-- Slug -> tenant id, for login (which runs it before any tenant context exists). Reveals only
+-- whether a slug exists, which registration does anyway; inside a tenant's context it answers
+-- for that tenant's own slug only, so a request can never use it to look up another tenant.
 CREATE OR REPLACE FUNCTION app.tenant_id_for_slug(p_slug text) RETURNS uuid
   LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-  AS $$ SELECT t.id FROM public.tenants t WHERE t.slug = p_slug $$;--> statement-breakpoint
+  AS $$
+    SELECT t.id FROM public.tenants t
+     WHERE t.slug = p_slug
+       AND (app.current_tenant_id() IS NULL OR t.id = app.current_tenant_id())
+  $$;--> statement-breakpoint
 ALTER FUNCTION app.tenant_id_for_slug(text) OWNER TO bulkhead_owner;--> statement-breakpoint
 REVOKE ALL ON FUNCTION app.tenant_id_for_slug(text) FROM PUBLIC;--> statement-breakpoint
 GRANT EXECUTE ON FUNCTION app.tenant_id_for_slug(text) TO bulkhead_app;--> statement-breakpoint

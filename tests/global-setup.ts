@@ -5,11 +5,13 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
 import { migratePgliteDb, migratePostgresUrl } from "../db/migrate.js";
 import { connectPglite } from "../db/pglite.js";
 import { adminUrl, testEngine, urlFor } from "./helpers/engine.js";
+import { applyMutationFromEnv } from "./mutations/defences.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -23,6 +25,7 @@ export default async function setup(project: TestProject) {
     const dir = await mkdtemp(join(tmpdir(), "bulkhead-test-"));
     const database = await connectPglite();
     await migratePgliteDb(database.db);
+    await applyMutationFromEnv(database.db);
     const dump = await database.client.dumpDataDir("none");
     await database.close();
     const file = join(dir, "migrated.tar");
@@ -42,6 +45,14 @@ export default async function setup(project: TestProject) {
     await admin.end();
   }
   await migratePostgresUrl(urlFor(template));
+  if (process.env.BULKHEAD_MUTATION) {
+    const client = postgres(urlFor(template), { max: 1, onnotice: () => {} });
+    try {
+      await applyMutationFromEnv(drizzle(client));
+    } finally {
+      await client.end();
+    }
+  }
   project.provide("pgliteDump", "");
   project.provide("templateDatabase", template);
   return async () => {

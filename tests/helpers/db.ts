@@ -18,6 +18,8 @@ export interface TestDatabase {
    */
   admin: Db;
   engine: "pglite" | "postgres";
+  /** PostgreSQL only: the runtime role's URL for this database (to start a real server on it). */
+  url: string | null;
   close(): Promise<void>;
 }
 
@@ -29,7 +31,7 @@ export async function openTestDatabase(options: { poolMax?: number; prepare?: bo
     const dump = await readFile(inject("pgliteDump"));
     const client = await PGlite.create({ loadDataDir: new Blob([dump]) });
     const database = fromPglite(client);
-    return { database, admin: database.db, engine: "pglite", close: () => database.close() };
+    return { database, admin: database.db, engine: "pglite", url: null, close: () => database.close() };
   }
 
   const name = `bulkhead_test_${process.pid}_${Date.now()}_${counter++}`;
@@ -46,6 +48,7 @@ export async function openTestDatabase(options: { poolMax?: number; prepare?: bo
     database,
     admin: drizzle(adminClient, { schema }),
     engine: "postgres",
+    url: urlFor(name, "bulkhead_app"),
     close: async () => {
       await database.close();
       await adminClient.end();

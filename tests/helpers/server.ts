@@ -1,0 +1,46 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface ServerProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  url: string;
+}
+
+/** Starts `server/node.ts` as a real process with the given environment. */
+export function startServer(env: Record<string, string>, port: number): ServerProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "server/node.ts"], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), JWT_SECRET: "s".repeat(40), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, output: () => output, exited, url: `http://127.0.0.1:${port}` };
+}
+
+/** Polls until `url` answers 200, the process exits, or ~30 s pass. */
+export async function waitUntilReady(server: ServerProcess): Promise<boolean> {
+  for (let attempt = 0; attempt < 150; attempt++) {
+    if (server.child.exitCode !== null) return false;
+    const ok = await fetch(`${server.url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+/** A port unlikely to collide across parallel test files. */
+export const testPort = () => 20_000 + Math.floor(Math.random() * 20_000);

@@ -1,0 +1,122 @@
+/**
+ * Each defence of the isolation model, and a migration that removes just that defence. The
+ * mutation check (`npm run test:mutations`) applies one at a time to a scratch database and
+ * expects the isolation suite to fail; the suite's global setup applies BULKHEAD_MUTATION.
+ */
+import { sql } from "drizzle-orm";
+import type { Db } from "../../db/types.js";
+import { rowsOf } from "../../db/types.js";
+
+export interface Defence {
+  name: string;
+  description: string;
+  /** Engines where removing it is meaningful (the role switch matters only where we connect as a superuser). */
+  engines: ("pglite" | "postgres")[];
+  remove(db: Db): Promise<void>;
+}
+
+const tenantTables = ["tenants", "users", "projects", "tasks", "refresh_tokens", "invitations", "audit_events"];
+
+async function rewriteSetContext(db: Db, rewrite: (source: string) => string) {
+  const result = await db.execute(
+    sql`select pg_get_functiondef('app.set_context(uuid, uuid, integer)'::regprocedure) as source`,
+  );
+  const source = rowsOf<{ source: string }>(result)[0]?.source ?? "";
+  const changed = rewrite(source);
+  if (changed === source) throw new Error("mutation did not change app.set_context");
+  await db.execute(sql.raw(changed));
+}
+
+export const defences: Defence[] = [
+  {
+    name: "force-rls",
+    description: "FORCE ROW LEVEL SECURITY on every tenant table",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      for (const table of tenantTables)
+        await db.execute(sql.raw(`alter table public.${table} no force row level security`));
+    },
+  },
+  {
+    name: "nullif",
+    description: "nullif(..., '') in app.current_tenant_id()",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      await db.execute(
+        sql.raw(`create or replace function app.current_tenant_id() returns uuid language sql stable
+                 as $$ select pg_catalog.current_setting('app.tenant_id', true)::uuid $$`),
+      );
+    },
+  },
+  {
+    name: "with-check",
+    description: "WITH CHECK on the tenant policies",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      const policies = rowsOf<{ policy: string; table: string }>(
+        await db.execute(sql`select polname as policy, polrelid::regclass::text as table from pg_policy
+                             where polwithcheck is not null and polrelid::regclass::text = any (${`{${tenantTables.join(",")}}`}::text[])`),
+      );
+      for (const { policy, table } of policies) {
+        await db.execute(sql.raw(`alter policy "${policy}" on ${table} with check (true)`));
+      }
+    },
+  },
+  {
+    name: "transaction-local-context",
+    description: "SET LOCAL (transaction-local) tenant context",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      await rewriteSetContext(db, (source) =>
+        source
+          .replace("'SET LOCAL app.tenant_id = %L'", "'SET SESSION app.tenant_id = %L'")
+          .replace("'SET LOCAL app.user_id = %L'", "'SET SESSION app.user_id = %L'"),
+      );
+    },
+  },
+  {
+    name: "composite-fk",
+    description: "composite (tenant_id, project_id) foreign key on tasks",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      await db.execute(sql`alter table tasks drop constraint tasks_project_fkey`);
+      await db.execute(sql`create unique index projects_id_only_key on projects (id)`);
+      await db.execute(
+        sql`alter table tasks add constraint tasks_project_fkey foreign key (project_id) references projects (id) on delete cascade`,
+      );
+    },
+  },
+  {
+    name: "revoked-truncate",
+    description: "no TRUNCATE for the runtime role",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      await db.execute(sql`grant truncate on all tables in schema public to bulkhead_app`);
+    },
+  },
+  {
+    name: "membership-check",
+    description: "membership re-checked in every request transaction",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      await rewriteSetContext(db, (source) => source.replace("RETURN v_role;", "RETURN coalesce(v_role, 'member');"));
+    },
+  },
+  {
+    name: "role-switch",
+    description: "switch to bulkhead_app inside each transaction (PGlite connects as a superuser)",
+    engines: ["pglite"],
+    async remove(db) {
+      await rewriteSetContext(db, (source) => source.replace("SET LOCAL ROLE bulkhead_app;", "NULL;"));
+    },
+  },
+];
+
+/** Applies the defence named by BULKHEAD_MUTATION, if any (called by the tests' global setup). */
+export async function applyMutationFromEnv(db: Db): Promise<void> {
+  const name = process.env.BULKHEAD_MUTATION;
+  if (!name) return;
+  const defence = defences.find((d) => d.name === name);
+  if (!defence) throw new Error(`unknown BULKHEAD_MUTATION ${name}`);
+  await defence.remove(db);
+}
