@@ -38,17 +38,21 @@ export async function openTestDatabase(options: { poolMax?: number; prepare?: bo
   const server = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await server.unsafe(`create database ${name} template ${inject("templateDatabase")}`);
   await server.end();
+  // Under BULKHEAD_TEST_PGBOUNCER the app's connections go through PgBouncer in transaction
+  // mode, which needs unnamed statements; setup and inspection still connect directly.
+  const bouncer = process.env.BULKHEAD_TEST_PGBOUNCER;
+  const runtimeUrl = bouncer ? viaPgbouncer(urlFor(name, "bulkhead_app"), bouncer) : urlFor(name, "bulkhead_app");
   const database = connectPostgres({
-    url: urlFor(name, "bulkhead_app"),
+    url: runtimeUrl,
     poolMax: options.poolMax ?? 5,
-    prepare: options.prepare ?? true,
+    prepare: bouncer ? false : (options.prepare ?? true),
   });
   const adminClient = postgres(urlFor(name), { max: 2, onnotice: () => {} });
   return {
     database,
     admin: drizzle(adminClient, { schema }),
     engine: "postgres",
-    url: urlFor(name, "bulkhead_app"),
+    url: runtimeUrl,
     close: async () => {
       await database.close();
       await adminClient.end();
@@ -60,4 +64,10 @@ export async function openTestDatabase(options: { poolMax?: number; prepare?: bo
       }
     },
   };
+}
+
+function viaPgbouncer(url: string, hostAndPort: string): string {
+  const parsed = new URL(url);
+  parsed.host = hostAndPort;
+  return parsed.toString();
 }

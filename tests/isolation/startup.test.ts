@@ -25,7 +25,7 @@ async function brokenDatabase(
   }
   const db = await openTestDatabase();
   await damage(db.admin);
-  return { env: { DATABASE_URL: db.url ?? "" }, cleanup: () => db.close() };
+  return { env: { DATABASE_URL: db.url ?? "", DATABASE_PREPARE: "false" }, cleanup: () => db.close() };
 }
 
 describe("isolation pitfalls (start-up)", () => {

@@ -21,7 +21,10 @@ function runSuite(mutation: string | null): { failed: string[]; passed: number }
   spawnSync(
     process.execPath,
     ["node_modules/vitest/vitest.mjs", "run", "tests/isolation", "--reporter=json", `--outputFile=${output}`],
-    { env: { ...process.env, ...(mutation ? { BULKHEAD_MUTATION: mutation } : {}) }, stdio: ["ignore", "ignore", "inherit"] },
+    {
+      env: { ...process.env, ...(mutation ? { BULKHEAD_MUTATION: mutation } : {}) },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
   );
   const report = JSON.parse(readFileSync(output, "utf8")) as JsonReport;
   const results = report.testResults.flatMap((file) => file.assertionResults);
@@ -47,7 +50,9 @@ try {
     const { failed } = runSuite(defence.name);
     if (failed.length === 0) unnoticed++;
     const names = failed.map((title) => title.split(" ")[0]?.replace(/\.$/, "") ?? title);
-    console.log(`${pad(defence.name, 28)} ${pad(failed.length > 0 ? "yes" : "NO", 7)} ${failed.length} (${names.join(", ") || "none"})`);
+    console.log(
+      `${pad(defence.name, 28)} ${pad(failed.length > 0 ? "yes" : "NO", 7)} ${failed.length} (${names.join(", ") || "none"})`,
+    );
     for (const title of failed) console.log(`${" ".repeat(37)}- ${title}`);
   }
 } finally {
