@@ -4,60 +4,11 @@
  *   npm run demo                       # starts a throwaway Bulkhead server on embedded PGlite
  *   npm run demo -- http://host/trpc   # or talks to a running one
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
 import { type BulkheadClient, createBulkheadClient, errorCode } from "@bulkhead/client";
+import { startServer } from "./server.js";
 
 const line = (text = "") => console.log(text);
 const step = (who: string, text: string) => console.log(`  ${who.padEnd(7)} ${text}`);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-async function startServer(): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const root = fileURLToPath(new URL("../../..", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", "server/node.ts"], {
-    cwd: root,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      PGLITE_DATA_DIR: "memory://",
-      JWT_SECRET: process.env.JWT_SECRET ?? "demo-secret-demo-secret-demo-secret-0123",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  child.stdout?.on("data", (chunk) => {
-    log += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    log += chunk;
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 150; attempt++) {
-    if (child.exitCode !== null) throw new Error(`server exited:\n${log}`);
-    const ready = await fetch(`${url}/readyz`)
-      .then((r) => r.ok)
-      .catch(() => false);
-    if (ready) return { url: `${url}/trpc`, child };
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  child.kill();
-  throw new Error(`server did not become ready:\n${log}`);
-}
 
 async function workspace(label: string, api: BulkheadClient, slug: string, projectNames: string[]) {
   const session = await api.auth.registerTenant.mutate({

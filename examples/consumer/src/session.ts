@@ -1,0 +1,89 @@
+/**
+ * A session's life with @bulkhead/client: register -> login -> refresh -> invite -> accept.
+ *
+ *   npm run session -w @bulkhead/consumer                       # throwaway server
+ *   npm run session -w @bulkhead/consumer -- http://host/trpc   # a running one
+ */
+import { createBulkheadClient, errorCode, type SessionTokens } from "@bulkhead/client";
+import { startServer } from "./server.js";
+
+const show = (label: string, value: unknown) => console.log(`${label.padEnd(22)} ${JSON.stringify(value)}`);
+const short = (token: string) => `${token.slice(0, 16)}…`;
+
+async function main() {
+  const given = process.argv[2];
+  const server = given ? null : await startServer();
+  const url = given ?? server?.url ?? "";
+  const slug = `acme-${Date.now().toString(36)}`;
+  try {
+    // 1. Register a workspace; the client adopts the returned session.
+    let saved: SessionTokens | null = null;
+    const owner = createBulkheadClient({ url, onSession: (s) => (saved = s) });
+    const registered = await owner.auth.registerTenant.mutate({
+      tenant: { name: "Acme", slug },
+      owner: { email: "ada@acme.example", password: "correct horse battery staple", name: "Ada" },
+    });
+    show("registerTenant", { tenant: registered.tenant.slug, user: registered.user.email, role: registered.user.role });
+    show("session saved", saved !== null);
+
+    // 2. Log in from another device.
+    const laptop = createBulkheadClient({ url });
+    const login = await laptop.auth.login.mutate({
+      tenantSlug: slug,
+      email: "ADA@acme.example",
+      password: "correct horse battery staple",
+    });
+    show("login", { accessToken: short(login.accessToken), expires: login.accessTokenExpiresAt.toISOString() });
+
+    // 3. Refresh: a new pair; the old refresh token is spent, and replaying it revokes the family.
+    const refreshed = await createBulkheadClient({ url }).auth.refresh.mutate({ refreshToken: login.refreshToken });
+    show("refresh", {
+      refreshToken: short(refreshed.refreshToken),
+      rotated: refreshed.refreshToken !== login.refreshToken,
+    });
+    const replay = await createBulkheadClient({ url })
+      .auth.refresh.mutate({ refreshToken: login.refreshToken })
+      .catch((e: unknown) => errorCode(e));
+    show("replay old token", replay);
+    const afterReplay = await createBulkheadClient({ url })
+      .auth.refresh.mutate({ refreshToken: refreshed.refreshToken })
+      .catch((e: unknown) => errorCode(e));
+    show("new token after replay", afterReplay);
+
+    // 4. Invite a colleague (admins only); the token is shown once and stored hashed.
+    const invite = await owner.members.invite.mutate({ email: "grace@acme.example", role: "member" });
+    show("invite", { token: short(invite.token), expiresAt: invite.expiresAt.toISOString() });
+
+    // 5. The colleague accepts and is signed in as a member of Acme.
+    const grace = createBulkheadClient({ url });
+    const accepted = await grace.auth.acceptInvite.mutate({
+      token: invite.token,
+      name: "Grace",
+      password: "another long passphrase",
+    });
+    show("acceptInvite", { user: accepted.user.email, role: accepted.user.role, tenant: accepted.tenant.slug });
+    const again = await createBulkheadClient({ url })
+      .auth.acceptInvite.mutate({ token: invite.token, name: "Mallory", password: "another long passphrase" })
+      .catch((e: unknown) => errorCode(e));
+    show("accept same invite", again);
+
+    const members = await owner.members.list.query({});
+    show(
+      "members.list",
+      members.items.map((m) => `${m.name} (${m.role})`),
+    );
+    show(
+      "member tries invite",
+      await grace.members.invite
+        .mutate({ email: "x@acme.example", role: "member" })
+        .catch((e: unknown) => errorCode(e)),
+    );
+  } finally {
+    server?.child.kill("SIGTERM");
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
