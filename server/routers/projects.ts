@@ -1,6 +1,7 @@
-import { and, desc, eq } from "drizzle-orm";
+import { and, count, desc, eq } from "drizzle-orm";
 import { z } from "zod";
 import { projects } from "../../db/schema.js";
+import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
 import { afterCursor, cursorKey, pageInput, toPage } from "../pagination.js";
@@ -25,19 +26,29 @@ export type Project = {
   updatedAt: Date;
 };
 
+/** One page of a tenant's projects, newest first. */
+export async function listProjects(db: Tx, tenantId: string, input: { cursor?: string | null; limit: number }) {
+  const rows = await db
+    .select({ ...projectColumns, _key: cursorKey(projects.createdAt) })
+    .from(projects)
+    .where(and(eq(projects.tenantId, tenantId), afterCursor(projects.createdAt, projects.id, input.cursor)))
+    .orderBy(desc(projects.createdAt), desc(projects.id))
+    .limit(input.limit + 1);
+  return toPage(rows, input.limit, ({ _key, ...project }): Project => project);
+}
+
 // Queries name the tenant explicitly although RLS already confines them: the predicate lets the
 // planner use the (tenant_id, ...) indexes and check the policy once, not per row.
 export const projectsRouter = router({
-  list: tenantProcedure.input(pageInput).query(async ({ ctx, input }) => {
-    const rows = await ctx.db
-      .select({ ...projectColumns, _key: cursorKey(projects.createdAt) })
+  list: tenantProcedure.input(pageInput).query(({ ctx, input }) => listProjects(ctx.db, ctx.member.tenantId, input)),
+
+  /** Per-tenant totals: an index-only count on (tenant_id, ...), with the policy a one-time check. */
+  stats: tenantProcedure.query(async ({ ctx }) => {
+    const [row] = await ctx.db
+      .select({ total: count() })
       .from(projects)
-      .where(
-        and(eq(projects.tenantId, ctx.member.tenantId), afterCursor(projects.createdAt, projects.id, input.cursor)),
-      )
-      .orderBy(desc(projects.createdAt), desc(projects.id))
-      .limit(input.limit + 1);
-    return toPage(rows, input.limit, ({ _key, ...project }): Project => project);
+      .where(eq(projects.tenantId, ctx.member.tenantId));
+    return { total: row?.total ?? 0 };
   }),
 
   get: tenantProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {

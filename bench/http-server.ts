@@ -1,0 +1,37 @@
+/**
+ * The server the HTTP benchmarks load: Bulkhead's app exactly as server/node.ts builds it, plus
+ * a plain Hono route in the same process that runs the baseline SELECT with raw postgres.js.
+ *   BENCH_APP_URL (bulkhead_app), BENCH_BASELINE_URL (superuser, no RLS), PORT, JWT_SECRET
+ */
+import { serve } from "@hono/node-server";
+import { Hono } from "hono";
+import postgres from "postgres";
+import { connectPostgres } from "../db/postgres.js";
+import { createApp } from "../server/app.js";
+import { createArgon2Hasher } from "../server/auth/argon2.js";
+import { parseConfig, toAppConfig } from "../server/config.js";
+import { silentLogger } from "../server/deps.js";
+
+const env = parseConfig(process.env);
+const database = connectPostgres({ url: process.env.BENCH_APP_URL ?? "", poolMax: 10, prepare: true });
+const raw = postgres(process.env.BENCH_BASELINE_URL ?? "", { max: 10, onnotice: () => {} });
+const app = createApp({
+  database,
+  config: toAppConfig(env, env.JWT_SECRET ?? ""),
+  hasher: createArgon2Hasher(),
+  logger: silentLogger,
+});
+
+const outer = new Hono();
+outer.get("/baseline/projects", async (c) => {
+  const tenant = c.req.query("tenant") ?? "";
+  const rows = await raw`
+    select id, name, description, created_by, created_at, updated_at from projects
+    where tenant_id = ${tenant} order by created_at desc, id desc limit 50`;
+  return c.json({ items: rows });
+});
+outer.route("/", app);
+
+serve({ fetch: outer.fetch, port: env.PORT, hostname: "127.0.0.1" }, () => {
+  process.stdout.write("ready\n");
+});

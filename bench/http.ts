@@ -1,0 +1,90 @@
+/** Drives a benchmark server over HTTP from this process with undici (keep-alive, no pipelining). */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Pool } from "undici";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+export interface BenchServer {
+  child: ChildProcess;
+  origin: string;
+  /** Peak resident set size of the server process so far (VmHWM), in MB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+export async function startBenchServer(env: Record<string, string>, port: number): Promise<BenchServer> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/http-server.ts"], {
+    cwd: root,
+    env: { ...process.env, NODE_ENV: "production", PORT: String(port), ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
+    child.stdout?.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("ready")) resolve();
+    });
+  });
+  return {
+    child,
+    origin: `http://127.0.0.1:${port}`,
+    peakRssMb() {
+      const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return kb / 1024;
+    },
+    async stop() {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+export interface LoadResult {
+  rps: number;
+  latencies: number[];
+  errors: number;
+}
+
+/** `concurrency` closed-loop workers send `request(i)` until `ms` elapse; counts and times each. */
+export async function load(
+  origin: string,
+  concurrency: number,
+  ms: number,
+  request: (
+    worker: number,
+    i: number,
+  ) => { path: string; method?: "GET" | "POST"; headers?: Record<string, string>; body?: string },
+): Promise<LoadResult> {
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (let i = 0; performance.now() < deadline && i < 10_000_000; i++) {
+        const spec = request(worker, i);
+        const t0 = performance.now();
+        const response = await pool.request({
+          path: spec.path,
+          method: spec.method ?? "GET",
+          headers: spec.headers ?? {},
+          ...(spec.body ? { body: spec.body } : {}),
+        });
+        await response.body.text();
+        latencies.push(performance.now() - t0);
+        if (response.statusCode !== 200) errors++;
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  await pool.close();
+  return { rps: (latencies.length / elapsed) * 1000, latencies, errors };
+}
+
+/** The tRPC GET path of `projects.list`. */
+export const listPath = (limit: number) =>
+  `/trpc/projects.list?input=${encodeURIComponent(JSON.stringify({ json: { limit } }))}`;

@@ -1,0 +1,116 @@
+/** Shared pieces of the benchmarks: a scratch PostgreSQL database, timing loops, statistics, tables. */
+import { drizzle } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import { migratePostgresUrl } from "../db/migrate.js";
+
+export const quick = process.argv.includes("--quick");
+
+export const serverUrl = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+export function urlFor(database: string, user?: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  if (user) {
+    url.username = user;
+    url.password = "";
+  }
+  return url.toString();
+}
+
+/** Creates and migrates a scratch database; `drop()` removes it. */
+export async function scratchDatabase(label: string) {
+  const name = `bulkhead_bench_${label}_${process.pid}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists ${name} with (force)`);
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  await migratePostgresUrl(urlFor(name));
+  const owner = postgres(urlFor(name), { max: 4, onnotice: () => {} });
+  return {
+    name,
+    /** Superuser connection: seeds data and runs the no-RLS baselines. */
+    owner,
+    ownerDb: drizzle(owner),
+    async drop() {
+      await owner.end();
+      const dropper = postgres(serverUrl, { max: 1, onnotice: () => {} });
+      await dropper.unsafe(`drop database if exists ${name} with (force)`);
+      await dropper.end();
+    },
+  };
+}
+
+/** Runs `op` from `concurrency` workers for `ms`; returns operations per second. */
+export async function throughput(op: (worker: number, i: number) => Promise<unknown>, concurrency: number, ms: number) {
+  const deadline = performance.now() + ms;
+  let count = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (let i = 0; performance.now() < deadline && i < 10_000_000; i++) {
+        await op(worker, i);
+        count++;
+      }
+    }),
+  );
+  return count / ((performance.now() - started) / 1000);
+}
+
+export const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+
+export const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+};
+
+/** Alternates baseline and candidate for `rounds` rounds; returns both medians. */
+export async function alternate(rounds: number, baseline: () => Promise<number>, candidate: () => Promise<number>) {
+  const b: number[] = [];
+  const c: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    b.push(await baseline());
+    c.push(await candidate());
+  }
+  return { baseline: median(b), candidate: median(c), baselineRounds: b, candidateRounds: c };
+}
+
+export interface Row {
+  id: string;
+  what: string;
+  baseline: string;
+  measured: string;
+  ratio: number | null;
+  target: string;
+  ok: boolean;
+}
+
+export function printTable(rows: Row[]) {
+  const header = ["", "benchmark", "baseline", "Bulkhead", "ratio", "target", ""];
+  const lines = rows.map((r) => [
+    r.id,
+    r.what,
+    r.baseline,
+    r.measured,
+    r.ratio === null ? "" : `${r.ratio.toFixed(2)}x`,
+    r.target,
+    r.ok ? "ok" : "MISSED",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? "").length)));
+  const format = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+  console.log(format(header));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const line of lines) console.log(format(line));
+}
+
+export function progress(label: string, done: number, total: number) {
+  if (!process.stdout.isTTY && done !== total && done % Math.max(1, Math.floor(total / 10)) !== 0) return;
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  const line = `${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${done.toLocaleString("en")}/${total.toLocaleString("en")}`;
+  if (process.stdout.isTTY) process.stdout.write(`\r${line}${done === total ? "\n" : ""}`);
+  else console.log(line);
+}

@@ -1,0 +1,85 @@
+/**
+ * P2 — end to end: `projects.list` over HTTP (tRPC, JWT verification, tenant transaction, RLS)
+ * vs. a plain Hono route in the same server process running the baseline SELECT, both loaded at
+ * the same concurrency. Also records the server's peak RSS (Memory).
+ */
+
+import { listPath, load, startBenchServer } from "./http.js";
+import { alternate, quick, type Row, scratchDatabase, urlFor } from "./lib.js";
+import { seedTenants } from "./seed.js";
+import { accessTokenFor, benchSecret } from "./tokens.js";
+
+export async function benchHttp(): Promise<Row[]> {
+  const scratch = await scratchDatabase("p2");
+  try {
+    const tenants = await seedTenants(scratch.owner, 20, 60, "P2 seeding");
+    const tokens = await Promise.all(tenants.map((t) => accessTokenFor(t)));
+    const server = await startBenchServer(
+      {
+        BENCH_APP_URL: urlFor(scratch.name, "bulkhead_app"),
+        BENCH_BASELINE_URL: urlFor(scratch.name),
+        JWT_SECRET: benchSecret,
+      },
+      37_000 + (process.pid % 1000),
+    );
+    try {
+      const concurrency = 32;
+      const ms = quick ? 1500 : 4000;
+      const pick = (w: number, i: number) => (w * 7919 + i) % tenants.length;
+      // Warm both paths (JIT, connections) before measuring.
+      await load(server.origin, 8, 500, (w, i) => ({
+        path: `/baseline/projects?tenant=${tenants[pick(w, i)]?.tenantId}`,
+      }));
+      await load(server.origin, 8, 500, (w, i) => ({
+        path: listPath(50),
+        headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
+      }));
+      let errors = 0;
+      const result = await alternate(
+        quick ? 3 : 5,
+        async () => {
+          const r = await load(server.origin, concurrency, ms, (w, i) => ({
+            path: `/baseline/projects?tenant=${tenants[pick(w, i)]?.tenantId}`,
+          }));
+          errors += r.errors;
+          return r.rps;
+        },
+        async () => {
+          const r = await load(server.origin, concurrency, ms, (w, i) => ({
+            path: listPath(50),
+            headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
+          }));
+          errors += r.errors;
+          return r.rps;
+        },
+      );
+      if (errors > 0) throw new Error(`${errors} requests failed during P2`);
+      const ratio = result.candidate / result.baseline;
+      const peak = server.peakRssMb();
+      return [
+        {
+          id: "P2",
+          what: `HTTP projects.list (50 rows, ${concurrency} concurrent)`,
+          baseline: `${Math.round(result.baseline)} req/s`,
+          measured: `${Math.round(result.candidate)} req/s`,
+          ratio,
+          target: ">= 0.60x",
+          ok: ratio >= 0.6,
+        },
+        {
+          id: "Mem",
+          what: "server peak RSS during P2",
+          baseline: "",
+          measured: `${peak.toFixed(0)} MB`,
+          ratio: null,
+          target: "<= 250 MB",
+          ok: peak <= 250,
+        },
+      ];
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await scratch.drop();
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * `npm run bench [-- --quick]`: every benchmark against its baseline measured in the same run,
+ * as ratios of medians over alternating rounds. Exits non-zero when a target is missed (in
+ * --quick mode, used by CI on varying machines, it only warns).
+ */
+import { printTable, quick, type Row } from "./lib.js";
+import { benchDataLayer } from "./p1-data-layer.js";
+import { benchHttp } from "./p2-http.js";
+
+const only = process.argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",");
+const all: [string, () => Promise<Row | Row[]>][] = [
+  ["P1", benchDataLayer],
+  ["P2", benchHttp],
+];
+
+const rows: Row[] = [];
+for (const [id, bench] of all) {
+  if (only && !only.includes(id)) continue;
+  const started = performance.now();
+  const result = await bench();
+  rows.push(...(Array.isArray(result) ? result : [result]));
+  console.log(`${id} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+console.log();
+printTable(rows);
+const missed = rows.filter((r) => !r.ok);
+if (missed.length > 0) {
+  const message = `${missed.length} target(s) missed: ${missed.map((r) => r.id).join(", ")}`;
+  if (quick) console.warn(`warning (quick mode): ${message}`);
+  else {
+    console.error(message);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,54 @@
+import type postgres from "postgres";
+import { progress } from "./lib.js";
+
+export interface SeededTenant {
+  tenantId: string;
+  userId: string;
+  slug: string;
+}
+
+/**
+ * Seeds `tenants` tenants with one owner and `projectsPerTenant` projects each, directly as the
+ * superuser (set-based inserts, in batches, with a progress bar). Password hashes are
+ * placeholders: benchmarks that log in register their users through the API instead.
+ */
+export async function seedTenants(
+  owner: postgres.Sql,
+  tenants: number,
+  projectsPerTenant: number,
+  label = "seeding",
+): Promise<SeededTenant[]> {
+  const batch = Math.max(1, Math.min(tenants, Math.floor(200_000 / Math.max(1, projectsPerTenant))));
+  const seeded: SeededTenant[] = [];
+  for (let start = 0; start < tenants; start += batch) {
+    const count = Math.min(batch, tenants - start);
+    const rows = await owner.begin(async (sql) => {
+      const created = await sql<{ id: string; slug: string }[]>`
+        insert into tenants (slug, name)
+        select 'bench-' || ${process.pid} || '-' || g, 'Bench tenant ' || g from generate_series(${start}::int, ${start + count - 1}::int) g
+        returning id, slug`;
+      const users = await sql<{ tenant_id: string; id: string }[]>`
+        insert into users (tenant_id, email, name, password_hash, role)
+        select t.id, 'owner@' || t.slug || '.example', 'Owner', 'x', 'owner' from tenants t
+        where t.id = any (${created.map((c) => c.id)}::uuid[])
+        returning tenant_id, id`;
+      if (projectsPerTenant > 0) {
+        await sql`
+          insert into projects (tenant_id, name, description, created_by, created_at)
+          select u.tenant_id, 'Project ' || p, 'Seeded', u.id, now() - make_interval(secs => p)
+          from users u, generate_series(1, ${projectsPerTenant}::int) p
+          where u.tenant_id = any (${created.map((c) => c.id)}::uuid[])`;
+      }
+      const userOf = new Map(users.map((u) => [u.tenant_id, u.id]));
+      return created.map((c) => ({ tenantId: c.id, slug: c.slug, userId: userOf.get(c.id) ?? "" }));
+    });
+    seeded.push(...rows);
+    progress(
+      `${label} ${tenants.toLocaleString("en")} tenants x ${projectsPerTenant} projects`,
+      start + count,
+      tenants,
+    );
+  }
+  await owner`analyze`;
+  return seeded;
+}
