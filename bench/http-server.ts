@@ -35,3 +35,6 @@ outer.route("/", app);
 serve({ fetch: outer.fetch, port: env.PORT, hostname: "127.0.0.1" }, () => {
   process.stdout.write("ready\n");
 });
+
+// Exit cleanly on SIGTERM so `--cpu-prof` and friends can flush.
+process.on("SIGTERM", () => process.exit(0));

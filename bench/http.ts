@@ -15,7 +15,10 @@ export interface BenchServer {
 }
 
 export async function startBenchServer(env: Record<string, string>, port: number): Promise<BenchServer> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/http-server.ts"], {
+  const profile = process.env.BENCH_SERVER_PROFILE
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", "bench/http-server.ts"], {
     cwd: root,
     env: { ...process.env, NODE_ENV: "production", PORT: String(port), ...env },
     stdio: ["ignore", "pipe", "inherit"],

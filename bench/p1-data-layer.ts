@@ -6,7 +6,7 @@
  */
 import postgres from "postgres";
 import { connectPostgres } from "../db/postgres.js";
-import { withTenant } from "../db/tenant.js";
+import { withTenantPipelined } from "../db/tenant.js";
 import { listProjects } from "../server/routers/projects.js";
 import { alternate, quick, type Row, scratchDatabase, throughput, urlFor } from "./lib.js";
 import { seedTenants } from "./seed.js";
@@ -40,8 +40,17 @@ export async function benchDataLayer(): Promise<Row> {
           async (w, i) => {
             const t = pick(w * 7919 + i);
             if (!t) return;
-            const page = await withTenant(app.db, { tenantId: t.tenantId, userId: t.userId }, (tx) =>
-              listProjects(tx, t.tenantId, { limit: 49 }),
+            // Exactly what tenantProcedure does for a query: read-only transaction, the context
+            // pipelined with the first statement, membership confirmed before the result is used.
+            const page = await withTenantPipelined(
+              app.db,
+              { tenantId: t.tenantId, userId: t.userId },
+              async (tx, role) => {
+                const result = await listProjects(tx, t.tenantId, { limit: 49 });
+                if (!(await role)) throw new Error("not a member");
+                return result;
+              },
+              { readOnly: true, statementTimeoutMs: 5000 },
             );
             if (page.items.length !== 49) throw new Error("data layer read the wrong rows");
           },

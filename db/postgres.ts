@@ -1,6 +1,7 @@
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import * as schema from "./schema.js";
+import { withStatementCache } from "./statement-cache.js";
 import type { Database } from "./types.js";
 
 export interface PostgresOptions {
@@ -28,8 +29,9 @@ export function connectPostgres(options: PostgresOptions): Database {
     onnotice: () => {},
     connection: { application_name: "bulkhead" },
   });
+  const prepare = options.prepare ?? true;
   return {
-    db: drizzle(client, { schema }),
+    db: drizzle(prepare ? withStatementCache(client) : client, { schema }),
     engine: "postgres",
     close: () => client.end({ timeout: 5 }),
   };

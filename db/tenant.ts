@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { pipelinedTransaction, postgresClientOf } from "./pipelined.js";
 import type { MemberRole } from "./schema.js";
 import { type Db, rowsOf, type Tx } from "./types.js";
 
@@ -39,14 +40,54 @@ export async function enterTenant(
   return rowsOf<{ role: MemberRole | null }>(result)[0]?.role ?? null;
 }
 
+export interface PipelineOptions extends ContextOptions {
+  /** `BEGIN READ ONLY`: for queries, so a read path cannot write even by mistake. */
+  readOnly?: boolean;
+}
+
 async function runInContext<T>(
   db: Db,
   tenantId: string | null,
   userId: string | null,
-  options: ContextOptions,
-  fn: (tx: Tx, role: MemberRole | null) => Promise<T>,
+  options: PipelineOptions,
+  fn: (tx: Tx, role: Promise<MemberRole | null>) => Promise<T>,
 ): Promise<T> {
-  return db.transaction(async (tx) => fn(tx, await enterTenant(tx, tenantId, userId, options)));
+  const timeout = options.statementTimeoutMs ?? 5000;
+  const client = postgresClientOf(db);
+  if (client) {
+    return pipelinedTransaction(
+      client,
+      options.readOnly ?? false,
+      (sql) =>
+        sql<
+          { role: MemberRole | null }[]
+        >`select app.set_context(${tenantId}::uuid, ${userId}::uuid, ${timeout}::integer) as role`,
+      fn,
+    );
+  }
+  return db.transaction(
+    async (tx) => {
+      const role = await enterTenant(tx, tenantId, userId, options);
+      return fn(tx, Promise.resolve(role));
+    },
+    options.readOnly ? { accessMode: "read only" } : undefined,
+  );
+}
+
+/**
+ * Like `withTenant`, but `fn` starts before the context's answer arrives, so its first statement
+ * travels with BEGIN and the context in one round trip (on PostgreSQL). `role` resolves to the
+ * caller's current role (null: not a member); the caller must await it and discard everything
+ * `fn` produced — the transaction rolls back when `fn` throws — unless it is a role it accepts.
+ * `tenantProcedure` uses this; every statement still runs inside the tenant's context.
+ */
+export function withTenantPipelined<T>(
+  db: Db,
+  context: TenantContext,
+  fn: (tx: Tx, role: Promise<MemberRole | null>) => Promise<T>,
+  options: PipelineOptions = {},
+): Promise<T> {
+  return runInContext(db, context.tenantId, context.userId, options, fn);
 }
 
 /**
@@ -64,7 +105,7 @@ export function withTenant<T>(
   fn: (tx: Tx, role: MemberRole | null) => Promise<T>,
   options: ContextOptions = {},
 ): Promise<T> {
-  return runInContext(db, context.tenantId, context.userId, options, fn);
+  return runInContext(db, context.tenantId, context.userId, options, async (tx, role) => fn(tx, await role));
 }
 
 /**
@@ -73,5 +114,8 @@ export function withTenant<T>(
  * SECURITY DEFINER functions from here.
  */
 export function withoutTenant<T>(db: Db, fn: (tx: Tx) => Promise<T>, options: ContextOptions = {}): Promise<T> {
-  return runInContext(db, null, null, options, (tx) => fn(tx));
+  return runInContext(db, null, null, options, async (tx, role) => {
+    await role;
+    return fn(tx);
+  });
 }

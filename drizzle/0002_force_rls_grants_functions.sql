@@ -51,9 +51,12 @@ BEGIN
   IF current_user <> 'bulkhead_app' THEN
     SET LOCAL ROLE bulkhead_app;
   END IF;
+  -- The tenant with SET LOCAL: Citus forwards it to the workers, where the policies run. The
+  -- user and the timeout matter only here (the coordinator), so set_config(..., true) does —
+  -- it is just as transaction-local and saves parsing two statements per request.
   EXECUTE pg_catalog.format('SET LOCAL app.tenant_id = %L', coalesce(p_tenant::text, ''));
-  EXECUTE pg_catalog.format('SET LOCAL app.user_id = %L', coalesce(p_user::text, ''));
-  EXECUTE pg_catalog.format('SET LOCAL statement_timeout = %s', greatest(coalesce(p_statement_timeout_ms, 5000), 1));
+  PERFORM pg_catalog.set_config('app.user_id', coalesce(p_user::text, ''), true);
+  PERFORM pg_catalog.set_config('statement_timeout', greatest(coalesce(p_statement_timeout_ms, 5000), 1)::text, true);
   IF p_user IS NOT NULL THEN
     SELECT u.role INTO v_role FROM public.users u WHERE u.tenant_id = p_tenant AND u.id = p_user;
   END IF;

@@ -48,6 +48,17 @@ export function afterCursor(createdAt: AnyColumn, id: AnyColumn, cursor: string 
   return sql`(${createdAt}, ${id}) < (${position.createdAt}::timestamptz, ${position.id}::uuid)`;
 }
 
+/** `afterCursor` for prepared queries: the position comes from placeholders (see `cursorValues`). */
+export function afterCursorPlaceholders(createdAt: AnyColumn, id: AnyColumn): SQL {
+  return sql`(${createdAt}, ${id}) < (${sql.placeholder("cursorCreatedAt")}::timestamptz, ${sql.placeholder("cursorId")}::uuid)`;
+}
+
+/** The placeholder values of a cursor, for `afterCursorPlaceholders`. */
+export function cursorValues(cursor: string): { cursorCreatedAt: string; cursorId: string } {
+  const position = decodeCursor(cursor);
+  return { cursorCreatedAt: position.createdAt, cursorId: position.id };
+}
+
 /**
  * Builds a page from `limit + 1` rows fetched in order; each row carries `cursorKey` as `_key`.
  */

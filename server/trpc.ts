@@ -6,7 +6,7 @@ import { eq } from "drizzle-orm";
 import superjson from "superjson";
 import { ZodError, z } from "zod";
 import { type MemberRole, tenants } from "../db/schema.js";
-import { Rollback, withTenant } from "../db/tenant.js";
+import { Rollback, withTenantPipelined } from "../db/tenant.js";
 import type { Tx } from "../db/types.js";
 import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
@@ -67,18 +67,30 @@ function describeError(error: unknown): string {
 /** Anyone may call it. */
 export const publicProcedure = t.procedure.use(mapDatabaseErrors);
 
-export interface Member {
+/** The caller of a tenant procedure, as its verified token names them. */
+export interface Caller {
   tenantId: string;
   userId: string;
+}
+
+/** A caller whose membership and current role were read in this request's transaction. */
+export interface Member extends Caller {
   role: MemberRole;
 }
 
 /**
  * A member of the token's tenant: verifies the bearer JWT, opens the request's transaction with
- * the tenant context, checks the caller is still a member (and matches any tenant hint), runs
- * the procedure with `ctx.db` as that transaction, and rolls back if the procedure fails.
+ * the tenant context, runs the procedure with `ctx.db` as that transaction, and rolls back if
+ * the procedure fails.
+ *
+ * Membership is read in the same transaction (so removal and demotion act on the very next
+ * request) by the context statement, which travels with the procedure's first query:
+ * `ctx.membership` resolves to the caller's current role or rejects with UNAUTHORIZED. Whatever
+ * the procedure did, nothing leaves this middleware — no result, no commit — until membership is
+ * confirmed; a non-member gets UNAUTHORIZED and a rolled-back transaction. Procedures that need
+ * the role before acting (`adminProcedure`, `ownerProcedure`) await it first.
  */
-export const tenantProcedure = publicProcedure.use(async ({ ctx, next }) => {
+export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) => {
   if (!ctx.accessToken) throw unauthorized();
   let claims: Awaited<ReturnType<typeof ctx.tokens.verifyAccess>>;
   try {
@@ -87,22 +99,31 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next }) => {
     if (error instanceof InvalidTokenError) throw unauthorized(error);
     throw error;
   }
+  const caller: Caller = { tenantId: claims.tenantId, userId: claims.userId };
 
-  const proceed = (tx: Tx, member: Member) => next({ ctx: { db: tx, member } });
+  const proceed = (tx: Tx, membership: Promise<MemberRole>) => next({ ctx: { db: tx, member: caller, membership } });
   let outcome: Awaited<ReturnType<typeof proceed>> | undefined;
   try {
-    await withTenant(
+    await withTenantPipelined(
       ctx.database.db,
-      { tenantId: claims.tenantId, userId: claims.userId },
+      caller,
       async (tx: Tx, role) => {
         // Removed members have no row: their unexpired tokens stop working at once.
-        if (!role) throw unauthorized();
-        if (ctx.tenantHint !== null) await assertTenantHint(tx, claims.tenantId, ctx.tenantHint);
-        outcome = await proceed(tx, { tenantId: claims.tenantId, userId: claims.userId, role });
+        const membership = role.then((current) => {
+          if (!current) throw unauthorized();
+          return current;
+        });
+        membership.catch(() => undefined); // awaited below on every path
+        if (ctx.tenantHint !== null) {
+          await membership;
+          await assertTenantHint(tx, claims.tenantId, ctx.tenantHint);
+        }
+        outcome = await proceed(tx, membership);
+        await membership;
         // tRPC's next() reports a failed procedure instead of throwing: roll its writes back.
         if (!outcome.ok) throw new Rollback();
       },
-      { statementTimeoutMs: ctx.config.statementTimeoutMs },
+      { statementTimeoutMs: ctx.config.statementTimeoutMs, readOnly: type === "query" },
     );
   } catch (error) {
     if (error instanceof Rollback && outcome) return outcome;
@@ -126,20 +147,22 @@ export function hasRole(role: MemberRole, minimum: MemberRole): boolean {
   return rank[role] >= rank[minimum];
 }
 
-function assertRole(member: Member, minimum: MemberRole) {
-  if (!hasRole(member.role, minimum)) {
+function assertRole(role: MemberRole, minimum: MemberRole) {
+  if (!hasRole(role, minimum)) {
     throw new TRPCError({ code: "FORBIDDEN", message: `Requires the ${minimum} role` });
   }
 }
 
 /** An admin or owner of the tenant, by the role read in this request's transaction. */
-export const adminProcedure = tenantProcedure.use(({ ctx, next }) => {
-  assertRole(ctx.member, "admin");
-  return next();
+export const adminProcedure = tenantProcedure.use(async ({ ctx, next }) => {
+  const role = await ctx.membership;
+  assertRole(role, "admin");
+  return next({ ctx: { member: { ...ctx.member, role } satisfies Member } });
 });
 
 /** An owner of the tenant. */
-export const ownerProcedure = tenantProcedure.use(({ ctx, next }) => {
-  assertRole(ctx.member, "owner");
-  return next();
+export const ownerProcedure = tenantProcedure.use(async ({ ctx, next }) => {
+  const role = await ctx.membership;
+  assertRole(role, "owner");
+  return next({ ctx: { member: { ...ctx.member, role } satisfies Member } });
 });

@@ -1,10 +1,11 @@
-import { and, count, desc, eq } from "drizzle-orm";
+import { and, count, desc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
+import { preparedQuery } from "../../db/prepared.js";
 import { projects } from "../../db/schema.js";
-import type { Tx } from "../../db/types.js";
+import type { Db, Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { afterCursor, cursorKey, pageInput, toPage } from "../pagination.js";
+import { afterCursorPlaceholders, cursorKey, cursorValues, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, router, tenantProcedure } from "../trpc.js";
 import { descriptionField, idField, nameField } from "../validation.js";
 
@@ -26,14 +27,28 @@ export type Project = {
   updatedAt: Date;
 };
 
-/** One page of a tenant's projects, newest first. */
-export async function listProjects(db: Tx, tenantId: string, input: { cursor?: string | null; limit: number }) {
-  const rows = await db
+const pageOfProjects = (db: Db, withCursor: boolean) =>
+  db
     .select({ ...projectColumns, _key: cursorKey(projects.createdAt) })
     .from(projects)
-    .where(and(eq(projects.tenantId, tenantId), afterCursor(projects.createdAt, projects.id, input.cursor)))
+    .where(
+      and(
+        eq(projects.tenantId, sql.placeholder("tenantId")),
+        withCursor ? afterCursorPlaceholders(projects.createdAt, projects.id) : undefined,
+      ),
+    )
     .orderBy(desc(projects.createdAt), desc(projects.id))
-    .limit(input.limit + 1);
+    .limit(sql.placeholder("limit"));
+
+const firstPage = preparedQuery("projects_first_page", (db) => pageOfProjects(db, false));
+const laterPage = preparedQuery("projects_later_page", (db) => pageOfProjects(db, true));
+
+/** One page of a tenant's projects, newest first (the hottest read: its SQL is built once). */
+export async function listProjects(db: Tx, tenantId: string, input: { cursor?: string | null; limit: number }) {
+  const values = { tenantId, limit: input.limit + 1 };
+  const rows = input.cursor
+    ? await laterPage(db, { ...values, ...cursorValues(input.cursor) })
+    : await firstPage(db, values);
   return toPage(rows, input.limit, ({ _key, ...project }): Project => project);
 }
 

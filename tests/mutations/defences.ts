@@ -70,7 +70,10 @@ export const defences: Defence[] = [
       await rewriteSetContext(db, (source) =>
         source
           .replace("'SET LOCAL app.tenant_id = %L'", "'SET SESSION app.tenant_id = %L'")
-          .replace("'SET LOCAL app.user_id = %L'", "'SET SESSION app.user_id = %L'"),
+          .replace(
+            "set_config('app.user_id', coalesce(p_user::text, ''), true)",
+            "set_config('app.user_id', coalesce(p_user::text, ''), false)",
+          ),
       );
     },
   },
