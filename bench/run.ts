@@ -6,6 +6,9 @@
 import { printTable, quick, type Row } from "./lib.js";
 import { benchDataLayer } from "./p1-data-layer.js";
 import { benchHttp } from "./p2-http.js";
+import { benchScale } from "./p3-scale.js";
+import { benchTests } from "./p4-tests.js";
+import { benchLogins } from "./p5-logins.js";
 
 const only = process.argv
   .find((a) => a.startsWith("--only="))
@@ -14,6 +17,9 @@ const only = process.argv
 const all: [string, () => Promise<Row | Row[]>][] = [
   ["P1", benchDataLayer],
   ["P2", benchHttp],
+  ["P3", benchScale],
+  ["P4", benchTests],
+  ["P5", benchLogins],
 ];
 
 const rows: Row[] = [];

@@ -1,0 +1,62 @@
+/**
+ * P4 — tests: the time to give a test file a fresh migrated PGlite (load the migrated data
+ * directory, as tests/helpers/db.ts does) against migrating a new one, and the wall time of the
+ * whole `npm test` (full mode only; CI runs the suite itself).
+ */
+import { spawnSync } from "node:child_process";
+import { PGlite } from "@electric-sql/pglite";
+import { migratePgliteDb } from "../db/migrate.js";
+import { connectPglite } from "../db/pglite.js";
+import { median, quick, type Row } from "./lib.js";
+
+export async function benchTests(): Promise<Row[]> {
+  const source = await connectPglite();
+  await migratePgliteDb(source.db);
+  const dump = await source.client.dumpDataDir("none");
+  await source.close();
+
+  const rounds = quick ? 5 : 10;
+  const fresh: number[] = [];
+  const copied: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    let t0 = performance.now();
+    const migrated = await connectPglite();
+    await migratePgliteDb(migrated.db);
+    fresh.push(performance.now() - t0);
+    await migrated.close();
+
+    t0 = performance.now();
+    const copy = await PGlite.create({ loadDataDir: dump });
+    await copy.query("select 1");
+    copied.push(performance.now() - t0);
+    await copy.close();
+  }
+  const copyMs = median(copied);
+  const freshMs = median(fresh);
+  const rows: Row[] = [
+    {
+      id: "P4",
+      what: "fresh migrated PGlite per test file",
+      baseline: `${freshMs.toFixed(0)} ms (new + migrate)`,
+      measured: `${copyMs.toFixed(0)} ms (copy)`,
+      ratio: copyMs / freshMs,
+      target: "<= 400 ms",
+      ok: copyMs <= 400,
+    },
+  ];
+  if (!quick) {
+    const t0 = performance.now();
+    const run = spawnSync("npx", ["vitest", "run"], { stdio: "ignore", env: { ...process.env, FUZZ_OPS: "2000" } });
+    const seconds = (performance.now() - t0) / 1000;
+    rows.push({
+      id: "P4b",
+      what: "npm test wall time (PGlite, 2 cores)",
+      baseline: "",
+      measured: `${seconds.toFixed(1)} s${run.status === 0 ? "" : " (FAILED)"}`,
+      ratio: null,
+      target: "<= 60 s",
+      ok: seconds <= 60 && run.status === 0,
+    });
+  }
+  return rows;
+}
