@@ -5,6 +5,7 @@ const engine = process.env.BULKHEAD_TEST_ENGINE === "postgres" ? "postgres" : "p
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
+    exclude: ["tests/edge/**", "**/node_modules/**"],
     globalSetup: ["tests/global-setup.ts"],
     pool: "forks",
     // Files wait on PGlite, PostgreSQL and child servers as much as on the CPU: 3 beat 2 on 2 cores.

@@ -1,10 +1,9 @@
 import { hash, verify } from "@node-rs/argon2";
 import type { PasswordHasher } from "../deps.js";
 
-/** OWASP's floor for argon2id: 19 MiB, 2 iterations, 1 lane. */
-export const argon2Params = { memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+import { type Argon2Params, argon2Params } from "./params.js";
 
-export type Argon2Params = typeof argon2Params;
+export { argon2Params };
 
 /**
  * argon2id on Node through the native `@node-rs/argon2`, whose async calls run on libuv's thread
