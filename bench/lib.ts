@@ -2,20 +2,13 @@
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { migratePostgresUrl } from "../db/migrate.js";
+import { databaseUrl } from "../db/url.js";
 
 export const quick = process.argv.includes("--quick");
 
 export const serverUrl = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
-export function urlFor(database: string, user?: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  if (user) {
-    url.username = user;
-    url.password = "";
-  }
-  return url.toString();
-}
+export const urlFor = (database: string, user?: string) => databaseUrl(serverUrl, database, user);
 
 /** Creates and migrates a scratch database; `drop()` removes it. */
 export async function scratchDatabase(label: string) {

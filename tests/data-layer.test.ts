@@ -4,16 +4,14 @@ import { sqlStateOf } from "../db/errors.js";
 import { projects } from "../db/schema.js";
 import { withoutTenant, withTenant } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
-import { createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
 let b: TenantHandle;
 
 beforeAll(async () => {
-  t = await createTestApp();
-  a = await t.registerTenant("Alpha");
-  b = await t.registerTenant("Beta");
+  ({ t, a, b } = await createTwoTenants());
   await a.client.projects.create.mutate({ name: "A project" });
   await b.client.projects.create.mutate({ name: "B project" });
 });

@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codeOf, createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { codeOf, createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
 let b: TenantHandle;
 
 beforeAll(async () => {
-  t = await createTestApp();
-  a = await t.registerTenant("Alpha");
-  b = await t.registerTenant("Beta");
+  ({ t, a, b } = await createTwoTenants());
 });
 afterAll(() => t.close());
 

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codeOf, createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { codeOf, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -9,9 +9,7 @@ let aProject: string;
 let bProject: string;
 
 beforeAll(async () => {
-  t = await createTestApp();
-  a = await t.registerTenant("Alpha");
-  b = await t.registerTenant("Beta");
+  ({ t, a, b } = await createTwoTenants());
   aProject = (await a.client.projects.create.mutate({ name: "A" })).id;
   bProject = (await b.client.projects.create.mutate({ name: "B" })).id;
 });

@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codeOf, createTestApp, password, type TenantHandle, type TestApp } from "../helpers/app.js";
+import { codeOf, createTwoTenants, password, type TenantHandle, type TestApp } from "../helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
 let b: TenantHandle;
 
 beforeAll(async () => {
-  t = await createTestApp();
-  a = await t.registerTenant("Alpha");
-  b = await t.registerTenant("Beta");
+  ({ t, a, b } = await createTwoTenants());
   await a.client.projects.create.mutate({ name: "Alpha plans" });
   await b.client.projects.create.mutate({ name: "Beta plans" });
 });

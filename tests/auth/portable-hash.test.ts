@@ -20,6 +20,8 @@ describe("argon2id on Node (native) and in Workers (JavaScript)", () => {
   it("refuse malformed hashes and costs no hash of ours has", async () => {
     expect(await portable.verify("not a hash", password)).toBe(false);
     expect(await portable.verify("$argon2i$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAA", password)).toBe(false);
-    expect(await portable.verify("$argon2id$v=19$m=99999999,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAA", password)).toBe(false);
+    expect(await portable.verify("$argon2id$v=19$m=99999999,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAA", password)).toBe(
+      false,
+    );
   });
 });

@@ -140,3 +140,11 @@ export async function codeOf(promise: Promise<unknown>): Promise<string | null> 
     return data?.code ?? `not a tRPC error: ${String(error)}`;
   }
 }
+
+/** A test app with two registered tenants, Alpha and Beta: the shape of most isolation tests. */
+export async function createTwoTenants(options: TestAppOptions = {}) {
+  const t = await createTestApp(options);
+  const a = await t.registerTenant("Alpha");
+  const b = await t.registerTenant("Beta");
+  return { t, a, b };
+}

@@ -1,3 +1,5 @@
+import { databaseUrl } from "../../db/url.js";
+
 /** Which engine this run tests: PGlite by default, PostgreSQL under `npm run test:pg`. */
 export const testEngine: "pglite" | "postgres" =
   process.env.BULKHEAD_TEST_ENGINE === "postgres" ? "postgres" : "pglite";
@@ -6,12 +8,4 @@ export const testEngine: "pglite" | "postgres" =
 export const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 /** The same server, another database and/or user. */
-export function urlFor(database: string, user?: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  if (user) {
-    url.username = user;
-    url.password = "";
-  }
-  return url.toString();
-}
+export const urlFor = (database: string, user?: string) => databaseUrl(adminUrl, database, user);

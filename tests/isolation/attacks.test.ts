@@ -12,7 +12,14 @@ import { rowsOf, type Tx } from "../../db/types.js";
 import { TokenService } from "../../server/auth/tokens.js";
 import { createContextInner } from "../../server/context.js";
 import { createCallerFactory, router, tenantProcedure } from "../../server/trpc.js";
-import { codeOf, createTestApp, fastHasher, type TenantHandle, type TestApp } from "../helpers/app.js";
+import {
+  codeOf,
+  createTestApp,
+  createTwoTenants,
+  fastHasher,
+  type TenantHandle,
+  type TestApp,
+} from "../helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -20,9 +27,7 @@ let b: TenantHandle;
 let bProject: string;
 
 beforeAll(async () => {
-  t = await createTestApp();
-  a = await t.registerTenant("Alpha");
-  b = await t.registerTenant("Beta");
+  ({ t, a, b } = await createTwoTenants());
   await a.client.projects.create.mutate({ name: "alpha-visible" });
   bProject = (await b.client.projects.create.mutate({ name: "beta-secret" })).id;
 });

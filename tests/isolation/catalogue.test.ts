@@ -8,16 +8,14 @@ import { sqlStateOf } from "../../db/errors.js";
 import { checkPosture } from "../../db/posture.js";
 import { withTenant } from "../../db/tenant.js";
 import { rowsOf, type Tx } from "../../db/types.js";
-import { createTestApp, type TenantHandle, type TestApp } from "../helpers/app.js";
+import { createTwoTenants, type TenantHandle, type TestApp } from "../helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
 let b: TenantHandle;
 
 beforeAll(async () => {
-  t = await createTestApp();
-  a = await t.registerTenant("Alpha");
-  b = await t.registerTenant("Beta");
+  ({ t, a, b } = await createTwoTenants());
   await a.client.projects.create.mutate({ name: "alpha-visible" });
   await b.client.projects.create.mutate({ name: "beta-secret" });
 });
