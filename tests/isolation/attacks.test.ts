@@ -227,7 +227,18 @@ describe("isolation pitfalls (attacks)", () => {
     const member = await t.addMember(a, "member");
     expect(await codeOf(member.client.projects.list.query({}))).toBeNull();
     await a.client.members.remove.mutate({ userId: member.userId });
-    expect(await codeOf(t.client({ ...member.session }).projects.list.query({}))).toBe("UNAUTHORIZED");
+    const stale = t.client({ ...member.session });
+    expect(await codeOf(stale.projects.list.query({}))).toBe("UNAUTHORIZED");
+    // A write runs before the membership answer arrives (it travels with the context), so it must
+    // be rolled back, not merely unanswered.
+    expect(await codeOf(stale.projects.create.mutate({ name: "written by a ghost" }))).toBe("UNAUTHORIZED");
+    expect(await codeOf(stale.projects.delete.mutate({ id: crypto.randomUUID() }))).toBe("UNAUTHORIZED");
+    const names = (await a.client.projects.list.query({ limit: 100 })).items.map((p) => p.name);
+    expect(names).not.toContain("written by a ghost");
+    const ghosts = await t.admin.execute(
+      sql`select count(*)::int as n from audit_events where actor_id = ${member.userId} and action = 'project.created'`,
+    );
+    expect(JSON.stringify(ghosts)).toContain('"n":0');
   });
 
   it("17. inside a request transaction the role is bulkhead_app, never a superuser (PGlite too)", async () => {
