@@ -31,7 +31,8 @@ export async function pipelinedTransaction<T>(
   const sql = (usesStatementCache(client) ? withStatementCache(reserved) : reserved) as Sql;
   let open = true;
   try {
-    const started = reserved.unsafe(readOnly ? "begin read only" : "begin").execute();
+    // Tagged templates, so postgres.js keeps them as named statements on the connection.
+    const started = (readOnly ? reserved`begin read only` : reserved`begin`).execute();
     const context = contextStatement(sql).execute();
     const role = Promise.all([started, context]).then(([, rows]) => rows[0]?.role ?? null);
     role.catch(() => undefined); // observed below; never an unhandled rejection

@@ -43,8 +43,9 @@ function tenantPolicy(table: string, tenantColumn: AnyPgColumn) {
 
 const id = () => uuid("id").notNull().default(sql`gen_random_uuid()`);
 const tenantId = () => uuid("tenant_id").notNull();
-const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
-const updatedAt = () => timestamp("updated_at", { withTimezone: true }).notNull().defaultNow();
+// Millisecond precision, like a JS Date: a keyset cursor made from a row's Date is then exact.
+const createdAt = () => timestamp("created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow();
+const updatedAt = () => timestamp("updated_at", { withTimezone: true, precision: 3 }).notNull().defaultNow();
 
 export const memberRoles = ["owner", "admin", "member"] as const;
 export type MemberRole = (typeof memberRoles)[number];
@@ -166,9 +167,9 @@ export const refreshTokens = pgTable(
     userId: uuid("user_id").notNull(),
     familyId: uuid("family_id").notNull(),
     tokenHash: text("token_hash").notNull(),
-    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
-    usedAt: timestamp("used_at", { withTimezone: true }),
-    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+    expiresAt: timestamp("expires_at", { withTimezone: true, precision: 3 }).notNull(),
+    usedAt: timestamp("used_at", { withTimezone: true, precision: 3 }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true, precision: 3 }),
     createdAt: createdAt(),
   },
   (t) => [
@@ -195,8 +196,8 @@ export const invitations = pgTable(
     role: text("role", { enum: memberRoles }).notNull(),
     tokenHash: text("token_hash").notNull(),
     invitedBy: uuid("invited_by").notNull(),
-    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
-    acceptedAt: timestamp("accepted_at", { withTimezone: true }),
+    expiresAt: timestamp("expires_at", { withTimezone: true, precision: 3 }).notNull(),
+    acceptedAt: timestamp("accepted_at", { withTimezone: true, precision: 3 }),
     createdAt: createdAt(),
   },
   (t) => [
@@ -239,7 +240,7 @@ export const loginThrottle = pgTable(
   {
     key: text("key").primaryKey(),
     failures: integer("failures").notNull(),
-    windowStartedAt: timestamp("window_started_at", { withTimezone: true }).notNull(),
+    windowStartedAt: timestamp("window_started_at", { withTimezone: true, precision: 3 }).notNull(),
   },
   () => [
     pgPolicy("login throttle rows are reachable only through its definer functions", {

@@ -7,7 +7,7 @@ CREATE TABLE "audit_events" (
 	"target_id" uuid,
 	"request_id" text,
 	"client_address" "inet",
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "audit_events_pkey" PRIMARY KEY("tenant_id","id")
 );
 --> statement-breakpoint
@@ -19,9 +19,9 @@ CREATE TABLE "invitations" (
 	"role" text NOT NULL,
 	"token_hash" text NOT NULL,
 	"invited_by" uuid NOT NULL,
-	"expires_at" timestamp with time zone NOT NULL,
-	"accepted_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"expires_at" timestamp (3) with time zone NOT NULL,
+	"accepted_at" timestamp (3) with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "invitations_pkey" PRIMARY KEY("tenant_id","id"),
 	CONSTRAINT "invitations_role_valid" CHECK ("invitations"."role" in ('admin', 'member'))
 );
@@ -30,7 +30,7 @@ ALTER TABLE "invitations" ENABLE ROW LEVEL SECURITY;--> statement-breakpoint
 CREATE TABLE "login_throttle" (
 	"key" text PRIMARY KEY NOT NULL,
 	"failures" integer NOT NULL,
-	"window_started_at" timestamp with time zone NOT NULL
+	"window_started_at" timestamp (3) with time zone NOT NULL
 );
 --> statement-breakpoint
 ALTER TABLE "login_throttle" ENABLE ROW LEVEL SECURITY;--> statement-breakpoint
@@ -40,8 +40,8 @@ CREATE TABLE "projects" (
 	"name" text NOT NULL,
 	"description" text,
 	"created_by" uuid NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "projects_pkey" PRIMARY KEY("tenant_id","id")
 );
 --> statement-breakpoint
@@ -52,10 +52,10 @@ CREATE TABLE "refresh_tokens" (
 	"user_id" uuid NOT NULL,
 	"family_id" uuid NOT NULL,
 	"token_hash" text NOT NULL,
-	"expires_at" timestamp with time zone NOT NULL,
-	"used_at" timestamp with time zone,
-	"revoked_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"expires_at" timestamp (3) with time zone NOT NULL,
+	"used_at" timestamp (3) with time zone,
+	"revoked_at" timestamp (3) with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "refresh_tokens_pkey" PRIMARY KEY("tenant_id","id")
 );
 --> statement-breakpoint
@@ -67,8 +67,8 @@ CREATE TABLE "tasks" (
 	"title" text NOT NULL,
 	"status" text DEFAULT 'todo' NOT NULL,
 	"assignee_id" uuid,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "tasks_pkey" PRIMARY KEY("tenant_id","id"),
 	CONSTRAINT "tasks_status_valid" CHECK ("tasks"."status" in ('todo', 'in_progress', 'done'))
 );
@@ -78,8 +78,8 @@ CREATE TABLE "tenants" (
 	"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
 	"slug" text NOT NULL,
 	"name" text NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "tenants_slug_key" UNIQUE("slug"),
 	CONSTRAINT "tenants_slug_format" CHECK ("tenants"."slug" ~ '^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$')
 );
@@ -92,8 +92,8 @@ CREATE TABLE "users" (
 	"name" text NOT NULL,
 	"password_hash" text NOT NULL,
 	"role" text NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "users_pkey" PRIMARY KEY("tenant_id","id"),
 	CONSTRAINT "users_tenant_email_key" UNIQUE("tenant_id","email"),
 	CONSTRAINT "users_role_valid" CHECK ("users"."role" in ('owner', 'admin', 'member')),

@@ -16,12 +16,11 @@ export interface Page<T> {
 const cursorSchema = z.tuple([z.string().min(1).max(64), z.uuid()]);
 
 /**
- * Cursors are opaque to clients: base64url of `[created_at as PostgreSQL prints it, id]`.
- * Keeping the database's own text (microseconds) rather than a JS Date (milliseconds) is what
- * makes keyset pages exact.
+ * Cursors are opaque to clients: base64url of `[created_at, id]` of the page's last row. Every
+ * timestamp column has millisecond precision (`timestamp(3)`), so the JS Date is exact.
  */
-export function encodeCursor(createdAt: string, id: string): string {
-  return btoa(JSON.stringify([createdAt, id]))
+export function encodeCursor(createdAt: Date, id: string): string {
+  return btoa(JSON.stringify([createdAt.toISOString(), id]))
     .replaceAll("+", "-")
     .replaceAll("/", "_")
     .replace(/=+$/, "");
@@ -37,9 +36,6 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
     throw new TRPCError({ code: "BAD_REQUEST", message: "Malformed cursor", cause });
   }
 }
-
-/** The text of `created_at` to build the next cursor from; select it beside each row. */
-export const cursorKey = (createdAt: AnyColumn) => sql<string>`${createdAt}::text`;
 
 /** Rows strictly after the cursor in `(created_at desc, id desc)` order. */
 export function afterCursor(createdAt: AnyColumn, id: AnyColumn, cursor: string | null | undefined): SQL | undefined {
@@ -59,18 +55,9 @@ export function cursorValues(cursor: string): { cursorCreatedAt: string; cursorI
   return { cursorCreatedAt: position.createdAt, cursorId: position.id };
 }
 
-/**
- * Builds a page from `limit + 1` rows fetched in order; each row carries `cursorKey` as `_key`.
- */
-export function toPage<Row extends { _key: string; id: string }, T>(
-  rows: Row[],
-  limit: number,
-  map: (row: Row) => T,
-): Page<T> {
-  const items = rows.slice(0, limit);
+/** Builds a page from `limit + 1` rows fetched in `(created_at desc, id desc)` order. */
+export function toPage<Row extends { createdAt: Date; id: string }>(rows: Row[], limit: number): Page<Row> {
+  const items = rows.length > limit ? rows.slice(0, limit) : rows;
   const last = items.at(-1);
-  return {
-    items: items.map(map),
-    nextCursor: rows.length > limit && last ? encodeCursor(last._key, last.id) : null,
-  };
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null };
 }

@@ -1,6 +1,6 @@
 import { and, desc, eq } from "drizzle-orm";
 import { auditEvents } from "../../db/schema.js";
-import { afterCursor, cursorKey, pageInput, toPage } from "../pagination.js";
+import { afterCursor, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, router } from "../trpc.js";
 
 export type AuditEvent = {
@@ -26,7 +26,6 @@ export const auditRouter = router({
         requestId: auditEvents.requestId,
         clientAddress: auditEvents.clientAddress,
         createdAt: auditEvents.createdAt,
-        _key: cursorKey(auditEvents.createdAt),
       })
       .from(auditEvents)
       .where(
@@ -37,6 +36,6 @@ export const auditRouter = router({
       )
       .orderBy(desc(auditEvents.createdAt), desc(auditEvents.id))
       .limit(input.limit + 1);
-    return toPage(rows, input.limit, ({ _key, ...event }): AuditEvent => event);
+    return toPage(rows, input.limit);
   }),
 });

@@ -4,10 +4,10 @@ import { z } from "zod";
 import { invitations, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
-import { type Member, memberColumns } from "../auth/shapes.js";
+import { memberColumns } from "../auth/shapes.js";
 import { makeOpaqueToken, sha256Hex } from "../auth/tokens.js";
 import { notFound } from "../errors.js";
-import { afterCursor, cursorKey, pageInput, toPage } from "../pagination.js";
+import { afterCursor, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, hasRole, ownerProcedure, router, tenantProcedure } from "../trpc.js";
 import { emailField, idField } from "../validation.js";
 
@@ -37,12 +37,12 @@ async function lockForOwnershipChange(tx: Tx, tenantId: string, userId: string) 
 export const membersRouter = router({
   list: tenantProcedure.input(pageInput).query(async ({ ctx, input }) => {
     const rows = await ctx.db
-      .select({ ...memberColumns, _key: cursorKey(users.createdAt) })
+      .select(memberColumns)
       .from(users)
       .where(and(eq(users.tenantId, ctx.member.tenantId), afterCursor(users.createdAt, users.id, input.cursor)))
       .orderBy(desc(users.createdAt), desc(users.id))
       .limit(input.limit + 1);
-    return toPage(rows, input.limit, ({ _key, ...member }): Member => member);
+    return toPage(rows, input.limit);
   }),
 
   invite: adminProcedure

@@ -5,7 +5,7 @@ import { projects } from "../../db/schema.js";
 import type { Db, Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { afterCursorPlaceholders, cursorKey, cursorValues, pageInput, toPage } from "../pagination.js";
+import { afterCursorPlaceholders, cursorValues, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, router, tenantProcedure } from "../trpc.js";
 import { descriptionField, idField, nameField } from "../validation.js";
 
@@ -29,7 +29,7 @@ export type Project = {
 
 const pageOfProjects = (db: Db, withCursor: boolean) =>
   db
-    .select({ ...projectColumns, _key: cursorKey(projects.createdAt) })
+    .select(projectColumns)
     .from(projects)
     .where(
       and(
@@ -49,7 +49,7 @@ export async function listProjects(db: Tx, tenantId: string, input: { cursor?: s
   const rows = input.cursor
     ? await laterPage(db, { ...values, ...cursorValues(input.cursor) })
     : await firstPage(db, values);
-  return toPage(rows, input.limit, ({ _key, ...project }): Project => project);
+  return toPage(rows, input.limit);
 }
 
 // Queries name the tenant explicitly although RLS already confines them: the predicate lets the

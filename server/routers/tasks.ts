@@ -4,7 +4,7 @@ import { projects, taskStatuses, tasks, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { afterCursor, cursorKey, pageInput, toPage } from "../pagination.js";
+import { afterCursor, pageInput, toPage } from "../pagination.js";
 import { router, tenantProcedure } from "../trpc.js";
 import { idField, nameField } from "../validation.js";
 
@@ -56,7 +56,7 @@ export const tasksRouter = router({
       const { tenantId } = ctx.member;
       await assertProject(ctx.db, tenantId, input.projectId);
       const rows = await ctx.db
-        .select({ ...taskColumns, _key: cursorKey(tasks.createdAt) })
+        .select(taskColumns)
         .from(tasks)
         .where(
           and(
@@ -68,7 +68,7 @@ export const tasksRouter = router({
         )
         .orderBy(desc(tasks.createdAt), desc(tasks.id))
         .limit(input.limit + 1);
-      return toPage(rows, input.limit, ({ _key, ...task }): Task => task);
+      return toPage(rows, input.limit);
     }),
 
   get: tenantProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {
