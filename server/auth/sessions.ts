@@ -1,6 +1,7 @@
 import { and, eq, gt, isNull } from "drizzle-orm";
 import { refreshTokens, tenants, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
+import { type AuditEntry, recordAudit } from "../audit.js";
 import type { AppConfig } from "../config.js";
 import type { Clock } from "../deps.js";
 import { unauthorized } from "../errors.js";
@@ -11,13 +12,29 @@ interface SessionDeps {
   tokens: TokenService;
   config: AppConfig;
   clock: Clock;
+  requestId: string;
+  clientAddress: string | null;
+}
+
+/**
+ * Starts a session — registration, login, refresh, an accepted invitation — and records it in
+ * the audit trail in the same transaction, so every session that exists was audited.
+ */
+export async function startSession(
+  tx: Tx,
+  deps: SessionDeps,
+  who: { tenantId: string; userId: string; familyId?: string },
+  event: AuditEntry,
+): Promise<Session> {
+  await recordAudit(tx, { ...event, tenantId: who.tenantId, actorId: who.userId }, deps);
+  return issueSession(tx, deps, who);
 }
 
 /**
  * Issues an access token and a new refresh token (in `familyId`, or a new family) for a member,
  * inside a transaction already in that tenant's context.
  */
-export async function issueSession(
+async function issueSession(
   tx: Tx,
   deps: SessionDeps,
   who: { tenantId: string; userId: string; familyId?: string },

@@ -4,8 +4,8 @@ import { z } from "zod";
 import { invitations, refreshTokens, tenants, users } from "../../db/schema.js";
 import { enterTenant, withoutTenant, withTenant } from "../../db/tenant.js";
 import { rowsOf } from "../../db/types.js";
-import { audit, recordAudit } from "../audit.js";
-import { issueSession, revokeFamily, spendRefreshToken } from "../auth/sessions.js";
+import { audit } from "../audit.js";
+import { revokeFamily, spendRefreshToken, startSession } from "../auth/sessions.js";
 import { memberColumns, type Session, tenantColumns } from "../auth/shapes.js";
 import { recordFailure, resetAccount, throttleKeys, throttleWait } from "../auth/throttle.js";
 import { parseOpaqueToken, sha256Hex } from "../auth/tokens.js";
@@ -35,12 +35,11 @@ export const authRouter = router({
           if (!created) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR" });
           const who = { tenantId: created.tenant_id, userId: created.user_id };
           await enterTenant(tx, who.tenantId, who.userId, { statementTimeoutMs: ctx.config.statementTimeoutMs });
-          await recordAudit(
-            tx,
-            { ...who, actorId: who.userId, action: "tenant.registered", targetType: "tenant", targetId: who.tenantId },
-            ctx,
-          );
-          return issueSession(tx, ctx, who);
+          return startSession(tx, ctx, who, {
+            action: "tenant.registered",
+            targetType: "tenant",
+            targetId: who.tenantId,
+          });
         },
         { statementTimeoutMs: ctx.config.statementTimeoutMs },
       );
@@ -97,12 +96,7 @@ export const authRouter = router({
         async (tx, role) => {
           if (!role) throw unauthorized();
           await resetAccount(tx, keys);
-          await recordAudit(
-            tx,
-            { ...who, actorId: who.userId, action: "auth.login", targetType: "user", targetId: who.userId },
-            ctx,
-          );
-          return issueSession(tx, ctx, who);
+          return startSession(tx, ctx, who, { action: "auth.login", targetType: "user", targetId: who.userId });
         },
         { statementTimeoutMs: ctx.config.statementTimeoutMs },
       );
@@ -127,12 +121,12 @@ export const authRouter = router({
           statementTimeoutMs: ctx.config.statementTimeoutMs,
         });
         if (!role) return null;
-        await recordAudit(
+        return startSession(
           tx,
-          { tenantId, actorId: outcome.userId, action: "auth.refreshed", targetType: "user", targetId: outcome.userId },
           ctx,
+          { tenantId, userId: outcome.userId, familyId: outcome.familyId },
+          { action: "auth.refreshed", targetType: "user", targetId: outcome.userId },
         );
-        return issueSession(tx, ctx, { tenantId, userId: outcome.userId, familyId: outcome.familyId });
       });
       if (!result) throw unauthorized();
       return result;
@@ -213,18 +207,12 @@ export const authRouter = router({
             .returning({ id: users.id });
           if (!user) throw invalidInvitation();
           await enterTenant(tx, tenantId, user.id, { statementTimeoutMs: ctx.config.statementTimeoutMs });
-          await recordAudit(
+          return startSession(
             tx,
-            {
-              tenantId,
-              actorId: user.id,
-              action: "invitation.accepted",
-              targetType: "invitation",
-              targetId: invitation.id,
-            },
             ctx,
+            { tenantId, userId: user.id },
+            { action: "invitation.accepted", targetType: "invitation", targetId: invitation.id },
           );
-          return issueSession(tx, ctx, { tenantId, userId: user.id });
         },
         { statementTimeoutMs: ctx.config.statementTimeoutMs },
       );
