@@ -9,12 +9,17 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { type RequestIdVariables, requestId } from "hono/request-id";
 import { randomSecret, TokenService } from "./auth/tokens.js";
 import { bearerToken, createContextInner, tenantHintOf } from "./context.js";
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
 import { appRouter } from "./routers/_app.js";
+
+/** The most calls one batched request may carry; `@bulkhead/client` batches at most this many. */
+export const maxBatchSize = 20;
+const maxBodyBytes = 1024 * 1024;
 
 const ipPattern = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$/;
 
@@ -57,12 +62,23 @@ export function createApp(deps: AppDeps) {
     }
   });
 
+  // Bounded input: a request body over 1 MiB, or a batch of more than 20 calls, is refused before
+  // any procedure runs (each call of a batch is its own transaction).
+  app.use(
+    "/trpc/*",
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: (c) => c.json({ error: `Request body larger than ${maxBodyBytes} bytes` }, 413),
+    }),
+  );
+
   app.all("/trpc/*", (c) =>
     fetchRequestHandler({
       endpoint: "/trpc",
       req: c.req.raw,
       router: appRouter,
       allowMethodOverride: false,
+      maxBatchSize,
       createContext: ({ req, resHeaders }) =>
         createContextInner({
           database: deps.database,

@@ -147,3 +147,23 @@ describe("request ids", () => {
     expect(generated.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe("bounded input", () => {
+  it("refuses a body over 1 MiB (413) and a batch of more than 20 calls (400), running nothing", async () => {
+    const big = await t.app.request("/trpc/projects.create", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${a.session.accessToken}` },
+      body: JSON.stringify({ json: { name: "x", description: "y".repeat(1_100_000) } }),
+    });
+    expect(big.status).toBe(413);
+
+    const paths = Array.from({ length: 21 }, () => "health").join(",");
+    const input = encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: 21 }, (_, i) => [i, {}]))));
+    const batch = await t.app.request(`/trpc/${paths}?batch=1&input=${input}`);
+    expect(batch.status).toBe(400);
+
+    // The client splits larger batches, so 25 concurrent calls still all succeed.
+    const results = await Promise.all(Array.from({ length: 25 }, () => t.client().health.query()));
+    expect(results.every((r) => r.status === "ok")).toBe(true);
+  });
+});

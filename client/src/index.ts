@@ -145,7 +145,14 @@ export function createBulkheadClient(options: BulkheadClientOptions): BulkheadCl
   return createTRPCClient<AppRouter>({
     links: [
       sessionLink,
-      httpBatchLink({ url: options.url, transformer: superjson, ...(fetchImpl ? { fetch: fetchImpl } : {}), headers }),
+      httpBatchLink({
+        url: options.url,
+        transformer: superjson,
+        // The server refuses batches of more than 20 calls; split larger ones.
+        maxItems: 20,
+        ...(fetchImpl ? { fetch: fetchImpl } : {}),
+        headers,
+      }),
     ],
   });
 }
