@@ -3,6 +3,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
+import { urlFor } from "./lib.js";
+import { benchSecret } from "./tokens.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -14,7 +16,21 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startBenchServer(env: Record<string, string>, port: number): Promise<BenchServer> {
+/**
+ * Starts the benchmark server on scratch database `database`: the app as `bulkhead_app`, the
+ * baseline route as the superuser (no RLS), signing with the benchmarks' secret.
+ */
+export async function startBenchServer(
+  database: string,
+  port: number,
+  extraEnv: Record<string, string> = {},
+): Promise<BenchServer> {
+  const env = {
+    BENCH_APP_URL: urlFor(database, "bulkhead_app"),
+    BENCH_BASELINE_URL: urlFor(database),
+    JWT_SECRET: benchSecret,
+    ...extraEnv,
+  };
   const profile = process.env.BENCH_SERVER_PROFILE
     ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`]
     : [];

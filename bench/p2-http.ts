@@ -5,23 +5,16 @@
  */
 
 import { listPath, load, startBenchServer } from "./http.js";
-import { alternate, quick, type Row, scratchDatabase, urlFor } from "./lib.js";
+import { alternate, quick, type Row, scratchDatabase } from "./lib.js";
 import { seedTenants } from "./seed.js";
-import { accessTokenFor, benchSecret } from "./tokens.js";
+import { accessTokenFor } from "./tokens.js";
 
 export async function benchHttp(): Promise<Row[]> {
   const scratch = await scratchDatabase("p2");
   try {
     const tenants = await seedTenants(scratch.owner, 20, 60, "P2 seeding");
     const tokens = await Promise.all(tenants.map((t) => accessTokenFor(t)));
-    const server = await startBenchServer(
-      {
-        BENCH_APP_URL: urlFor(scratch.name, "bulkhead_app"),
-        BENCH_BASELINE_URL: urlFor(scratch.name),
-        JWT_SECRET: benchSecret,
-      },
-      37_000 + (process.pid % 1000),
-    );
+    const server = await startBenchServer(scratch.name, 37_000 + (process.pid % 1000));
     try {
       const concurrency = 32;
       const ms = quick ? 1500 : 4000;

@@ -11,7 +11,7 @@ import { rowsOf } from "../db/types.js";
 import { listPath, load, startBenchServer } from "./http.js";
 import { median, percentile, quick, type Row, scratchDatabase, urlFor } from "./lib.js";
 import { seedTenants } from "./seed.js";
-import { accessTokenFor, benchSecret } from "./tokens.js";
+import { accessTokenFor } from "./tokens.js";
 
 async function p50(origin: string, tokens: string[], ms: number) {
   const result = await load(origin, 4, ms, (w, i) => ({
@@ -33,13 +33,8 @@ export async function benchScale(): Promise<Row[]> {
       seed.filter((_, i) => i % Math.max(1, Math.floor(seed.length / 200)) === 0);
     const smallTokens = await Promise.all(sample(smallSeed).map((t) => accessTokenFor(t)));
     const bigTokens = await Promise.all(sample(bigSeed).map((t) => accessTokenFor(t)));
-    const env = (name: string) => ({
-      BENCH_APP_URL: urlFor(name, "bulkhead_app"),
-      BENCH_BASELINE_URL: urlFor(name),
-      JWT_SECRET: benchSecret,
-    });
-    const smallServer = await startBenchServer(env(small.name), 39_000 + (process.pid % 500));
-    const bigServer = await startBenchServer(env(big.name), 39_600 + (process.pid % 300));
+    const smallServer = await startBenchServer(small.name, 39_000 + (process.pid % 500));
+    const bigServer = await startBenchServer(big.name, 39_600 + (process.pid % 300));
     let ratio: number;
     let smallP50: number;
     let bigP50: number;

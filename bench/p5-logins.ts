@@ -3,9 +3,9 @@
  * per second (argon2id at its configured cost) run against the same server.
  */
 import { listPath, load, startBenchServer } from "./http.js";
-import { median, percentile, quick, type Row, scratchDatabase, urlFor } from "./lib.js";
+import { median, percentile, quick, type Row, scratchDatabase } from "./lib.js";
 import { seedTenants } from "./seed.js";
-import { accessTokenFor, benchSecret } from "./tokens.js";
+import { accessTokenFor } from "./tokens.js";
 
 const password = "bench password, long enough";
 
@@ -14,15 +14,9 @@ export async function benchLogins(): Promise<Row> {
   try {
     const tenants = await seedTenants(scratch.owner, 20, 60, "P5 seeding");
     const tokens = await Promise.all(tenants.map((t) => accessTokenFor(t)));
-    const server = await startBenchServer(
-      {
-        BENCH_APP_URL: urlFor(scratch.name, "bulkhead_app"),
-        BENCH_BASELINE_URL: urlFor(scratch.name),
-        JWT_SECRET: benchSecret,
-        LOGIN_MAX_FAILURES: "1000000",
-      },
-      40_500 + (process.pid % 400),
-    );
+    const server = await startBenchServer(scratch.name, 40_500 + (process.pid % 400), {
+      LOGIN_MAX_FAILURES: "1000000",
+    });
     try {
       // Real accounts with real argon2id hashes, made through the API.
       const slugs: string[] = [];

@@ -2,10 +2,8 @@ import { TRPCError } from "@trpc/server";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projects } from "../db/schema.js";
-import { TokenService } from "../server/auth/tokens.js";
-import { createContextInner } from "../server/context.js";
 import { createCallerFactory, router, tenantProcedure } from "../server/trpc.js";
-import { codeOf, createTestApp, fastHasher, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { codeOf, createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -44,22 +42,7 @@ describe("a procedure that fails after writing", () => {
         throw new TRPCError({ code: "CONFLICT", message: "changed my mind" });
       }),
     });
-    const caller = createCallerFactory(testRouter)(
-      createContextInner({
-        database: t.database,
-        config: t.config,
-        hasher: fastHasher,
-        tokens: new TokenService(t.config.jwt, t.clock),
-        clock: t.clock,
-        logger: t.logger,
-        dummyPasswordHash: () => fastHasher.hash("unused"),
-        requestId: "test",
-        accessToken: a.session.accessToken,
-        tenantHint: null,
-        clientAddress: null,
-        resHeaders: new Headers(),
-      }),
-    );
+    const caller = createCallerFactory(testRouter)(t.requestContext(a.session.accessToken));
     await expect(caller.writeThenFail()).rejects.toMatchObject({ code: "CONFLICT" });
     const names = (await a.client.projects.list.query({ limit: 100 })).items.map((p) => p.name);
     expect(names).not.toContain("half-done");

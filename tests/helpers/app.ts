@@ -1,7 +1,9 @@
 import { type BulkheadClient, createBulkheadClient, type Session } from "../../client/src/index.js";
 import { createApp } from "../../server/app.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
-import { parseConfig, toAppConfig } from "../../server/config.js";
+import { TokenService } from "../../server/auth/tokens.js";
+import { type AppConfig, parseConfig, toAppConfig } from "../../server/config.js";
+import { createContextInner } from "../../server/context.js";
 import type { Clock, Logger, PasswordHasher } from "../../server/deps.js";
 import { openTestDatabase, type TestDatabase } from "./db.js";
 
@@ -111,10 +113,33 @@ export async function createTestApp(options: TestAppOptions = {}) {
     return { session, client: member, tenantId: session.tenant.id, userId: session.user.id, slug: owner.slug };
   };
 
+  /**
+   * The inner context of a request bearing `accessToken`, for calling throwaway routers built from
+   * the real procedures with `createCallerFactory` (what a procedure does after its middleware).
+   */
+  const requestContext = (accessToken: string, overrides: { config?: AppConfig } = {}) => {
+    const used = overrides.config ?? config;
+    return createContextInner({
+      database: db.database,
+      config: used,
+      hasher,
+      tokens: new TokenService(used.jwt, clock),
+      clock,
+      logger,
+      dummyPasswordHash: () => hasher.hash("unused"),
+      requestId: "test",
+      accessToken,
+      tenantHint: null,
+      clientAddress: null,
+      resHeaders: new Headers(),
+    });
+  };
+
   return {
     ...db,
     db,
     app,
+    requestContext,
     config,
     clock,
     logger,

@@ -9,17 +9,8 @@ import { sqlStateOf } from "../../db/errors.js";
 import { projects, tasks, users } from "../../db/schema.js";
 import { withoutTenant, withTenant } from "../../db/tenant.js";
 import { rowsOf, type Tx } from "../../db/types.js";
-import { TokenService } from "../../server/auth/tokens.js";
-import { createContextInner } from "../../server/context.js";
 import { createCallerFactory, router, tenantProcedure } from "../../server/trpc.js";
-import {
-  codeOf,
-  createTestApp,
-  createTwoTenants,
-  fastHasher,
-  type TenantHandle,
-  type TestApp,
-} from "../helpers/app.js";
+import { codeOf, createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "../helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -41,23 +32,8 @@ const stateOf = (promise: Promise<unknown>) =>
     (error: unknown) => sqlStateOf(error) ?? String(error),
   );
 
-/** The context of a request by member `who`, for callers of throwaway routers built from the real tenantProcedure. */
-function contextFor(who: TenantHandle, config = t.config) {
-  return createContextInner({
-    database: t.database,
-    config,
-    hasher: fastHasher,
-    tokens: new TokenService(config.jwt, t.clock),
-    clock: t.clock,
-    logger: t.logger,
-    dummyPasswordHash: () => fastHasher.hash("unused"),
-    requestId: "attack",
-    accessToken: who.session.accessToken,
-    tenantHint: null,
-    clientAddress: null,
-    resHeaders: new Headers(),
-  });
-}
+/** A request by member `who`, for throwaway routers built from the real tenantProcedure. */
+const contextFor = (who: TenantHandle, config = t.config) => t.requestContext(who.session.accessToken, { config });
 
 describe("isolation pitfalls (attacks)", () => {
   it("3. a foreign key cannot point at another tenant's row, and the refusal does not confirm it exists", async () => {
