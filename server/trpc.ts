@@ -3,7 +3,6 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { eq } from "drizzle-orm";
-import superjson from "superjson";
 import { ZodError, z } from "zod";
 import { type MemberRole, tenants } from "../db/schema.js";
 import { Rollback, withTenantPipelined } from "../db/tenant.js";
@@ -11,9 +10,11 @@ import type { Tx } from "../db/types.js";
 import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
 import { clientErrorFromDatabase, unauthorized } from "./errors.js";
+import { transformer } from "./wire.js";
 
 const t = initTRPC.context<Context>().create({
-  transformer: superjson,
+  // superjson's wire format; responses written in one pass (server/wire.ts).
+  transformer,
   // Never put stacks in responses, whatever NODE_ENV says.
   isDev: false,
   errorFormatter({ shape, error, ctx }) {
