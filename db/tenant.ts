@@ -55,15 +55,7 @@ async function runInContext<T>(
   const timeout = options.statementTimeoutMs ?? 5000;
   const client = postgresClientOf(db);
   if (client) {
-    return pipelinedTransaction(
-      client,
-      options.readOnly ?? false,
-      (sql) =>
-        sql<
-          { role: MemberRole | null }[]
-        >`select app.set_context(${tenantId}::uuid, ${userId}::uuid, ${timeout}::integer) as role`,
-      fn,
-    );
+    return pipelinedTransaction(client, options.readOnly ?? false, { tenantId, userId, statementTimeoutMs: timeout }, fn);
   }
   return db.transaction(
     async (tx) => {

@@ -2,7 +2,8 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../db/errors.js";
 import { projects } from "../db/schema.js";
-import { withoutTenant, withTenant } from "../db/tenant.js";
+import { beginWithContext } from "../db/pipelined.js";
+import { withoutTenant, withTenant, withTenantPipelined } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
 import { createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
 
@@ -120,5 +121,43 @@ describe("without tenant context (fail closed)", () => {
     expect(after[0]?.user).toBeNull();
     // PGlite's connection is the superuser postgres, PostgreSQL's is bulkhead_app itself.
     expect(after[0]?.role).toBe(t.engine === "pglite" ? "postgres" : "bulkhead_app");
+  });
+});
+
+describe("the pipelined opening statement", () => {
+  it("inlines only strict uuids and a safe integer, and refuses anything else before sending", () => {
+    const ok = { tenantId: a.tenantId, userId: a.userId, statementTimeoutMs: 5000 };
+    expect(beginWithContext(true, ok)).toBe(
+      `begin read only; select app.set_context('${a.tenantId}'::uuid, '${a.userId}'::uuid, 5000) as role`,
+    );
+    expect(beginWithContext(false, { tenantId: null, userId: null, statementTimeoutMs: 1 })).toBe(
+      "begin; select app.set_context(null::uuid, null::uuid, 1) as role",
+    );
+    const hostile = [
+      { ...ok, tenantId: `${a.tenantId}'::uuid, null, 1); commit; select ('` },
+      { ...ok, userId: `${a.userId}'--` },
+      { ...ok, tenantId: ` ${a.tenantId}` },
+      { ...ok, tenantId: `${a.tenantId}\n` },
+      { ...ok, statementTimeoutMs: 1.5 },
+      { ...ok, statementTimeoutMs: Number.NaN },
+      { ...ok, statementTimeoutMs: -1 },
+    ];
+    for (const context of hostile) expect(() => beginWithContext(true, context)).toThrow(/tenant context/);
+  });
+
+  it("a malformed tenant id fails the transaction before the procedure runs", async () => {
+    let ran = false;
+    const error = await failure(
+      withTenantPipelined(
+        t.database.db,
+        { tenantId: "not-a-uuid", userId: a.userId },
+        async () => {
+          ran = true;
+        },
+        { readOnly: true },
+      ),
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(ran).toBe(false);
   });
 });
