@@ -1,19 +1,18 @@
 /**
  * P4 — tests: the time to give a test file a fresh migrated PGlite (load the migrated data
- * directory, as tests/helpers/db.ts does) against migrating a new one, and the wall time of the
- * whole `npm test` (full mode only; CI runs the suite itself).
+ * directory made by `dumpForCopies`, as tests/helpers/db.ts does) against migrating a new one,
+ * and the wall time of the whole `npm test` (full mode only; CI runs the suite itself).
  */
 import { spawnSync } from "node:child_process";
 import { PGlite } from "@electric-sql/pglite";
 import { migratePgliteDb } from "../db/migrate.js";
-import { connectPglite } from "../db/pglite.js";
+import { connectPglite, dumpForCopies } from "../db/pglite.js";
 import { median, quick, type Row } from "./lib.js";
 
 export async function benchTests(): Promise<Row[]> {
   const source = await connectPglite();
   await migratePgliteDb(source.db);
-  const dump = await source.client.dumpDataDir("none");
-  await source.close();
+  const dump = await dumpForCopies(source.client);
 
   const rounds = quick ? 5 : 10;
   const fresh: number[] = [];

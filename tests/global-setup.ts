@@ -9,7 +9,7 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
 import { migratePgliteDb, migratePostgresUrl } from "../db/migrate.js";
-import { connectPglite } from "../db/pglite.js";
+import { connectPglite, dumpForCopies } from "../db/pglite.js";
 import { adminUrl, testEngine, urlFor } from "./helpers/engine.js";
 import { applyMutationFromEnv } from "./mutations/defences.js";
 
@@ -26,8 +26,7 @@ export default async function setup(project: TestProject) {
     const database = await connectPglite();
     await migratePgliteDb(database.db);
     await applyMutationFromEnv(database.db);
-    const dump = await database.client.dumpDataDir("none");
-    await database.close();
+    const dump = await dumpForCopies(database.client);
     const file = join(dir, "migrated.tar");
     await writeFile(file, Buffer.from(await dump.arrayBuffer()));
     project.provide("pgliteDump", file);

@@ -25,11 +25,15 @@ export interface TestDatabase {
 
 let counter = 0;
 
+/** PGlite only: the migrated data directory global-setup dumped once for the whole run. */
+export async function migratedPgliteDump(): Promise<Blob> {
+  return new Blob([await readFile(inject("pgliteDump"))]);
+}
+
 /** A fresh, migrated database for one test file. */
 export async function openTestDatabase(options: { poolMax?: number; prepare?: boolean } = {}): Promise<TestDatabase> {
   if (testEngine === "pglite") {
-    const dump = await readFile(inject("pgliteDump"));
-    const client = await PGlite.create({ loadDataDir: new Blob([dump]) });
+    const client = await PGlite.create({ loadDataDir: await migratedPgliteDump() });
     const database = fromPglite(client);
     return { database, admin: database.db, engine: "pglite", url: null, close: () => database.close() };
   }

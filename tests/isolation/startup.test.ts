@@ -3,10 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { migratePgliteDb } from "../../db/migrate.js";
 import { connectPglite } from "../../db/pglite.js";
 import type { Db } from "../../db/types.js";
-import { openTestDatabase } from "../helpers/db.js";
+import { migratedPgliteDump, openTestDatabase } from "../helpers/db.js";
 import { testEngine } from "../helpers/engine.js";
 import { startServer, testPort } from "../helpers/server.js";
 
@@ -17,8 +16,8 @@ async function brokenDatabase(
   if (testEngine === "pglite") {
     const dir = await mkdtemp(join(tmpdir(), "bulkhead-broken-"));
     const dataDir = join(dir, "pglite");
-    const database = await connectPglite({ dataDir });
-    await migratePgliteDb(database.db);
+    // The migrated data directory every test file starts from, written to disk for the server.
+    const database = await connectPglite({ dataDir, loadDataDir: await migratedPgliteDump() });
     await damage(database.db);
     await database.close();
     return { env: { PGLITE_DATA_DIR: dataDir }, cleanup: () => rm(dir, { recursive: true, force: true }) };
