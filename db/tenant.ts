@@ -55,7 +55,12 @@ async function runInContext<T>(
   const timeout = options.statementTimeoutMs ?? 5000;
   const client = postgresClientOf(db);
   if (client) {
-    return pipelinedTransaction(client, options.readOnly ?? false, { tenantId, userId, statementTimeoutMs: timeout }, fn);
+    return pipelinedTransaction(
+      client,
+      options.readOnly ?? false,
+      { tenantId, userId, statementTimeoutMs: timeout },
+      fn,
+    );
   }
   return db.transaction(
     async (tx) => {

@@ -1,8 +1,8 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../db/errors.js";
-import { projects } from "../db/schema.js";
 import { beginWithContext } from "../db/pipelined.js";
+import { projects } from "../db/schema.js";
 import { withoutTenant, withTenant, withTenantPipelined } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
 import { createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
