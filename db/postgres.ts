@@ -12,6 +12,8 @@ export interface PostgresOptions {
   prepare?: boolean;
   /** Seconds an idle connection is kept (default 30). */
   idleTimeout?: number;
+  /** Called with every statement sent and its parameters (logging, query-plan checks). */
+  onQuery?: (query: string, parameters: readonly unknown[]) => void;
 }
 
 /**
@@ -28,6 +30,9 @@ export function connectPostgres(options: PostgresOptions): Database {
     idle_timeout: options.idleTimeout ?? 30,
     onnotice: () => {},
     connection: { application_name: "bulkhead" },
+    ...(options.onQuery
+      ? { debug: (_: number, query: string, parameters: unknown[]) => options.onQuery?.(query, parameters) }
+      : {}),
   });
   const prepare = options.prepare ?? true;
   return {

@@ -37,6 +37,17 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
   }
 }
 
+/**
+ * The order of every page: newest first. Spelled `desc nulls last` because that is how
+ * drizzle-kit writes the `(tenant_id, created_at desc, id desc)` indexes, and a plain `desc`
+ * means `desc nulls first` to PostgreSQL: the index could not give that order (the columns being
+ * NOT NULL does not matter to the planner), so every page sorted all of a tenant's rows first.
+ * tests/query-plans.test.ts checks that no list query sorts.
+ */
+export function newestFirst(createdAt: AnyColumn, id: AnyColumn): [SQL, SQL] {
+  return [sql`${createdAt} desc nulls last`, sql`${id} desc nulls last`];
+}
+
 /** Rows strictly after the cursor in `(created_at desc, id desc)` order. */
 export function afterCursor(createdAt: AnyColumn, id: AnyColumn, cursor: string | null | undefined): SQL | undefined {
   if (!cursor) return undefined;

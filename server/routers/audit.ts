@@ -1,6 +1,6 @@
-import { and, desc, eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { auditEvents } from "../../db/schema.js";
-import { afterCursor, pageInput, toPage } from "../pagination.js";
+import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, router } from "../trpc.js";
 
 export type AuditEvent = {
@@ -34,7 +34,7 @@ export const auditRouter = router({
           afterCursor(auditEvents.createdAt, auditEvents.id, input.cursor),
         ),
       )
-      .orderBy(desc(auditEvents.createdAt), desc(auditEvents.id))
+      .orderBy(...newestFirst(auditEvents.createdAt, auditEvents.id))
       .limit(input.limit + 1);
     return toPage(rows, input.limit);
   }),

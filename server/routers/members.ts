@@ -1,5 +1,5 @@
 import { TRPCError } from "@trpc/server";
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { invitations, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
@@ -7,7 +7,7 @@ import { audit } from "../audit.js";
 import { memberColumns } from "../auth/shapes.js";
 import { makeOpaqueToken, sha256Hex } from "../auth/tokens.js";
 import { notFound } from "../errors.js";
-import { afterCursor, pageInput, toPage } from "../pagination.js";
+import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, hasRole, ownerProcedure, router, tenantProcedure } from "../trpc.js";
 import { emailField, idField } from "../validation.js";
 
@@ -40,7 +40,7 @@ export const membersRouter = router({
       .select(memberColumns)
       .from(users)
       .where(and(eq(users.tenantId, ctx.member.tenantId), afterCursor(users.createdAt, users.id, input.cursor)))
-      .orderBy(desc(users.createdAt), desc(users.id))
+      .orderBy(...newestFirst(users.createdAt, users.id))
       .limit(input.limit + 1);
     return toPage(rows, input.limit);
   }),

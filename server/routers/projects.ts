@@ -1,11 +1,11 @@
-import { and, count, desc, eq, sql } from "drizzle-orm";
+import { and, count, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { preparedQuery } from "../../db/prepared.js";
 import { projects } from "../../db/schema.js";
 import type { Db, Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { afterCursorPlaceholders, cursorValues, pageInput, toPage } from "../pagination.js";
+import { afterCursorPlaceholders, cursorValues, newestFirst, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, router, tenantProcedure } from "../trpc.js";
 import { descriptionField, idField, nameField } from "../validation.js";
 
@@ -37,7 +37,7 @@ const pageOfProjects = (db: Db, withCursor: boolean) =>
         withCursor ? afterCursorPlaceholders(projects.createdAt, projects.id) : undefined,
       ),
     )
-    .orderBy(desc(projects.createdAt), desc(projects.id))
+    .orderBy(...newestFirst(projects.createdAt, projects.id))
     .limit(sql.placeholder("limit"));
 
 const firstPage = preparedQuery("projects_first_page", (db) => pageOfProjects(db, false));

@@ -1,10 +1,10 @@
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { projects, taskStatuses, tasks, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { afterCursor, pageInput, toPage } from "../pagination.js";
+import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
 import { router, tenantProcedure } from "../trpc.js";
 import { idField, nameField } from "../validation.js";
 
@@ -66,7 +66,7 @@ export const tasksRouter = router({
             afterCursor(tasks.createdAt, tasks.id, input.cursor),
           ),
         )
-        .orderBy(desc(tasks.createdAt), desc(tasks.id))
+        .orderBy(...newestFirst(tasks.createdAt, tasks.id))
         .limit(input.limit + 1);
       return toPage(rows, input.limit);
     }),

@@ -31,7 +31,13 @@ export async function migratedPgliteDump(): Promise<Blob> {
 }
 
 /** A fresh, migrated database for one test file. */
-export async function openTestDatabase(options: { poolMax?: number; prepare?: boolean } = {}): Promise<TestDatabase> {
+export async function openTestDatabase(
+  options: {
+    poolMax?: number;
+    prepare?: boolean;
+    onQuery?: (query: string, parameters: readonly unknown[]) => void;
+  } = {},
+): Promise<TestDatabase> {
   if (testEngine === "pglite") {
     const client = await PGlite.create({ loadDataDir: await migratedPgliteDump() });
     const database = fromPglite(client);
@@ -50,6 +56,7 @@ export async function openTestDatabase(options: { poolMax?: number; prepare?: bo
     url: runtimeUrl,
     poolMax: options.poolMax ?? 5,
     prepare: bouncer ? false : (options.prepare ?? true),
+    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
   });
   const adminClient = postgres(urlFor(name), { max: 2, onnotice: () => {} });
   return {

@@ -1,0 +1,138 @@
+/**
+ * Every tenant-scoped statement the API sends can be served by an index, with the tenant policy
+ * checked once per statement rather than once per row. A session calls every procedure while
+ * postgres.js reports each statement it sends; each distinct one is then planned as the runtime
+ * role, inside a tenant's context, with sequential scans priced out of reach
+ * (`enable_seqscan = off`). A plan that still scans a tenant table sequentially has no index to
+ * use; a Filter on `current_setting` means the policy runs per row because the statement does
+ * not name its tenant (the explicit `tenant_id = …` predicate is what makes it a one-time check).
+ * PostgreSQL only: that is where postgres.js reports statements (PGlite plans the same way).
+ */
+import type { Sql } from "postgres";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { openTestDatabase } from "./helpers/db.js";
+import { testEngine } from "./helpers/engine.js";
+
+const tenantTables = new Set([
+  "tenants",
+  "users",
+  "projects",
+  "tasks",
+  "refresh_tokens",
+  "invitations",
+  "audit_events",
+  "login_throttle",
+]);
+
+interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  Filter?: string;
+  Plans?: PlanNode[];
+}
+
+/** The tenant tables a plan node reads, itself or below it. */
+function tablesUnder(node: PlanNode): string[] {
+  const own = node["Relation Name"] && tenantTables.has(node["Relation Name"]) ? [node["Relation Name"]] : [];
+  return [...own, ...(node.Plans ?? []).flatMap(tablesUnder)];
+}
+
+/**
+ * What is wrong with a plan: a sequential scan of a tenant table, a per-row policy filter, or a
+ * sort over a tenant table's rows (a page must come from an index in order: a sort reads every
+ * row of the tenant first).
+ */
+function problemsOf(node: PlanNode, out: string[] = []): string[] {
+  const relation = node["Relation Name"];
+  if (node["Node Type"] === "Seq Scan" && relation && tenantTables.has(relation)) out.push(`seq scan on ${relation}`);
+  if (node.Filter && /current_setting|current_tenant_id/.test(node.Filter)) out.push(`per-row policy filter on ${relation ?? node["Node Type"]}`);
+  if (node["Node Type"] === "Sort" && tablesUnder(node).length > 0) out.push(`sort of ${tablesUnder(node).join(", ")}`);
+  for (const child of node.Plans ?? []) problemsOf(child, out);
+  return out;
+}
+
+/** Statements that are not queries over tenant tables: transaction control and app functions. */
+const skipped = (query: string) =>
+  /^\s*(begin|commit|rollback|start transaction)\b/i.test(query) || /^\s*select\s+(app\.|1\b)/i.test(query);
+
+describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped statement", () => {
+  const sent = new Map<string, readonly unknown[]>();
+  let t: TestApp;
+  let a: TenantHandle;
+
+  beforeAll(async () => {
+    t = await createTestApp({ db: await openTestDatabase({ onQuery: (query, params) => sent.set(query, params) }) });
+    a = await t.registerTenant("Planned");
+    const b = await t.registerTenant("Other");
+    await b.client.projects.create.mutate({ name: "B's" });
+    const member = await t.addMember(a, "member");
+    const admin = await t.addMember(a, "admin");
+
+    // Every procedure of API.md, the paged ones with a cursor too.
+    const api = a.client;
+    await api.auth.me.query();
+    await api.tenant.get.query();
+    await api.tenant.update.mutate({ name: "Planned, renamed" });
+    const hinted = t.client(a.session, { "x-tenant": a.slug });
+    await hinted.projects.list.query({});
+    const members = await api.members.list.query({ limit: 1 });
+    if (members.nextCursor) await api.members.list.query({ limit: 1, cursor: members.nextCursor });
+    await api.members.updateRole.mutate({ userId: member.userId, role: "admin" });
+    const projects = [];
+    for (const name of ["one", "two", "three"]) projects.push(await api.projects.create.mutate({ name }));
+    const [first, second] = projects;
+    if (!first || !second) throw new Error("no projects");
+    const page = await api.projects.list.query({ limit: 2 });
+    if (page.nextCursor) await api.projects.list.query({ limit: 2, cursor: page.nextCursor });
+    await api.projects.get.query({ id: first.id });
+    await api.projects.update.mutate({ id: first.id, name: "one, renamed", description: "d" });
+    await api.projects.stats.query();
+    const tasks = [];
+    for (const title of ["x", "y", "z"]) {
+      tasks.push(await api.tasks.create.mutate({ projectId: first.id, title, assigneeId: member.userId }));
+    }
+    const [task] = tasks;
+    if (!task) throw new Error("no tasks");
+    const taskPage = await api.tasks.list.query({ projectId: first.id, limit: 2 });
+    if (taskPage.nextCursor) await api.tasks.list.query({ projectId: first.id, limit: 2, cursor: taskPage.nextCursor });
+    await api.tasks.list.query({ projectId: first.id, status: "todo" });
+    await api.tasks.get.query({ id: task.id });
+    await api.tasks.update.mutate({ id: task.id, status: "done", assigneeId: null });
+    await api.tasks.delete.mutate({ id: task.id });
+    await api.projects.delete.mutate({ id: second.id });
+    const audit = await api.audit.list.query({ limit: 2 });
+    if (audit.nextCursor) await api.audit.list.query({ limit: 2, cursor: audit.nextCursor });
+    await api.members.remove.mutate({ userId: admin.userId });
+    const again = await t.client().auth.login.mutate({
+      tenantSlug: a.slug,
+      email: `owner@${a.slug}.test`,
+      password: "correct horse battery staple",
+    });
+    const refreshed = await t.client().auth.refresh.mutate({ refreshToken: again.refreshToken });
+    await t.client(refreshed).auth.logout.mutate({ refreshToken: refreshed.refreshToken });
+    await t.client(member.session).auth.logout.mutate({});
+  });
+  afterAll(() => t?.close());
+
+  it("plans none of them with a sequential scan of a tenant table or a per-row policy check", async () => {
+    const statements = [...sent].filter(([query]) => !skipped(query));
+    // Enough distinct statements that the check cannot pass by seeing none.
+    expect(statements.length).toBeGreaterThan(25);
+    const admin = (t.admin as unknown as { $client: Sql }).$client;
+    const problems: string[] = [];
+    for (const [query, params] of statements) {
+      const plan = await admin.begin(async (sql) => {
+        await sql`set local role bulkhead_app`;
+        await sql`select set_config('app.tenant_id', ${a.tenantId}, true), set_config('app.user_id', ${a.userId}, true)`;
+        await sql`set local enable_seqscan = off`;
+        await sql`set local enable_sort = off`;
+        const rows = await sql.unsafe(`explain (format json) ${query}`, params as never[]);
+        return (rows[0] as unknown as { "QUERY PLAN": { Plan: PlanNode }[] })["QUERY PLAN"][0]?.Plan;
+      });
+      if (!plan) throw new Error(`no plan for ${query}`);
+      for (const problem of problemsOf(plan)) problems.push(`${problem}: ${query}`);
+    }
+    expect(problems).toEqual([]);
+  });
+});
