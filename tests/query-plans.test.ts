@@ -46,7 +46,8 @@ function tablesUnder(node: PlanNode): string[] {
 function problemsOf(node: PlanNode, out: string[] = []): string[] {
   const relation = node["Relation Name"];
   if (node["Node Type"] === "Seq Scan" && relation && tenantTables.has(relation)) out.push(`seq scan on ${relation}`);
-  if (node.Filter && /current_setting|current_tenant_id/.test(node.Filter)) out.push(`per-row policy filter on ${relation ?? node["Node Type"]}`);
+  if (node.Filter && /current_setting|current_tenant_id/.test(node.Filter))
+    out.push(`per-row policy filter on ${relation ?? node["Node Type"]}`);
   if (node["Node Type"] === "Sort" && tablesUnder(node).length > 0) out.push(`sort of ${tablesUnder(node).join(", ")}`);
   for (const child of node.Plans ?? []) problemsOf(child, out);
   return out;
