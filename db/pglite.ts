@@ -33,14 +33,18 @@ export async function connectPglite(options: PgliteOptions = {}): Promise<Databa
 
 /**
  * The data directory of `client` as a tarball to start copies from (`loadDataDir`), made small
- * to load: a copy takes ~0.35 s instead of ~0.5 s (BENCHMARKS.md, P4). `template0` goes — it is
- * only ever the pristine source of `CREATE DATABASE ... TEMPLATE template0`, which nothing here
- * runs — and a checkpoint first, so a copy starts without WAL to replay. Closes `client`.
+ * to load: a copy takes ~0.36 s instead of ~0.5 s (BENCHMARKS.md, P4). The template databases
+ * go — `template0` and `template1` (7.5 MB and ~300 files each) only ever serve as sources of
+ * `CREATE DATABASE`, which nothing here runs; the app's database is `postgres` — and a
+ * checkpoint comes first, so a copy starts without WAL to replay. Closes `client`.
  */
 export async function dumpForCopies(client: PGlite): Promise<Blob> {
   // One statement each: DROP DATABASE refuses to run inside a multi-statement (implicit) transaction.
-  await client.exec("update pg_database set datistemplate = false, datallowconn = false where datname = 'template0'");
+  await client.exec(
+    "update pg_database set datistemplate = false, datallowconn = false where datname in ('template0', 'template1')",
+  );
   await client.exec("drop database template0");
+  await client.exec("drop database template1");
   await client.exec("checkpoint");
   const dump = await client.dumpDataDir("none");
   await client.close();
