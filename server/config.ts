@@ -47,6 +47,8 @@ export const configSchema = z.object({
   TRUST_PROXY: booleanString.default(false),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
   LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  SIGNUP_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(20),
+  SIGNUP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
 });
 
@@ -66,6 +68,8 @@ export interface AppConfig {
   baseDomain?: string;
   trustProxy: boolean;
   login: { maxFailures: number; windowSeconds: number };
+  /** Registrations, and failed invitation acceptances, per client address and window. */
+  signup: { maxPerAddress: number; windowSeconds: number };
 }
 
 /** Thrown for invalid configuration; its message names each bad variable. */
@@ -109,5 +113,6 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
     ...(raw.BASE_DOMAIN ? { baseDomain: raw.BASE_DOMAIN } : {}),
     trustProxy: raw.TRUST_PROXY,
     login: { maxFailures: raw.LOGIN_MAX_FAILURES, windowSeconds: raw.LOGIN_WINDOW_SECONDS },
+    signup: { maxPerAddress: raw.SIGNUP_MAX_PER_ADDRESS, windowSeconds: raw.SIGNUP_WINDOW_SECONDS },
   };
 }

@@ -43,3 +43,20 @@ export async function resetAccount(tx: Tx, keys: ThrottleKeys) {
 // Hashes are hex, so a text[] literal needs no escaping; this keeps the parameter a single
 // string on both drivers (postgres.js and PGlite serialise JS arrays differently).
 const toArray = (values: string[]) => sql`${`{${values.join(",")}}`}::text[]`;
+
+/**
+ * The counter of one client address's sign-ups (registrations, failed invitation acceptances),
+ * or null when the address is unknown. The same definer functions keep it as login failures.
+ */
+export async function signupKeys(clientAddress: string | null): Promise<ThrottleKeys | null> {
+  if (!clientAddress) return null;
+  const key = await sha256Hex(`signup\u0000${clientAddress}`);
+  return { account: key, all: [key] };
+}
+
+/** Counts an attempt under `keys` unless the window's quota is used up; returns the seconds to wait (0: counted). */
+export async function spendAttempt(tx: Tx, keys: ThrottleKeys, max: number, windowSeconds: number): Promise<number> {
+  const wait = await throttleWait(tx, keys, max, windowSeconds);
+  if (wait === 0) await recordFailure(tx, keys, windowSeconds);
+  return wait;
+}

@@ -7,13 +7,18 @@ import { rowsOf } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { revokeFamily, spendRefreshToken, startSession } from "../auth/sessions.js";
 import { memberColumns, type Session, tenantColumns } from "../auth/shapes.js";
-import { recordFailure, resetAccount, throttleKeys, throttleWait } from "../auth/throttle.js";
+import { recordFailure, resetAccount, signupKeys, spendAttempt, throttleKeys, throttleWait } from "../auth/throttle.js";
 import { parseOpaqueToken, sha256Hex } from "../auth/tokens.js";
 import { notFound, unauthorized } from "../errors.js";
 import { publicProcedure, router, tenantProcedure } from "../trpc.js";
 import { emailField, nameField, passwordField, slugField } from "../validation.js";
 
 const invalidInvitation = () => new TRPCError({ code: "UNAUTHORIZED", message: "Invalid, used or expired invitation" });
+
+function tooMany(resHeaders: Headers, wait: number, what: string) {
+  resHeaders.set("Retry-After", String(wait));
+  return new TRPCError({ code: "TOO_MANY_REQUESTS", message: `Too many ${what}; retry in ${wait} seconds` });
+}
 
 export const authRouter = router({
   registerTenant: publicProcedure
@@ -24,6 +29,14 @@ export const authRouter = router({
       }),
     )
     .mutation(async ({ ctx, input }): Promise<Session> => {
+      // Every registration from an address counts (each costs a hash and creates a tenant),
+      // checked before the hash is computed.
+      const keys = await signupKeys(ctx.clientAddress);
+      if (keys) {
+        const { maxPerAddress, windowSeconds } = ctx.config.signup;
+        const wait = await withoutTenant(ctx.database.db, (tx) => spendAttempt(tx, keys, maxPerAddress, windowSeconds));
+        if (wait > 0) throw tooMany(ctx.resHeaders, wait, "registrations from this address");
+      }
       const passwordHash = await ctx.hasher.hash(input.owner.password);
       return withoutTenant(
         ctx.database.db,
@@ -72,13 +85,7 @@ export const authRouter = router({
           .where(and(eq(users.tenantId, tenantId), eq(users.email, input.email)));
         return { wait: 0, tenantId, user: user ?? null };
       });
-      if (found.wait > 0) {
-        ctx.resHeaders.set("Retry-After", String(found.wait));
-        throw new TRPCError({
-          code: "TOO_MANY_REQUESTS",
-          message: `Too many failed logins; retry in ${found.wait} seconds`,
-        });
-      }
+      if (found.wait > 0) throw tooMany(ctx.resHeaders, found.wait, "failed logins");
 
       // Hashing happens outside any transaction, so no pooled connection waits on it; an unknown
       // tenant or user still costs one verification, so timing tells nothing.
@@ -178,43 +185,60 @@ export const authRouter = router({
   acceptInvite: publicProcedure
     .input(z.object({ token: z.string().min(1).max(200), name: nameField, password: passwordField }))
     .mutation(async ({ ctx, input }): Promise<Session> => {
+      // Failed acceptances count per address: each costs a hash before the token is checked.
+      const keys = await signupKeys(ctx.clientAddress);
+      const { maxPerAddress, windowSeconds } = ctx.config.signup;
+      if (keys) {
+        const wait = await withoutTenant(ctx.database.db, (tx) => throttleWait(tx, keys, maxPerAddress, windowSeconds));
+        if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed invitations from this address");
+      }
+      const refused = async () => {
+        if (keys) await withoutTenant(ctx.database.db, (tx) => recordFailure(tx, keys, windowSeconds));
+        return invalidInvitation();
+      };
       const parsed = parseOpaqueToken("inv", input.token);
-      if (!parsed) throw invalidInvitation();
+      if (!parsed) throw await refused();
       const { tenantId } = parsed;
       const passwordHash = await ctx.hasher.hash(input.password);
       const tokenHash = await sha256Hex(input.token);
       const now = ctx.clock.now();
-      return withTenant(
-        ctx.database.db,
-        { tenantId, userId: null },
-        async (tx) => {
-          const [invitation] = await tx
-            .update(invitations)
-            .set({ acceptedAt: now })
-            .where(
-              and(
-                eq(invitations.tenantId, tenantId),
-                eq(invitations.tokenHash, tokenHash),
-                isNull(invitations.acceptedAt),
-                gt(invitations.expiresAt, now),
-              ),
-            )
-            .returning({ id: invitations.id, email: invitations.email, role: invitations.role });
-          if (!invitation) throw invalidInvitation();
-          const [user] = await tx
-            .insert(users)
-            .values({ tenantId, email: invitation.email, name: input.name, passwordHash, role: invitation.role })
-            .returning({ id: users.id });
-          if (!user) throw invalidInvitation();
-          await enterTenant(tx, tenantId, user.id, { statementTimeoutMs: ctx.config.statementTimeoutMs });
-          return startSession(
-            tx,
-            ctx,
-            { tenantId, userId: user.id },
-            { action: "invitation.accepted", targetType: "invitation", targetId: invitation.id },
-          );
-        },
-        { statementTimeoutMs: ctx.config.statementTimeoutMs },
-      );
+      try {
+        return await withTenant(
+          ctx.database.db,
+          { tenantId, userId: null },
+          async (tx) => {
+            const [invitation] = await tx
+              .update(invitations)
+              .set({ acceptedAt: now })
+              .where(
+                and(
+                  eq(invitations.tenantId, tenantId),
+                  eq(invitations.tokenHash, tokenHash),
+                  isNull(invitations.acceptedAt),
+                  gt(invitations.expiresAt, now),
+                ),
+              )
+              .returning({ id: invitations.id, email: invitations.email, role: invitations.role });
+            if (!invitation) throw invalidInvitation();
+            const [user] = await tx
+              .insert(users)
+              .values({ tenantId, email: invitation.email, name: input.name, passwordHash, role: invitation.role })
+              .returning({ id: users.id });
+            if (!user) throw invalidInvitation();
+            await enterTenant(tx, tenantId, user.id, { statementTimeoutMs: ctx.config.statementTimeoutMs });
+            return startSession(
+              tx,
+              ctx,
+              { tenantId, userId: user.id },
+              { action: "invitation.accepted", targetType: "invitation", targetId: invitation.id },
+            );
+          },
+          { statementTimeoutMs: ctx.config.statementTimeoutMs },
+        );
+      } catch (error) {
+        // The transaction rolled back; the failure is counted outside it.
+        if (error instanceof TRPCError && error.code === "UNAUTHORIZED") throw await refused();
+        throw error;
+      }
     }),
 });
