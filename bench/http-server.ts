@@ -11,6 +11,7 @@ import { createApp } from "../server/app.js";
 import { createArgon2Hasher } from "../server/auth/argon2.js";
 import { parseConfig, toAppConfig } from "../server/config.js";
 import { silentLogger } from "../server/deps.js";
+import { baselineRead } from "./lib.js";
 
 const env = parseConfig(process.env);
 const database = connectPostgres({ url: process.env.BENCH_APP_URL ?? "", poolMax: 10, prepare: true });
@@ -25,10 +26,7 @@ const app = createApp({
 const outer = new Hono();
 outer.get("/baseline/projects", async (c) => {
   const tenant = c.req.query("tenant") ?? "";
-  const rows = await raw`
-    select id, name, description, created_by, created_at, updated_at from projects
-    where tenant_id = ${tenant} order by created_at desc, id desc limit 50`;
-  return c.json({ items: rows });
+  return c.json({ items: await baselineRead(raw, tenant) });
 });
 outer.route("/", app);
 

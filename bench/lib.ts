@@ -10,6 +10,15 @@ export const serverUrl = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@
 
 export const urlFor = (database: string, user?: string) => databaseUrl(serverUrl, database, user);
 
+/**
+ * The baseline of P1 and P2: the SELECT `projects.list` sends for a first page of 50, with
+ * `tenant_id = $1` and its order (`desc nulls last`, so the index serves it; see `newestFirst`),
+ * run by raw postgres.js with no transaction and no RLS.
+ */
+export const baselineRead = (sql: postgres.Sql, tenantId: string) => sql`
+  select id, name, description, created_by, created_at, updated_at from projects
+  where tenant_id = ${tenantId} order by created_at desc nulls last, id desc nulls last limit 50`;
+
 /** Creates and migrates a scratch database; `drop()` removes it. */
 export async function scratchDatabase(label: string) {
   const name = `bulkhead_bench_${label}_${process.pid}`;

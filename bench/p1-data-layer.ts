@@ -8,7 +8,7 @@ import postgres from "postgres";
 import { connectPostgres } from "../db/postgres.js";
 import { withTenantPipelined } from "../db/tenant.js";
 import { listProjects } from "../server/routers/projects.js";
-import { alternate, quick, type Row, scratchDatabase, throughput, urlFor } from "./lib.js";
+import { alternate, baselineRead, quick, type Row, scratchDatabase, throughput, urlFor } from "./lib.js";
 import { seedTenants } from "./seed.js";
 
 export async function benchDataLayer(): Promise<Row> {
@@ -27,9 +27,7 @@ export async function benchDataLayer(): Promise<Row> {
           async (w, i) => {
             const t = pick(w * 7919 + i);
             if (!t) return;
-            const rows = await raw`
-              select id, name, description, created_by, created_at, updated_at from projects
-              where tenant_id = ${t.tenantId} order by created_at desc, id desc limit 50`;
+            const rows = await baselineRead(raw, t.tenantId);
             if (rows.length !== 50) throw new Error("baseline read the wrong rows");
           },
           32,

@@ -4,7 +4,7 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { inject } from "vitest";
 import { fromPglite } from "../../db/pglite.js";
-import { connectPostgres } from "../../db/postgres.js";
+import { connectPostgres, type PostgresOptions } from "../../db/postgres.js";
 import * as schema from "../../db/schema.js";
 import type { Database, Db } from "../../db/types.js";
 import { adminUrl, testEngine, urlFor } from "./engine.js";
@@ -32,11 +32,7 @@ export async function migratedPgliteDump(): Promise<Blob> {
 
 /** A fresh, migrated database for one test file. */
 export async function openTestDatabase(
-  options: {
-    poolMax?: number;
-    prepare?: boolean;
-    onQuery?: (query: string, parameters: readonly unknown[]) => void;
-  } = {},
+  options: Pick<PostgresOptions, "poolMax" | "prepare" | "onQuery"> = {},
 ): Promise<TestDatabase> {
   if (testEngine === "pglite") {
     const client = await PGlite.create({ loadDataDir: await migratedPgliteDump() });
