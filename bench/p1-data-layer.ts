@@ -42,7 +42,7 @@ export async function benchDataLayer(): Promise<Row> {
             // pipelined with the first statement, membership confirmed before the result is used.
             const page = await withTenantPipelined(
               app.db,
-              { tenantId: t.tenantId, userId: t.userId },
+              { tenantId: t.tenantId, userId: t.userId, sessionId: t.sessionId },
               async (tx, role) => {
                 const result = await listProjects(tx, t.tenantId, { limit: 49 });
                 if (!(await role)) throw new Error("not a member");

@@ -4,6 +4,8 @@ import { progress } from "./lib.js";
 export interface SeededTenant {
   tenantId: string;
   userId: string;
+  /** A live session of the owner (a refresh-token family), for the access tokens benchmarks sign. */
+  sessionId: string;
   slug: string;
 }
 
@@ -32,6 +34,11 @@ export async function seedTenants(
         select t.id, 'owner@' || t.slug || '.example', 'Owner', 'x', 'owner' from tenants t
         where t.id = any (${created.map((c) => c.id)}::uuid[])
         returning tenant_id, id`;
+      const sessions = await sql<{ tenant_id: string; family_id: string }[]>`
+        insert into refresh_tokens (tenant_id, user_id, family_id, token_hash, expires_at)
+        select u.tenant_id, u.id, gen_random_uuid(), 'bench-' || gen_random_uuid(), now() + interval '1 day'
+        from users u where u.tenant_id = any (${created.map((c) => c.id)}::uuid[])
+        returning tenant_id, family_id`;
       if (projectsPerTenant > 0) {
         await sql`
           insert into projects (tenant_id, name, description, created_by, created_at)
@@ -40,7 +47,13 @@ export async function seedTenants(
           where u.tenant_id = any (${created.map((c) => c.id)}::uuid[])`;
       }
       const userOf = new Map(users.map((u) => [u.tenant_id, u.id]));
-      return created.map((c) => ({ tenantId: c.id, slug: c.slug, userId: userOf.get(c.id) ?? "" }));
+      const sessionOf = new Map(sessions.map((s) => [s.tenant_id, s.family_id]));
+      return created.map((c) => ({
+        tenantId: c.id,
+        slug: c.slug,
+        userId: userOf.get(c.id) ?? "",
+        sessionId: sessionOf.get(c.id) ?? "",
+      }));
     });
     seeded.push(...rows);
     progress(

@@ -14,6 +14,8 @@ export function postgresClientOf(db: Db): Sql | null {
 export interface PipelinedContext {
   tenantId: string | null;
   userId: string | null;
+  /** The caller's session (their token's `sid`); null only where a session is being started. */
+  sessionId: string | null;
   statementTimeoutMs: number;
 }
 
@@ -36,7 +38,7 @@ function uuidLiteral(value: string | null): string {
 export function beginWithContext(readOnly: boolean, context: PipelinedContext): string {
   const timeout = context.statementTimeoutMs;
   if (!Number.isSafeInteger(timeout) || timeout < 0) throw new Error("tenant context: bad statement timeout");
-  return `${readOnly ? "begin read only" : "begin"}; select app.set_context(${uuidLiteral(context.tenantId)}, ${uuidLiteral(context.userId)}, ${timeout}) as role`;
+  return `${readOnly ? "begin read only" : "begin"}; select app.set_context(${uuidLiteral(context.tenantId)}, ${uuidLiteral(context.userId)}, ${timeout}, ${uuidLiteral(context.sessionId)}) as role`;
 }
 
 /**

@@ -3,10 +3,15 @@ import { pipelinedTransaction, postgresClientOf } from "./pipelined.js";
 import type { MemberRole } from "./schema.js";
 import { type Db, rowsOf, type Tx } from "./types.js";
 
-/** Who a transaction acts for. `userId` may be null (e.g. during login, before a user is known). */
+/**
+ * Who a transaction acts for. `userId` may be null (e.g. during login, before a user is known).
+ * `sessionId` is the session a request's access token names: the caller's role is read only
+ * while that session is live. Leave it out only where a session is being started or renewed.
+ */
 export interface TenantContext {
   tenantId: string;
   userId: string | null;
+  sessionId?: string | null;
 }
 
 export interface ContextOptions {
@@ -28,14 +33,14 @@ export class Rollback extends Error {
  */
 export async function enterTenant(
   tx: Tx,
-  tenantId: string | null,
-  userId: string | null,
+  context: TenantContext | null,
   options: ContextOptions = {},
 ): Promise<MemberRole | null> {
   // One round trip: role switch, tenant, user and statement timeout, all transaction-local,
   // and the caller's current role read back under RLS.
+  const timeout = options.statementTimeoutMs ?? 5000;
   const result = await tx.execute(
-    sql`select app.set_context(${tenantId}::uuid, ${userId}::uuid, ${options.statementTimeoutMs ?? 5000}::integer) as role`,
+    sql`select app.set_context(${context?.tenantId ?? null}::uuid, ${context?.userId ?? null}::uuid, ${timeout}::integer, ${context?.sessionId ?? null}::uuid) as role`,
   );
   return rowsOf<{ role: MemberRole | null }>(result)[0]?.role ?? null;
 }
@@ -47,24 +52,27 @@ export interface PipelineOptions extends ContextOptions {
 
 async function runInContext<T>(
   db: Db,
-  tenantId: string | null,
-  userId: string | null,
+  context: TenantContext | null,
   options: PipelineOptions,
   fn: (tx: Tx, role: Promise<MemberRole | null>) => Promise<T>,
 ): Promise<T> {
-  const timeout = options.statementTimeoutMs ?? 5000;
   const client = postgresClientOf(db);
   if (client) {
     return pipelinedTransaction(
       client,
       options.readOnly ?? false,
-      { tenantId, userId, statementTimeoutMs: timeout },
+      {
+        tenantId: context?.tenantId ?? null,
+        userId: context?.userId ?? null,
+        sessionId: context?.sessionId ?? null,
+        statementTimeoutMs: options.statementTimeoutMs ?? 5000,
+      },
       fn,
     );
   }
   return db.transaction(
     async (tx) => {
-      const role = await enterTenant(tx, tenantId, userId, options);
+      const role = await enterTenant(tx, context, options);
       return fn(tx, Promise.resolve(role));
     },
     options.readOnly ? { accessMode: "read only" } : undefined,
@@ -84,7 +92,7 @@ export function withTenantPipelined<T>(
   fn: (tx: Tx, role: Promise<MemberRole | null>) => Promise<T>,
   options: PipelineOptions = {},
 ): Promise<T> {
-  return runInContext(db, context.tenantId, context.userId, options, fn);
+  return runInContext(db, context, options, fn);
 }
 
 /**
@@ -102,7 +110,7 @@ export function withTenant<T>(
   fn: (tx: Tx, role: MemberRole | null) => Promise<T>,
   options: ContextOptions = {},
 ): Promise<T> {
-  return runInContext(db, context.tenantId, context.userId, options, async (tx, role) => fn(tx, await role));
+  return runInContext(db, context, options, async (tx, role) => fn(tx, await role));
 }
 
 /**
@@ -111,7 +119,7 @@ export function withTenant<T>(
  * SECURITY DEFINER functions from here.
  */
 export function withoutTenant<T>(db: Db, fn: (tx: Tx) => Promise<T>, options: ContextOptions = {}): Promise<T> {
-  return runInContext(db, null, null, options, async (tx, role) => {
+  return runInContext(db, null, options, async (tx, role) => {
     await role;
     return fn(tx);
   });

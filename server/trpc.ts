@@ -72,6 +72,8 @@ export const publicProcedure = t.procedure.use(mapDatabaseErrors);
 export interface Caller {
   tenantId: string;
   userId: string;
+  /** The session the token belongs to; the caller is a member only while it is live. */
+  sessionId: string;
 }
 
 /** A caller whose membership and current role were read in this request's transaction. */
@@ -85,7 +87,8 @@ export interface Member extends Caller {
  * the procedure fails.
  *
  * Membership is read in the same transaction (so removal and demotion act on the very next
- * request) by the context statement, which travels with the procedure's first query:
+ * request), and counts only while the token's session is live (so logging out ends the session's
+ * access tokens at once, not when they expire), by the context statement, which travels with the procedure's first query:
  * `ctx.membership` resolves to the caller's current role or rejects with UNAUTHORIZED. Whatever
  * the procedure did, nothing leaves this middleware — no result, no commit — until membership is
  * confirmed; a non-member gets UNAUTHORIZED and a rolled-back transaction. Procedures that need
@@ -100,7 +103,7 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) =
     if (error instanceof InvalidTokenError) throw unauthorized(error);
     throw error;
   }
-  const caller: Caller = { tenantId: claims.tenantId, userId: claims.userId };
+  const caller: Caller = { tenantId: claims.tenantId, userId: claims.userId, sessionId: claims.sessionId };
 
   const proceed = (tx: Tx, membership: Promise<MemberRole>) => next({ ctx: { db: tx, member: caller, membership } });
   let outcome: Awaited<ReturnType<typeof proceed>> | undefined;
@@ -109,7 +112,8 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) =
       ctx.database.db,
       caller,
       async (tx: Tx, role) => {
-        // Removed members have no row: their unexpired tokens stop working at once.
+        // Removed members and revoked sessions read as no role: their unexpired tokens stop
+        // working at once.
         const membership = role.then((current) => {
           if (!current) throw unauthorized();
           return current;

@@ -126,16 +126,18 @@ describe("without tenant context (fail closed)", () => {
 
 describe("the pipelined opening statement", () => {
   it("inlines only strict uuids and a safe integer, and refuses anything else before sending", () => {
-    const ok = { tenantId: a.tenantId, userId: a.userId, statementTimeoutMs: 5000 };
+    const session = crypto.randomUUID();
+    const ok = { tenantId: a.tenantId, userId: a.userId, sessionId: session, statementTimeoutMs: 5000 };
     expect(beginWithContext(true, ok)).toBe(
-      `begin read only; select app.set_context('${a.tenantId}'::uuid, '${a.userId}'::uuid, 5000) as role`,
+      `begin read only; select app.set_context('${a.tenantId}'::uuid, '${a.userId}'::uuid, 5000, '${session}'::uuid) as role`,
     );
-    expect(beginWithContext(false, { tenantId: null, userId: null, statementTimeoutMs: 1 })).toBe(
-      "begin; select app.set_context(null::uuid, null::uuid, 1) as role",
+    expect(beginWithContext(false, { tenantId: null, userId: null, sessionId: null, statementTimeoutMs: 1 })).toBe(
+      "begin; select app.set_context(null::uuid, null::uuid, 1, null::uuid) as role",
     );
     const hostile = [
       { ...ok, tenantId: `${a.tenantId}'::uuid, null, 1); commit; select ('` },
       { ...ok, userId: `${a.userId}'--` },
+      { ...ok, sessionId: `${session}'::uuid) as role; select ('` },
       { ...ok, tenantId: ` ${a.tenantId}` },
       { ...ok, tenantId: `${a.tenantId}\n` },
       { ...ok, statementTimeoutMs: 1.5 },

@@ -48,14 +48,16 @@ async function issueSession(
 
   const refreshToken = makeOpaqueToken("rt", who.tenantId);
   const now = deps.clock.now();
+  // The family is the session: its access tokens name it, and die when it is revoked.
+  const familyId = who.familyId ?? crypto.randomUUID();
   await tx.insert(refreshTokens).values({
     tenantId: who.tenantId,
     userId: who.userId,
-    familyId: who.familyId ?? crypto.randomUUID(),
+    familyId,
     tokenHash: await sha256Hex(refreshToken),
     expiresAt: new Date(now.getTime() + deps.config.refreshTokenTtlDays * 86_400_000),
   });
-  const access = await deps.tokens.signAccess({ userId: who.userId, tenantId: who.tenantId });
+  const access = await deps.tokens.signAccess({ userId: who.userId, tenantId: who.tenantId, sessionId: familyId });
   return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken, user, tenant };
 }
 

@@ -10,6 +10,8 @@ const clockToleranceSeconds = 5;
 export interface AccessClaims {
   userId: string;
   tenantId: string;
+  /** The session (refresh-token family) the token was issued with; it dies with the session. */
+  sessionId: string;
   jti: string;
 }
 
@@ -17,6 +19,7 @@ const claimsSchema = z.object({
   sub: z.uuid(),
   tid: z.uuid(),
   typ: z.literal("access"),
+  sid: z.uuid(),
   jti: z.string().min(1),
 });
 
@@ -58,10 +61,14 @@ export class TokenService {
   }
 
   /** Signs an access token; returns it with its expiry. */
-  async signAccess(claims: { userId: string; tenantId: string }): Promise<{ token: string; expiresAt: Date }> {
+  async signAccess(claims: {
+    userId: string;
+    tenantId: string;
+    sessionId: string;
+  }): Promise<{ token: string; expiresAt: Date }> {
     const issuedAt = Math.floor(this.clock.now().getTime() / 1000);
     const expiresAt = issuedAt + this.config.accessTokenTtlSeconds;
-    const token = await new SignJWT({ tid: claims.tenantId, typ: "access" })
+    const token = await new SignJWT({ tid: claims.tenantId, sid: claims.sessionId, typ: "access" })
       .setProtectedHeader({ alg: algorithm, kid: this.#current.kid, typ: "JWT" })
       .setIssuer(this.config.issuer)
       .setAudience(this.config.audience)
@@ -103,12 +110,17 @@ export class TokenService {
           audience: this.config.audience,
           clockTolerance: clockToleranceSeconds,
           currentDate: this.clock.now(),
-          requiredClaims: ["iss", "aud", "sub", "tid", "typ", "jti", "iat", "exp"],
+          requiredClaims: ["iss", "aud", "sub", "tid", "sid", "typ", "jti", "iat", "exp"],
         },
       );
       const claims = claimsSchema.safeParse(payload);
       if (!claims.success) throw new InvalidTokenError("unexpected claims");
-      const verified = { userId: claims.data.sub, tenantId: claims.data.tid, jti: claims.data.jti };
+      const verified = {
+        userId: claims.data.sub,
+        tenantId: claims.data.tid,
+        sessionId: claims.data.sid,
+        jti: claims.data.jti,
+      };
       this.#remember(token, verified, payload.exp ?? 0, payload.nbf ?? 0);
       return verified;
     } catch (error) {

@@ -47,7 +47,7 @@ export const authRouter = router({
           const created = rowsOf<{ tenant_id: string; user_id: string }>(result)[0];
           if (!created) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR" });
           const who = { tenantId: created.tenant_id, userId: created.user_id };
-          await enterTenant(tx, who.tenantId, who.userId, { statementTimeoutMs: ctx.config.statementTimeoutMs });
+          await enterTenant(tx, who, { statementTimeoutMs: ctx.config.statementTimeoutMs });
           return startSession(tx, ctx, who, {
             action: "tenant.registered",
             targetType: "tenant",
@@ -78,7 +78,7 @@ export const authRouter = router({
         const tenantId = rowsOf<{ id: string | null }>(slug)[0]?.id ?? null;
         if (!tenantId) return { wait: 0, tenantId: null, user: null };
         // The user lookup itself runs under RLS, in the tenant's context.
-        await enterTenant(tx, tenantId, null);
+        await enterTenant(tx, { tenantId, userId: null });
         const [user] = await tx
           .select({ id: users.id, passwordHash: users.passwordHash })
           .from(users)
@@ -124,9 +124,13 @@ export const authRouter = router({
           return null;
         }
         if (outcome.kind === "invalid") return null;
-        const role = await enterTenant(tx, tenantId, outcome.userId, {
-          statementTimeoutMs: ctx.config.statementTimeoutMs,
-        });
+        const role = await enterTenant(
+          tx,
+          { tenantId, userId: outcome.userId },
+          {
+            statementTimeoutMs: ctx.config.statementTimeoutMs,
+          },
+        );
         if (!role) return null;
         return startSession(
           tx,
@@ -225,7 +229,7 @@ export const authRouter = router({
               .values({ tenantId, email: invitation.email, name: input.name, passwordHash, role: invitation.role })
               .returning({ id: users.id });
             if (!user) throw invalidInvitation();
-            await enterTenant(tx, tenantId, user.id, { statementTimeoutMs: ctx.config.statementTimeoutMs });
+            await enterTenant(tx, { tenantId, userId: user.id }, { statementTimeoutMs: ctx.config.statementTimeoutMs });
             return startSession(
               tx,
               ctx,

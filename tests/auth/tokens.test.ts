@@ -35,7 +35,7 @@ interface Forge {
 /** A token shaped like ours, with any part overridden. */
 function forge(options: Forge = {}) {
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({ tid: a.tenantId, typ: "access", ...options.claims })
+  const jwt = new SignJWT({ tid: a.tenantId, sid: sessionOf(a), typ: "access", ...options.claims })
     .setProtectedHeader({ alg: "HS256", kid: options.kid ?? "k1", typ: "JWT" })
     .setIssuer(options.issuer ?? "bulkhead")
     .setAudience(options.audience ?? "bulkhead-api")
@@ -46,6 +46,9 @@ function forge(options: Forge = {}) {
   if (options.notBefore) jwt.setNotBefore(options.notBefore);
   return jwt.sign(new TextEncoder().encode(options.secret ?? testSecret));
 }
+
+/** The session (`sid`) a member's access token names. */
+const sessionOf = (who: TenantHandle) => decode(who.session.accessToken.split(".")[1] ?? "").sid as string;
 
 const meWith = (token: string, headers?: Record<string, string>) =>
   codeOf(t.client({ accessToken: token, refreshToken: "" } as never, headers).auth.me.query());
@@ -72,6 +75,9 @@ describe("access tokens", () => {
     ["wrong iss", () => forge({ issuer: "someone-else" })],
     ["wrong aud", () => forge({ audience: "another-api" })],
     ["typ is not access", () => forge({ claims: { typ: "refresh" } })],
+    ["no sid (session)", () => forge({ claims: { sid: undefined } })],
+    ["a sid that is no session", () => forge({ claims: { sid: crypto.randomUUID() } })],
+    ["another tenant's session as sid", () => forge({ claims: { sid: sessionOf(b) } })],
     ["unknown kid", () => forge({ kid: "k0" })],
     [
       "tid changed after signing",

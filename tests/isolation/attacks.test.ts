@@ -10,7 +10,7 @@ import { projects, tasks, users } from "../../db/schema.js";
 import { withoutTenant, withTenant } from "../../db/tenant.js";
 import { rowsOf, type Tx } from "../../db/types.js";
 import { createCallerFactory, router, tenantProcedure } from "../../server/trpc.js";
-import { codeOf, createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "../helpers/app.js";
+import { codeOf, createTestApp, createTwoTenants, password, type TenantHandle, type TestApp } from "../helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -224,5 +224,31 @@ describe("isolation pitfalls (attacks)", () => {
       ),
     );
     expect(rowsOf(who)).toEqual([{ role: "bulkhead_app", superuser: false }]);
+  });
+
+  it("18. logging out ends the session's unexpired access tokens at once, and only that session's", async () => {
+    const member = await t.addMember(a, "member");
+    // A second session of the same member, from another login.
+    const other = await t.client().auth.login.mutate({
+      tenantSlug: a.slug,
+      email: member.session.user.email,
+      password,
+    });
+    // Clients holding only the access tokens: no refresh-and-retry to hide the answer.
+    const first = t.client({ ...member.session, refreshToken: "rt_none" });
+    const second = t.client({ ...other, refreshToken: "rt_none" });
+    expect(await codeOf(first.projects.list.query({}))).toBeNull();
+
+    await member.client.auth.logout.mutate({ refreshToken: member.session.refreshToken });
+    expect(await codeOf(first.projects.list.query({}))).toBe("UNAUTHORIZED");
+    // A write travels before the answer: it must be rolled back, not merely unanswered.
+    expect(await codeOf(first.projects.create.mutate({ name: "written after logout" }))).toBe("UNAUTHORIZED");
+    const names = (await a.client.projects.list.query({ limit: 100 })).items.map((p) => p.name);
+    expect(names).not.toContain("written after logout");
+    expect(await codeOf(second.projects.list.query({}))).toBeNull();
+
+    // Logging out everywhere ends every session, this request's own included.
+    await second.auth.logout.mutate({});
+    expect(await codeOf(second.projects.list.query({}))).toBe("UNAUTHORIZED");
   });
 });

@@ -19,7 +19,7 @@ const tenantTables = ["tenants", "users", "projects", "tasks", "refresh_tokens",
 
 async function rewriteSetContext(db: Db, rewrite: (source: string) => string) {
   const result = await db.execute(
-    sql`select pg_get_functiondef('app.set_context(uuid, uuid, integer)'::regprocedure) as source`,
+    sql`select pg_get_functiondef('app.set_context(uuid, uuid, integer, uuid)'::regprocedure) as source`,
   );
   const source = rowsOf<{ source: string }>(result)[0]?.source ?? "";
   const changed = rewrite(source);
@@ -103,6 +103,14 @@ export const defences: Defence[] = [
     engines: ["pglite", "postgres"],
     async remove(db) {
       await rewriteSetContext(db, (source) => source.replace("RETURN v_role;", "RETURN coalesce(v_role, 'member');"));
+    },
+  },
+  {
+    name: "session-check",
+    description: "an access token counts only while its session is live",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      await rewriteSetContext(db, (source) => source.replace("AND r.revoked_at IS NULL", "AND true"));
     },
   },
   {
