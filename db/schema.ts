@@ -31,6 +31,28 @@ import {
 /** The tenant the current transaction acts for; NULL outside a tenant transaction. */
 const currentTenant = sql`app.current_tenant_id()`;
 
+/**
+ * What the owner role may do to rows once they have expired, for `app.prune_expired` (which runs
+ * as the owner): see and delete them, in any tenant — and nothing to a row still live, whatever
+ * the function asks.
+ */
+function expiredRowsPolicies(table: string, expiresAt: AnyPgColumn) {
+  return [
+    pgPolicy(`the owner role sees expired ${table}, to prune them`, {
+      as: "permissive",
+      for: "select",
+      to: "bulkhead_owner",
+      using: sql`${expiresAt} < now()`,
+    }),
+    pgPolicy(`the owner role deletes expired ${table}`, {
+      as: "permissive",
+      for: "delete",
+      to: "bulkhead_owner",
+      using: sql`${expiresAt} < now()`,
+    }),
+  ];
+}
+
 /** The one policy every tenant table carries: rows of the context's tenant, for every command. */
 function tenantPolicy(table: string, tenantColumn: AnyPgColumn) {
   return pgPolicy(`${table} are visible and writable only within their own tenant`, {
@@ -183,6 +205,7 @@ export const refreshTokens = pgTable(
     index("refresh_tokens_tenant_family_idx").on(t.tenantId, t.familyId),
     index("refresh_tokens_tenant_user_idx").on(t.tenantId, t.userId),
     tenantPolicy("refresh_tokens", t.tenantId),
+    ...expiredRowsPolicies("refresh tokens", t.expiresAt),
   ],
 );
 
@@ -206,6 +229,7 @@ export const invitations = pgTable(
     index("invitations_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     check("invitations_role_valid", sql`${t.role} in ('admin', 'member')`),
     tenantPolicy("invitations", t.tenantId),
+    ...expiredRowsPolicies("invitations", t.expiresAt),
   ],
 );
 

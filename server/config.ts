@@ -50,6 +50,7 @@ export const configSchema = z.object({
   SIGNUP_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(20),
   SIGNUP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  PRUNE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(3600),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

@@ -11,6 +11,7 @@ import { createArgon2Hasher } from "./auth/argon2.js";
 import { toAppConfig } from "./config.js";
 import { consoleLogger } from "./deps.js";
 import { loadEnv } from "./env.js";
+import { startPruning } from "./pruning.js";
 import { resolveJwtSecret } from "./secrets.js";
 
 const logger = consoleLogger;
@@ -45,6 +46,17 @@ async function main() {
     );
   });
 
+  const pruning =
+    raw.PRUNE_INTERVAL_SECONDS > 0
+      ? startPruning({
+          database,
+          config,
+          logger,
+          intervalMs: raw.PRUNE_INTERVAL_SECONDS * 1000,
+          firstDelayMs: Math.min(60_000, raw.PRUNE_INTERVAL_SECONDS * 1000),
+        })
+      : null;
+
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -60,6 +72,7 @@ async function main() {
       server.close(() => resolve());
       if ("closeIdleConnections" in server) server.closeIdleConnections();
     });
+    await pruning?.stop();
     await database.close();
     logger.info("stopped");
     process.exit(0);

@@ -114,6 +114,22 @@ export const defences: Defence[] = [
     },
   },
   {
+    name: "expired-only-pruning",
+    description: "the owner role's pruning policies admit expired rows only",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      for (const [table, label] of [
+        ["refresh_tokens", "refresh tokens"],
+        ["invitations", "invitations"],
+      ]) {
+        await db.execute(
+          sql.raw(`alter policy "the owner role sees expired ${label}, to prune them" on ${table} using (true)`),
+        );
+        await db.execute(sql.raw(`alter policy "the owner role deletes expired ${label}" on ${table} using (true)`));
+      }
+    },
+  },
+  {
     name: "role-switch",
     description: "switch to bulkhead_app inside each transaction (PGlite connects as a superuser)",
     engines: ["pglite"],

@@ -1,0 +1,25 @@
+/**
+ * `npm run db:prune`: deletes expired refresh tokens, expired invitations and finished throttle
+ * windows once, as the runtime role (DATABASE_URL, else the PGlite data directory). The server
+ * already does this every PRUNE_INTERVAL_SECONDS; this is for PRUNE_INTERVAL_SECONDS=0 and a
+ * scheduler of your own. On PGlite, stop the server first: one process holds its data directory.
+ */
+import { loadEnv } from "../../server/env.js";
+import { openDatabase } from "../open.js";
+import { pruneExpired } from "../prune.js";
+
+const raw = loadEnv();
+// As the server opens it: PGlite migrated, PostgreSQL refused if migrations are pending.
+const database = await openDatabase({ ...raw, DATABASE_POOL_MAX: 1 });
+try {
+  const started = Date.now();
+  const result = await pruneExpired(database.db, {
+    throttleWindowSeconds: Math.max(raw.LOGIN_WINDOW_SECONDS, raw.SIGNUP_WINDOW_SECONDS),
+    maxBatches: 100_000,
+  });
+  console.log(
+    `pruned expired rows on ${database.engine} in ${result.batches} transaction(s), ${Date.now() - started} ms${result.complete ? "" : " (stopped at the bound; run again)"}`,
+  );
+} finally {
+  await database.close();
+}

@@ -1,0 +1,40 @@
+import { sql } from "drizzle-orm";
+import { withoutTenant } from "./tenant.js";
+import { type Db, rowsOf } from "./types.js";
+
+export interface PruneOptions {
+  /** The longest throttle window (login, sign-up): counters older than this are over. */
+  throttleWindowSeconds: number;
+  /** Rows per table per transaction (default 5,000), so no transaction holds locks for long. */
+  batch?: number;
+  /** Upper bound on transactions in one run (default 200); the next run goes on from there. */
+  maxBatches?: number;
+}
+
+/**
+ * Deletes expired refresh tokens, expired invitations and finished throttle windows, in short
+ * transactions of `batch` rows per table, until none are left or `maxBatches` ran. Runs through
+ * `app.prune_expired` as the runtime role, with no tenant: the function acts as the owner role,
+ * which the expired-rows policies let delete nothing but expired rows. When another process is
+ * pruning at the same moment, this run stops at once and leaves the work to it.
+ *
+ * @returns how many transactions ran, and whether everything expired is gone.
+ */
+export async function pruneExpired(db: Db, options: PruneOptions): Promise<{ batches: number; complete: boolean }> {
+  const batch = options.batch ?? 5000;
+  const maxBatches = options.maxBatches ?? 200;
+  for (let batches = 1; batches <= maxBatches; batches++) {
+    const more = await withoutTenant(
+      db,
+      async (tx) =>
+        rowsOf<{ more: boolean }>(
+          await tx.execute(
+            sql`select app.prune_expired(${batch}::integer, ${options.throttleWindowSeconds}::integer) as more`,
+          ),
+        )[0]?.more ?? false,
+      { statementTimeoutMs: 60_000 },
+    );
+    if (!more) return { batches, complete: true };
+  }
+  return { batches: maxBatches, complete: false };
+}

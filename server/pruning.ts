@@ -1,0 +1,55 @@
+import { pruneExpired } from "../db/prune.js";
+import type { Database } from "../db/types.js";
+import type { AppConfig } from "./config.js";
+import type { Logger } from "./deps.js";
+
+/**
+ * Prunes expired rows (`pruneExpired`) now and then, for as long as the server runs: first after
+ * `firstDelayMs`, then every `intervalMs`. Runs never overlap, failures are logged and retried
+ * at the next run, and the timer never keeps the process alive. Returns `stop()`, which waits
+ * for a run in progress.
+ */
+export function startPruning(options: {
+  database: Database;
+  config: AppConfig;
+  logger: Logger;
+  intervalMs: number;
+  firstDelayMs?: number;
+}): { stop(): Promise<void> } {
+  const { database, config, logger, intervalMs } = options;
+  const throttleWindowSeconds = Math.max(config.login.windowSeconds, config.signup.windowSeconds);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+
+  const run = async () => {
+    const started = Date.now();
+    try {
+      const result = await pruneExpired(database.db, { throttleWindowSeconds });
+      logger.info("pruned expired rows", { ...result, ms: Date.now() - started });
+    } catch (error) {
+      logger.error("pruning expired rows failed; retrying at the next run", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  };
+  const schedule = (delay: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = run().finally(() => {
+        running = undefined;
+        schedule(intervalMs);
+      });
+    }, delay);
+    timer.unref?.();
+  };
+  schedule(options.firstDelayMs ?? intervalMs);
+
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
