@@ -32,13 +32,18 @@ export async function connectPglite(options: PgliteOptions = {}): Promise<Databa
 }
 
 /**
- * The data directory of `client` as a tarball to start copies from (`loadDataDir`), made small
- * to load: a copy takes ~0.36 s instead of ~0.5 s (BENCHMARKS.md, P4). The template databases
- * go — `template0` and `template1` (7.5 MB and ~300 files each) only ever serve as sources of
- * `CREATE DATABASE`, which nothing here runs; the app's database is `postgres` — and a
- * checkpoint comes first, so a copy starts without WAL to replay. Closes `client`.
+ * The data directory of `client` as a tarball to start copies from (`loadDataDir`), made quick
+ * to start (BENCHMARKS.md, P4). Copies get 16 MB of shared buffers instead of PGlite's 128 MB:
+ * starting PostgreSQL zeroes all of them in fresh WebAssembly memory, which was most of a copy's
+ * start (~0.7 s -> ~0.3 s here), and a test database never holds more than a few MB. The
+ * template databases go — `template0` and `template1` (7.5 MB and ~300 files each) only ever
+ * serve as sources of `CREATE DATABASE`, which nothing here runs; the app's database is
+ * `postgres` — and a checkpoint comes first, so a copy starts without WAL to replay. Closes
+ * `client`.
  */
 export async function dumpForCopies(client: PGlite): Promise<Blob> {
+  // Written to postgresql.auto.conf, inside the dump: read when a copy starts.
+  await client.exec("alter system set shared_buffers = '16MB'");
   // One statement each: DROP DATABASE refuses to run inside a multi-statement (implicit) transaction.
   await client.exec(
     "update pg_database set datistemplate = false, datallowconn = false where datname in ('template0', 'template1')",
