@@ -202,7 +202,9 @@ export const refreshTokens = pgTable(
       foreignColumns: [users.tenantId, users.id],
     }).onDelete("cascade"),
     uniqueIndex("refresh_tokens_tenant_token_hash_key").on(t.tenantId, t.tokenHash),
-    index("refresh_tokens_tenant_family_idx").on(t.tenantId, t.familyId),
+    // Live rows of a family only: the per-request session check (`app.set_context`) and
+    // revocation look for them, and a revoked family then costs one probe, not one per row.
+    index("refresh_tokens_tenant_live_family_idx").on(t.tenantId, t.familyId).where(sql`${t.revokedAt} is null`),
     index("refresh_tokens_tenant_user_idx").on(t.tenantId, t.userId),
     tenantPolicy("refresh_tokens", t.tenantId),
     ...expiredRowsPolicies("refresh tokens", t.expiresAt),
