@@ -12,39 +12,50 @@ const registration = (slug: string) => ({
   owner: { email: "ops@example.com", password: "correct horse battery staple", name: "Ops" },
 });
 
+/**
+ * These start real server processes (PGlite's initdb on disk, migrations, argon2 at full cost),
+ * twice: ~15 s alone on the 2-core CI machine, twice that while CI's 10,000-operation fuzzer
+ * shares the cores — past the suite's 30 s default.
+ */
+const serverTestTimeoutMs = 90_000;
+
 describe.runIf(testEngine === "pglite")("the Node server on PGlite", () => {
-  it("serves, keeps data in its data directory across restarts, and finishes in-flight requests on SIGTERM", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "bulkhead-node-"));
-    try {
-      const env = { PGLITE_DATA_DIR: join(dir, "pglite") };
-      const first = startServer(env, testPort());
-      expect(await waitUntilReady(first)).toBe(true);
-      const api = createBulkheadClient({ url: `${first.url}/trpc` });
-      expect(await api.health.query()).toEqual({ status: "ok", database: "pglite" });
-      expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
+  it(
+    "serves, keeps data in its data directory across restarts, and finishes in-flight requests on SIGTERM",
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), "bulkhead-node-"));
+      try {
+        const env = { PGLITE_DATA_DIR: join(dir, "pglite") };
+        const first = startServer(env, testPort());
+        expect(await waitUntilReady(first)).toBe(true);
+        const api = createBulkheadClient({ url: `${first.url}/trpc` });
+        expect(await api.health.query()).toEqual({ status: "ok", database: "pglite" });
+        expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
 
-      // A registration (argon2id at full cost) is in flight when SIGTERM arrives: it completes.
-      const inFlight = api.auth.registerTenant.mutate(registration("persisted"));
-      await new Promise((r) => setTimeout(r, 15));
-      first.child.kill("SIGTERM");
-      expect((await inFlight).tenant.slug).toBe("persisted");
-      expect(await first.exited).toBe(0);
+        // A registration (argon2id at full cost) is in flight when SIGTERM arrives: it completes.
+        const inFlight = api.auth.registerTenant.mutate(registration("persisted"));
+        await new Promise((r) => setTimeout(r, 15));
+        first.child.kill("SIGTERM");
+        expect((await inFlight).tenant.slug).toBe("persisted");
+        expect(await first.exited).toBe(0);
 
-      const second = startServer(env, testPort());
-      expect(await waitUntilReady(second)).toBe(true);
-      const again = createBulkheadClient({ url: `${second.url}/trpc` });
-      const session = await again.auth.login.mutate({
-        tenantSlug: "persisted",
-        email: "ops@example.com",
-        password: "correct horse battery staple",
-      });
-      expect(session.tenant.slug).toBe("persisted");
-      second.child.kill("SIGTERM");
-      expect(await second.exited).toBe(0);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+        const second = startServer(env, testPort());
+        expect(await waitUntilReady(second)).toBe(true);
+        const again = createBulkheadClient({ url: `${second.url}/trpc` });
+        const session = await again.auth.login.mutate({
+          tenantSlug: "persisted",
+          email: "ops@example.com",
+          password: "correct horse battery staple",
+        });
+        expect(session.tenant.slug).toBe("persisted");
+        second.child.kill("SIGTERM");
+        expect(await second.exited).toBe(0);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    serverTestTimeoutMs,
+  );
 
   it("in production refuses to start without a long enough JWT_SECRET", async () => {
     const server = startServer(
@@ -57,31 +68,35 @@ describe.runIf(testEngine === "pglite")("the Node server on PGlite", () => {
 });
 
 describe.runIf(testEngine === "postgres")("the Node server on PostgreSQL", () => {
-  it("refuses an unmigrated database, and migrates on start when MIGRATE_ON_START=true", async () => {
-    const name = `bulkhead_node_${process.pid}_${Date.now()}`;
-    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`create database ${name}`);
-    try {
-      const env = { DATABASE_URL: urlFor(name, "bulkhead_app"), DATABASE_PREPARE: "false" };
-      const refused = startServer(env, testPort());
-      expect(await refused.exited).toBe(1);
-      expect(refused.output()).toContain("unapplied migration");
+  it(
+    "refuses an unmigrated database, and migrates on start when MIGRATE_ON_START=true",
+    async () => {
+      const name = `bulkhead_node_${process.pid}_${Date.now()}`;
+      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`create database ${name}`);
+      try {
+        const env = { DATABASE_URL: urlFor(name, "bulkhead_app"), DATABASE_PREPARE: "false" };
+        const refused = startServer(env, testPort());
+        expect(await refused.exited).toBe(1);
+        expect(refused.output()).toContain("unapplied migration");
 
-      const migrating = startServer(
-        { ...env, MIGRATE_ON_START: "true", DATABASE_MIGRATION_URL: urlFor(name) },
-        testPort(),
-      );
-      expect(await waitUntilReady(migrating)).toBe(true);
-      const api = createBulkheadClient({ url: `${migrating.url}/trpc` });
-      expect(await api.health.query()).toEqual({ status: "ok", database: "postgres" });
-      expect((await api.auth.registerTenant.mutate(registration(`pg-${Date.now().toString(36)}`))).user.role).toBe(
-        "owner",
-      );
-      migrating.child.kill("SIGTERM");
-      expect(await migrating.exited).toBe(0);
-    } finally {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    }
-  });
+        const migrating = startServer(
+          { ...env, MIGRATE_ON_START: "true", DATABASE_MIGRATION_URL: urlFor(name) },
+          testPort(),
+        );
+        expect(await waitUntilReady(migrating)).toBe(true);
+        const api = createBulkheadClient({ url: `${migrating.url}/trpc` });
+        expect(await api.health.query()).toEqual({ status: "ok", database: "postgres" });
+        expect((await api.auth.registerTenant.mutate(registration(`pg-${Date.now().toString(36)}`))).user.role).toBe(
+          "owner",
+        );
+        migrating.child.kill("SIGTERM");
+        expect(await migrating.exited).toBe(0);
+      } finally {
+        await admin.unsafe(`drop database if exists ${name} with (force)`);
+        await admin.end();
+      }
+    },
+    serverTestTimeoutMs,
+  );
 });

@@ -28,9 +28,9 @@ export function startServer(env: Record<string, string>, port: number): ServerPr
   return { child, output: () => output, exited, url: `http://127.0.0.1:${port}` };
 }
 
-/** Polls until `url` answers 200, the process exits, or ~30 s pass. */
+/** Polls until `url` answers 200, the process exits, or ~60 s pass. */
 export async function waitUntilReady(server: ServerProcess): Promise<boolean> {
-  for (let attempt = 0; attempt < 150; attempt++) {
+  for (let attempt = 0; attempt < 300; attempt++) {
     if (server.child.exitCode !== null) return false;
     const ok = await fetch(`${server.url}/healthz`).then(
       (r) => r.ok,
