@@ -3,6 +3,10 @@ import type { Database } from "../db/types.js";
 import type { AppConfig } from "./config.js";
 import type { Logger } from "./deps.js";
 
+/** The longest throttle window (login, sign-up): counters older than it are over. */
+export const throttleWindowSeconds = (config: Pick<AppConfig, "login" | "signup">) =>
+  Math.max(config.login.windowSeconds, config.signup.windowSeconds);
+
 /**
  * Prunes expired rows (`pruneExpired`) now and then, for as long as the server runs: first after
  * `firstDelayMs`, then every `intervalMs`. Runs never overlap, failures are logged and retried
@@ -17,7 +21,6 @@ export function startPruning(options: {
   firstDelayMs?: number;
 }): { stop(): Promise<void> } {
   const { database, config, logger, intervalMs } = options;
-  const throttleWindowSeconds = Math.max(config.login.windowSeconds, config.signup.windowSeconds);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -25,7 +28,7 @@ export function startPruning(options: {
   const run = async () => {
     const started = Date.now();
     try {
-      const result = await pruneExpired(database.db, { throttleWindowSeconds });
+      const result = await pruneExpired(database.db, { throttleWindowSeconds: throttleWindowSeconds(config) });
       logger.info("pruned expired rows", { ...result, ms: Date.now() - started });
     } catch (error) {
       logger.error("pruning expired rows failed; retrying at the next run", {

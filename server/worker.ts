@@ -9,11 +9,13 @@
  */
 import type { ExecutionContext } from "hono";
 import { connectPostgres } from "../db/postgres.js";
+import { pruneExpired } from "../db/prune.js";
 import type { Database } from "../db/types.js";
 import { createApp } from "./app.js";
 import { createPortableArgon2Hasher } from "./auth/argon2-portable.js";
 import { ConfigError, parseConfig, toAppConfig } from "./config.js";
 import type { AppDeps } from "./deps.js";
+import { throttleWindowSeconds } from "./pruning.js";
 
 let shared: (Omit<AppDeps, "database"> & { url: string; poolMax: number; prepare: boolean }) | undefined;
 
@@ -39,6 +41,20 @@ export default {
     const database: Database = connectPostgres({ url: deps.url, poolMax: deps.poolMax, prepare: deps.prepare });
     try {
       return await createApp({ ...deps, database }).fetch(request, env, ctx);
+    } finally {
+      ctx.waitUntil(database.close());
+    }
+  },
+
+  /**
+   * Cron Triggers (`[triggers]` in wrangler.toml): prunes expired rows, as the Node server's
+   * timer does. Bounded per run; the next run goes on where this one stopped.
+   */
+  async scheduled(_controller: unknown, env: Record<string, unknown>, ctx: ExecutionContext): Promise<void> {
+    const deps = sharedDeps(env);
+    const database: Database = connectPostgres({ url: deps.url, poolMax: 1, prepare: deps.prepare });
+    try {
+      await pruneExpired(database.db, { throttleWindowSeconds: throttleWindowSeconds(deps.config), maxBatches: 20 });
     } finally {
       ctx.waitUntil(database.close());
     }

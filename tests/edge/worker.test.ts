@@ -4,9 +4,11 @@
  * @bulkhead/client. A Node app on the same database checks that passwords cross runtimes.
  */
 import { fileURLToPath } from "node:url";
+import { sql } from "drizzle-orm";
 import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BulkheadClient, createBulkheadClient, errorCode } from "../../client/src/index.js";
+import { rowsOf } from "../../db/types.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
 import { createTestApp, type TestApp, testSecret } from "../helpers/app.js";
 import { openTestDatabase, type TestDatabase } from "../helpers/db.js";
@@ -115,5 +117,31 @@ describe("the Worker in workerd (Miniflare)", () => {
           .catch((e: unknown) => e),
       ),
     ).toBe("UNAUTHORIZED");
+  });
+
+  it("prunes expired rows from its Cron Trigger, and keeps live ones", async () => {
+    const suffix = Date.now().toString(36);
+    const owner = await node.client().auth.registerTenant.mutate(registration(`edge-cron-${suffix}`));
+    const insert = (label: string, offset: string) =>
+      db.admin.execute(sql`
+        insert into refresh_tokens (tenant_id, user_id, family_id, token_hash, expires_at)
+        values (${owner.tenant.id}, ${owner.user.id}, gen_random_uuid(), ${`${label}-${suffix}`}, now() + ${offset}::interval)`);
+    await insert("expired", "-1 minute");
+    await insert("live", "1 day");
+
+    // Miniflare's Fetcher runs the Worker's `scheduled` handler (its types omit the method).
+    const fetcher = (await mf.getWorker()) as unknown as {
+      scheduled(options: { cron: string }): Promise<{ outcome: string }>;
+    };
+    const result = await fetcher.scheduled({ cron: "17 * * * *" });
+    expect(result.outcome).toBe("ok");
+    const left = rowsOf<{ token_hash: string }>(
+      await db.admin.execute(sql`select token_hash from refresh_tokens where token_hash like ${`%-${suffix}`}`),
+    ).map((row) => row.token_hash);
+    expect(left).toEqual([`live-${suffix}`]);
+    // The owner's own session is live: still signed in through the Worker.
+    expect(await createBulkheadClient({ url: workerUrl, session: owner }).auth.me.query()).toMatchObject({
+      user: { id: owner.user.id },
+    });
   });
 });
