@@ -1,5 +1,5 @@
 /**
- * A session's life with @bulkhead/client: register -> login -> refresh -> invite -> accept.
+ * A session's life with @bulkhead/client: register -> login -> refresh -> invite -> accept -> logout.
  *
  *   npm run session -w @bulkhead/consumer                       # throwaway server
  *   npm run session -w @bulkhead/consumer -- http://host/trpc   # a running one
@@ -78,6 +78,19 @@ async function main() {
         .mutate({ email: "x@acme.example", role: "member" })
         .catch((e: unknown) => errorCode(e)),
     );
+
+    // 6. Log out: the session ends at once, its unexpired access token included; others go on.
+    await grace.auth.logout.mutate({ refreshToken: accepted.refreshToken });
+    show(
+      "token after logout",
+      await createBulkheadClient({ url, session: accepted })
+        .auth.me.query()
+        .then(
+          () => "still works",
+          (e: unknown) => errorCode(e),
+        ),
+    );
+    show("owner still signed in", (await owner.auth.me.query()).user.email);
   } finally {
     server?.child.kill("SIGTERM");
   }
