@@ -73,6 +73,10 @@ export interface AppConfig {
   signup: { maxPerAddress: number; windowSeconds: number };
 }
 
+/** The longest throttle window (login, sign-up): pruning drops counters older than it. */
+export const longestThrottleWindowSeconds = (raw: Pick<RawConfig, "LOGIN_WINDOW_SECONDS" | "SIGNUP_WINDOW_SECONDS">) =>
+  Math.max(raw.LOGIN_WINDOW_SECONDS, raw.SIGNUP_WINDOW_SECONDS);
+
 /** Thrown for invalid configuration; its message names each bad variable. */
 export class ConfigError extends Error {
   constructor(message: string) {

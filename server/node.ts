@@ -8,7 +8,7 @@ import { openDatabase } from "../db/open.js";
 import { checkPosture } from "../db/posture.js";
 import { createApp } from "./app.js";
 import { createArgon2Hasher } from "./auth/argon2.js";
-import { toAppConfig } from "./config.js";
+import { longestThrottleWindowSeconds, toAppConfig } from "./config.js";
 import { consoleLogger } from "./deps.js";
 import { loadEnv } from "./env.js";
 import { startPruning } from "./pruning.js";
@@ -50,7 +50,7 @@ async function main() {
     raw.PRUNE_INTERVAL_SECONDS > 0
       ? startPruning({
           database,
-          config,
+          throttleWindowSeconds: longestThrottleWindowSeconds(raw),
           logger,
           intervalMs: raw.PRUNE_INTERVAL_SECONDS * 1000,
           firstDelayMs: Math.min(60_000, raw.PRUNE_INTERVAL_SECONDS * 1000),

@@ -1,11 +1,6 @@
 import { pruneExpired } from "../db/prune.js";
 import type { Database } from "../db/types.js";
-import type { AppConfig } from "./config.js";
 import type { Logger } from "./deps.js";
-
-/** The longest throttle window (login, sign-up): counters older than it are over. */
-export const throttleWindowSeconds = (config: Pick<AppConfig, "login" | "signup">) =>
-  Math.max(config.login.windowSeconds, config.signup.windowSeconds);
 
 /**
  * Prunes expired rows (`pruneExpired`) now and then, for as long as the server runs: first after
@@ -15,12 +10,13 @@ export const throttleWindowSeconds = (config: Pick<AppConfig, "login" | "signup"
  */
 export function startPruning(options: {
   database: Database;
-  config: AppConfig;
+  /** See `longestThrottleWindowSeconds`. */
+  throttleWindowSeconds: number;
   logger: Logger;
   intervalMs: number;
   firstDelayMs?: number;
 }): { stop(): Promise<void> } {
-  const { database, config, logger, intervalMs } = options;
+  const { database, throttleWindowSeconds, logger, intervalMs } = options;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -28,7 +24,7 @@ export function startPruning(options: {
   const run = async () => {
     const started = Date.now();
     try {
-      const result = await pruneExpired(database.db, { throttleWindowSeconds: throttleWindowSeconds(config) });
+      const result = await pruneExpired(database.db, { throttleWindowSeconds });
       logger.info("pruned expired rows", { ...result, ms: Date.now() - started });
     } catch (error) {
       logger.error("pruning expired rows failed; retrying at the next run", {

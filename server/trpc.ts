@@ -87,12 +87,13 @@ export interface Member extends Caller {
  * the procedure fails.
  *
  * Membership is read in the same transaction (so removal and demotion act on the very next
- * request), and counts only while the token's session is live (so logging out ends the session's
- * access tokens at once, not when they expire), by the context statement, which travels with the procedure's first query:
- * `ctx.membership` resolves to the caller's current role or rejects with UNAUTHORIZED. Whatever
- * the procedure did, nothing leaves this middleware — no result, no commit — until membership is
- * confirmed; a non-member gets UNAUTHORIZED and a rolled-back transaction. Procedures that need
- * the role before acting (`adminProcedure`, `ownerProcedure`) await it first.
+ * request), and counts only while the token's session is live (so logging out ends the
+ * session's access tokens at once, not when they expire), by the context statement, which
+ * travels with the procedure's first query: `ctx.membership` resolves to the caller's current
+ * role or rejects with UNAUTHORIZED. Whatever the procedure did, nothing leaves this middleware —
+ * no result, no commit — until membership is confirmed; a non-member gets UNAUTHORIZED and a
+ * rolled-back transaction. Procedures that need the role before acting (`adminProcedure`,
+ * `ownerProcedure`) await it first.
  */
 export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) => {
   if (!ctx.accessToken) throw unauthorized();

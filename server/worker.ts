@@ -13,11 +13,17 @@ import { pruneExpired } from "../db/prune.js";
 import type { Database } from "../db/types.js";
 import { createApp } from "./app.js";
 import { createPortableArgon2Hasher } from "./auth/argon2-portable.js";
-import { ConfigError, parseConfig, toAppConfig } from "./config.js";
+import { ConfigError, longestThrottleWindowSeconds, parseConfig, toAppConfig } from "./config.js";
 import type { AppDeps } from "./deps.js";
-import { throttleWindowSeconds } from "./pruning.js";
 
-let shared: (Omit<AppDeps, "database"> & { url: string; poolMax: number; prepare: boolean }) | undefined;
+type SharedDeps = Omit<AppDeps, "database"> & {
+  url: string;
+  poolMax: number;
+  prepare: boolean;
+  throttleWindowSeconds: number;
+};
+
+let shared: SharedDeps | undefined;
 
 function sharedDeps(env: Record<string, unknown>) {
   if (shared) return shared;
@@ -28,6 +34,7 @@ function sharedDeps(env: Record<string, unknown>) {
     url: raw.DATABASE_URL,
     poolMax: Math.min(raw.DATABASE_POOL_MAX, 5),
     prepare: raw.DATABASE_PREPARE,
+    throttleWindowSeconds: longestThrottleWindowSeconds(raw),
     config: toAppConfig(raw, raw.JWT_SECRET),
     hasher: createPortableArgon2Hasher(),
     peerAddress: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
@@ -35,15 +42,27 @@ function sharedDeps(env: Record<string, unknown>) {
   return shared;
 }
 
+/** A client of this invocation's own (see above), closed once the invocation is done. */
+async function withInvocationDatabase<T>(
+  deps: SharedDeps,
+  poolMax: number,
+  ctx: ExecutionContext,
+  fn: (database: Database) => Promise<T>,
+): Promise<T> {
+  const database = connectPostgres({ url: deps.url, poolMax, prepare: deps.prepare });
+  try {
+    return await fn(database);
+  } finally {
+    ctx.waitUntil(database.close());
+  }
+}
+
 export default {
   async fetch(request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Promise<Response> {
     const deps = sharedDeps(env);
-    const database: Database = connectPostgres({ url: deps.url, poolMax: deps.poolMax, prepare: deps.prepare });
-    try {
-      return await createApp({ ...deps, database }).fetch(request, env, ctx);
-    } finally {
-      ctx.waitUntil(database.close());
-    }
+    return withInvocationDatabase(deps, deps.poolMax, ctx, async (database) =>
+      createApp({ ...deps, database }).fetch(request, env, ctx),
+    );
   },
 
   /**
@@ -52,11 +71,8 @@ export default {
    */
   async scheduled(_controller: unknown, env: Record<string, unknown>, ctx: ExecutionContext): Promise<void> {
     const deps = sharedDeps(env);
-    const database: Database = connectPostgres({ url: deps.url, poolMax: 1, prepare: deps.prepare });
-    try {
-      await pruneExpired(database.db, { throttleWindowSeconds: throttleWindowSeconds(deps.config), maxBatches: 20 });
-    } finally {
-      ctx.waitUntil(database.close());
-    }
+    await withInvocationDatabase(deps, 1, ctx, (database) =>
+      pruneExpired(database.db, { throttleWindowSeconds: deps.throttleWindowSeconds, maxBatches: 20 }),
+    );
   },
 };

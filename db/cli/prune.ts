@@ -4,6 +4,7 @@
  * already does this every PRUNE_INTERVAL_SECONDS; this is for PRUNE_INTERVAL_SECONDS=0 and a
  * scheduler of your own. On PGlite, stop the server first: one process holds its data directory.
  */
+import { longestThrottleWindowSeconds } from "../../server/config.js";
 import { loadEnv } from "../../server/env.js";
 import { openDatabase } from "../open.js";
 import { pruneExpired } from "../prune.js";
@@ -14,7 +15,7 @@ const database = await openDatabase({ ...raw, DATABASE_POOL_MAX: 1 });
 try {
   const started = Date.now();
   const result = await pruneExpired(database.db, {
-    throttleWindowSeconds: Math.max(raw.LOGIN_WINDOW_SECONDS, raw.SIGNUP_WINDOW_SECONDS),
+    throttleWindowSeconds: longestThrottleWindowSeconds(raw),
     maxBatches: 100_000,
   });
   console.log(

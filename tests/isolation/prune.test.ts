@@ -139,7 +139,7 @@ describe("pruning expired rows", () => {
     const { tokens } = await seed("timer");
     const pruning = startPruning({
       database: t.database,
-      config: t.config,
+      throttleWindowSeconds: 3600,
       logger: t.logger,
       intervalMs: 60_000,
       firstDelayMs: 1,
