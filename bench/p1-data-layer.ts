@@ -1,12 +1,12 @@
 /**
  * P1 — data-layer overhead: a tenant-scoped read of 50 projects through Bulkhead's data layer
- * (transaction, context, RLS, exactly as requests run it) vs. the same SELECT with
+ * (context, membership and session check, RLS, exactly as `projects.list` runs it) vs. the same SELECT with
  * `WHERE tenant_id = $1` sent by raw postgres.js, no transaction, no RLS. Same pool (10) and
  * concurrency (32).
  */
 import postgres from "postgres";
 import { connectPostgres } from "../db/postgres.js";
-import { withTenantPipelined } from "../db/tenant.js";
+import { readerFor } from "../db/reads.js";
 import { listProjects } from "../server/routers/projects.js";
 import { alternate, baselineRead, quick, type Row, scratchDatabase, throughput, urlFor } from "./lib.js";
 import { seedTenants } from "./seed.js";
@@ -38,17 +38,17 @@ export async function benchDataLayer(): Promise<Row> {
           async (w, i) => {
             const t = pick(w * 7919 + i);
             if (!t) return;
-            // Exactly what tenantProcedure does for a query: read-only transaction, the context
-            // pipelined with the first statement, membership confirmed before the result is used.
-            const page = await withTenantPipelined(
-              app.db,
-              { tenantId: t.tenantId, userId: t.userId, sessionId: t.sessionId },
-              async (tx, role) => {
-                const result = await listProjects(tx, t.tenantId, { limit: 49 });
-                if (!(await role)) throw new Error("not a member");
-                return result;
-              },
-              { readOnly: true, statementTimeoutMs: 5000 },
+            // Exactly what projects.list runs: one statement that enters the context, checks
+            // membership and session, and reads the page under RLS.
+            const page = await listProjects(
+              readerFor(app.db, {
+                tenantId: t.tenantId,
+                userId: t.userId,
+                sessionId: t.sessionId,
+                tenantSlug: null,
+                statementTimeoutMs: 5000,
+              }),
+              { limit: 49 },
             );
             if (page.items.length !== 49) throw new Error("data layer read the wrong rows");
           },

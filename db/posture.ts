@@ -30,7 +30,8 @@ const commandNames = { r: "SELECT", a: "INSERT", w: "UPDATE", d: "DELETE" } as c
  * Verifies the database enforces isolation before a single request is served: the runtime role
  * cannot bypass RLS, and every table with a `tenant_id` column has RLS enabled and forced with
  * policies for every command (USING and WITH CHECK where the command takes them), definer
- * functions pin `search_path`, and views over tenant data run with the caller's rights.
+ * functions pin `search_path`, views over tenant data and one-statement reads run with the
+ * caller's rights, and every one-statement read enters the tenant context first.
  */
 export async function checkPosture(db: Db, options: { runtimeRole?: string } = {}): Promise<PostureReport> {
   const runtimeRole = options.runtimeRole ?? defaultRuntimeRole;
@@ -110,6 +111,23 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
          and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) as cfg where cfg like 'search\\_path=%')`),
   );
   for (const row of definers) problems.push(`SECURITY DEFINER function ${row.name} does not pin search_path`);
+
+  // One-statement reads (`app.read_*`) run as their caller and enter the tenant context first:
+  // a definer read would run as its owner, and one that skipped `app.enter_read` would read with
+  // no context and no membership check.
+  const reads = rowsOf<{ name: string; definer: boolean; enters: boolean }>(
+    await db.execute(sql`
+      select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) as name,
+             p.prosecdef as definer,
+             pg_catalog.strpos(p.prosrc, 'app.enter_read(') > 0 as enters
+        from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+       where n.nspname = 'app' and p.proname like 'read\\_%'`),
+  );
+  for (const row of reads) {
+    if (row.definer)
+      problems.push(`read function ${row.name} is SECURITY DEFINER: it would read with its owner's rights`);
+    if (!row.enters) problems.push(`read function ${row.name} does not call app.enter_read`);
+  }
 
   const views = rowsOf<{ name: string }>(
     await db.execute(sql`

@@ -7,6 +7,9 @@ export const unauthorizedMessage = "Invalid or expired credentials";
 export const unauthorized = (cause?: unknown) =>
   new TRPCError({ code: "UNAUTHORIZED", message: unauthorizedMessage, cause });
 
+export const tenantMismatch = (cause?: unknown) =>
+  new TRPCError({ code: "FORBIDDEN", message: "The requested tenant does not match the token", cause });
+
 export const notFound = (what: string) => new TRPCError({ code: "NOT_FOUND", message: `${what} not found` });
 
 /**
@@ -33,6 +36,10 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
         message: "The request took too long and was cancelled",
         cause: error,
       });
+    case sqlState.notAMember:
+      return unauthorized(error);
+    case sqlState.tenantMismatch:
+      return tenantMismatch(error);
     case sqlState.serializationFailure:
     case sqlState.deadlockDetected:
       return new TRPCError({ code: "CONFLICT", message: "Concurrent update; please retry", cause: error });

@@ -55,17 +55,6 @@ export function afterCursor(createdAt: AnyColumn, id: AnyColumn, cursor: string 
   return sql`(${createdAt}, ${id}) < (${position.createdAt}::timestamptz, ${position.id}::uuid)`;
 }
 
-/** `afterCursor` for prepared queries: the position comes from placeholders (see `cursorValues`). */
-export function afterCursorPlaceholders(createdAt: AnyColumn, id: AnyColumn): SQL {
-  return sql`(${createdAt}, ${id}) < (${sql.placeholder("cursorCreatedAt")}::timestamptz, ${sql.placeholder("cursorId")}::uuid)`;
-}
-
-/** The placeholder values of a cursor, for `afterCursorPlaceholders`. */
-export function cursorValues(cursor: string): { cursorCreatedAt: string; cursorId: string } {
-  const position = decodeCursor(cursor);
-  return { cursorCreatedAt: position.createdAt, cursorId: position.id };
-}
-
 /** Builds a page from `limit + 1` rows fetched in `(created_at desc, id desc)` order. */
 export function toPage<Row extends { createdAt: Date; id: string }>(rows: Row[], limit: number): Page<Row> {
   const items = rows.length > limit ? rows.slice(0, limit) : rows;

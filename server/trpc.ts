@@ -4,12 +4,13 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import { eq } from "drizzle-orm";
 import { ZodError, z } from "zod";
+import { type ReadContext, readerFor } from "../db/reads.js";
 import { type MemberRole, tenants } from "../db/schema.js";
 import { Rollback, withTenantPipelined } from "../db/tenant.js";
 import type { Tx } from "../db/types.js";
 import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
-import { clientErrorFromDatabase, unauthorized } from "./errors.js";
+import { clientErrorFromDatabase, tenantMismatch, unauthorized } from "./errors.js";
 import { transformer } from "./wire.js";
 
 const t = initTRPC.context<Context>().create({
@@ -96,15 +97,7 @@ export interface Member extends Caller {
  * `ownerProcedure`) await it first.
  */
 export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) => {
-  if (!ctx.accessToken) throw unauthorized();
-  let claims: Awaited<ReturnType<typeof ctx.tokens.verifyAccess>>;
-  try {
-    claims = await ctx.tokens.verifyAccess(ctx.accessToken);
-  } catch (error) {
-    if (error instanceof InvalidTokenError) throw unauthorized(error);
-    throw error;
-  }
-  const caller: Caller = { tenantId: claims.tenantId, userId: claims.userId, sessionId: claims.sessionId };
+  const caller = await verifiedCaller(ctx);
 
   const proceed = (tx: Tx, membership: Promise<MemberRole>) => next({ ctx: { db: tx, member: caller, membership } });
   let outcome: Awaited<ReturnType<typeof proceed>> | undefined;
@@ -122,7 +115,7 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) =
         membership.catch(() => undefined); // awaited below on every path
         if (ctx.tenantHint !== null) {
           await membership;
-          await assertTenantHint(tx, claims.tenantId, ctx.tenantHint);
+          await assertTenantHint(tx, caller.tenantId, ctx.tenantHint);
         }
         outcome = await proceed(tx, membership);
         await membership;
@@ -139,12 +132,41 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) =
   return outcome;
 });
 
-async function assertTenantHint(tx: Tx, tenantId: string, slug: string) {
-  const rows = await tx.select({ slug: tenants.slug }).from(tenants).where(eq(tenants.id, tenantId));
-  if (rows[0]?.slug !== slug) {
-    throw new TRPCError({ code: "FORBIDDEN", message: "The requested tenant does not match the token" });
+/** The caller the request's bearer token names, verified; UNAUTHORIZED without a valid one. */
+async function verifiedCaller(ctx: Context): Promise<Caller> {
+  if (!ctx.accessToken) throw unauthorized();
+  try {
+    const claims = await ctx.tokens.verifyAccess(ctx.accessToken);
+    return { tenantId: claims.tenantId, userId: claims.userId, sessionId: claims.sessionId };
+  } catch (error) {
+    if (error instanceof InvalidTokenError) throw unauthorized(error);
+    throw error;
   }
 }
+
+async function assertTenantHint(tx: Tx, tenantId: string, slug: string) {
+  const rows = await tx.select({ slug: tenants.slug }).from(tenants).where(eq(tenants.id, tenantId));
+  if (rows[0]?.slug !== slug) throw tenantMismatch();
+}
+
+/**
+ * A member's read that is one statement: the hot `list` and `get` queries (see `db/reads.ts`).
+ * Verifies the bearer JWT as `tenantProcedure` does but opens no transaction; the procedure
+ * calls `ctx.read(readFunction, ...args)`, and the read function itself, in its one statement,
+ * enters the tenant context, confirms the caller is a member with a live session (else
+ * UNAUTHORIZED) and that the tenant the request names is the token's (else FORBIDDEN) before it
+ * reads anything, under RLS. A procedure that needs more than one statement, a role, or a write
+ * is a `tenantProcedure`.
+ */
+export const tenantReadProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const caller = await verifiedCaller(ctx);
+  const context: ReadContext = {
+    ...caller,
+    tenantSlug: ctx.tenantHint,
+    statementTimeoutMs: ctx.config.statementTimeoutMs,
+  };
+  return next({ ctx: { member: caller, read: readerFor(ctx.database.db, context) } });
+});
 
 const rank: Record<MemberRole, number> = { member: 1, admin: 2, owner: 3 };
 

@@ -35,6 +35,23 @@ describe("posture check", () => {
     expect((await checkPosture(db.database.db)).problems).toEqual([]);
   });
 
+  it("fails when a one-statement read runs with its owner's rights or skips app.enter_read", async () => {
+    const read = "app.read_task(uuid, uuid, integer, uuid, text, uuid)";
+    const definer = await problemsWhile(
+      `alter function ${read} security definer`,
+      `alter function ${read} security invoker`,
+    );
+    expect(definer).toContainEqual(
+      expect.stringMatching(/^read function app\.read_task\(p_tenant uuid, .*\) is SECURITY DEFINER: it would read/),
+    );
+    expect(definer).toHaveLength(2); // and, being a definer, it does not pin search_path
+    const sneaky = await problemsWhile(
+      "create function app.read_everything() returns bigint language sql as 'select count(*) from public.projects'",
+      "drop function app.read_everything()",
+    );
+    expect(sneaky).toContain("read function app.read_everything() does not call app.enter_read");
+  });
+
   it("fails when a tenant table has RLS disabled", async () => {
     const problems = await problemsWhile(
       "alter table projects disable row level security",

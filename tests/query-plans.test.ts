@@ -6,13 +6,15 @@
  * (`enable_seqscan = off`). A plan that still scans a tenant table sequentially has no index to
  * use; a Filter on `current_setting` means the policy runs per row because the statement does
  * not name its tenant (the explicit `tenant_id = …` predicate is what makes it a one-time check).
+ * The one-statement reads (`app.read_*`) are planned where they run, inside the function:
+ * `auto_explain` reports every nested statement's plan of each call the session made.
  * PostgreSQL only: that is where postgres.js reports statements (PGlite plans the same way).
  */
-import type { Sql } from "postgres";
+import postgres, { type Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
 import { openTestDatabase } from "./helpers/db.js";
-import { testEngine } from "./helpers/engine.js";
+import { testEngine, urlFor } from "./helpers/engine.js";
 
 const tenantTables = new Set([
   "tenants",
@@ -55,15 +57,30 @@ function problemsOf(node: PlanNode, out: string[] = []): string[] {
 
 /** Statements that are not queries over tenant tables: transaction control and app functions. */
 const skipped = (query: string) =>
-  /^\s*(begin|commit|rollback|start transaction)\b/i.test(query) || /^\s*select\s+(app\.|1\b)/i.test(query);
+  /^\s*(begin|commit|rollback|start transaction)\b/i.test(query) ||
+  /^\s*select\s+(app\.|1\b)/i.test(query) ||
+  isRead(query);
+
+/** A call of a one-statement read (planned separately, inside the function). */
+const isRead = (query: string) => /^select \* from app\.read_/.test(query);
 
 describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped statement", () => {
   const sent = new Map<string, readonly unknown[]>();
+  // Every call of a read function: its branches (first page, later page, filters) plan apart.
+  const reads: [string, readonly unknown[]][] = [];
   let t: TestApp;
   let a: TenantHandle;
+  let databaseName = "";
 
   beforeAll(async () => {
-    t = await createTestApp({ db: await openTestDatabase({ onQuery: (query, params) => sent.set(query, params) }) });
+    const db = await openTestDatabase({
+      onQuery: (query, params) => {
+        sent.set(query, params);
+        if (isRead(query)) reads.push([query, params]);
+      },
+    });
+    databaseName = new URL(db.url ?? "").pathname.slice(1);
+    t = await createTestApp({ db });
     a = await t.registerTenant("Planned");
     const b = await t.registerTenant("Other");
     await b.client.projects.create.mutate({ name: "B's" });
@@ -133,6 +150,47 @@ describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped st
       });
       if (!plan) throw new Error(`no plan for ${query}`);
       for (const problem of problemsOf(plan)) problems.push(`${problem}: ${query}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("plans the queries inside every one-statement read the same way", async () => {
+    const names = new Set(reads.map(([query]) => /app\.(read_[a-z_]+)/.exec(query)?.[1]));
+    expect([...names].sort()).toEqual(["read_project", "read_projects_page", "read_task", "read_tasks_page"]);
+    const plans: PlanNode[] = [];
+    // auto_explain reports each nested statement's plan as a NOTICE (LOAD needs a superuser).
+    const admin = postgres(urlFor(databaseName), {
+      max: 1,
+      onnotice: (notice) => {
+        const text = String(notice.message ?? "");
+        const json = text.slice(text.indexOf("{"));
+        const plan = (JSON.parse(json) as { Plan?: PlanNode }).Plan;
+        if (plan) plans.push(plan);
+      },
+    });
+    const problems: string[] = [];
+    try {
+      await admin`load 'auto_explain'`;
+      for (const [query, params] of reads) {
+        plans.length = 0;
+        await admin.begin(async (sql) => {
+          // auto_explain's settings are a superuser's to set: before the switch to the runtime role.
+          await sql`set local auto_explain.log_min_duration = 0`;
+          await sql`set local auto_explain.log_nested_statements = on`;
+          await sql`set local auto_explain.log_format = json`;
+          await sql`set local auto_explain.log_level = notice`;
+          await sql`set local enable_seqscan = off`;
+          await sql`set local enable_sort = off`;
+          await sql`set local role bulkhead_app`;
+          await sql.unsafe(query, params as never[]);
+        });
+        const scans = plans.filter((plan) => tablesUnder(plan).length > 0);
+        // The membership check and the page at least: the check cannot pass by seeing nothing.
+        expect(scans.length, query).toBeGreaterThanOrEqual(2);
+        for (const plan of scans) for (const problem of problemsOf(plan)) problems.push(`${problem}: ${query}`);
+      }
+    } finally {
+      await admin.end();
     }
     expect(problems).toEqual([]);
   });

@@ -1,12 +1,11 @@
-import { and, count, eq, sql } from "drizzle-orm";
+import { and, count, eq } from "drizzle-orm";
 import { z } from "zod";
-import { preparedQuery } from "../../db/prepared.js";
+import { type Reader, readFunction } from "../../db/reads.js";
 import { projects } from "../../db/schema.js";
-import type { Db, Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { afterCursorPlaceholders, cursorValues, newestFirst, pageInput, toPage } from "../pagination.js";
-import { adminProcedure, router, tenantProcedure } from "../trpc.js";
+import { decodeCursor, pageInput, toPage } from "../pagination.js";
+import { adminProcedure, router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
 import { descriptionField, idField, nameField } from "../validation.js";
 
 const projectColumns = {
@@ -27,35 +26,34 @@ export type Project = {
   updatedAt: Date;
 };
 
-const pageOfProjects = (db: Db, withCursor: boolean) =>
-  db
-    .select(projectColumns)
-    .from(projects)
-    .where(
-      and(
-        eq(projects.tenantId, sql.placeholder("tenantId")),
-        withCursor ? afterCursorPlaceholders(projects.createdAt, projects.id) : undefined,
-      ),
-    )
-    .orderBy(...newestFirst(projects.createdAt, projects.id))
-    .limit(sql.placeholder("limit"));
+const projectRow = {
+  id: "value",
+  name: "value",
+  description: "value",
+  createdBy: "value",
+  createdAt: "timestamp",
+  updatedAt: "timestamp",
+} as const;
 
-const firstPage = preparedQuery("projects_first_page", (db) => pageOfProjects(db, false));
-const laterPage = preparedQuery("projects_later_page", (db) => pageOfProjects(db, true));
+const readProjectsPage = readFunction<[limit: number, afterCreatedAt: string | null, afterId: string | null], Project>(
+  "read_projects_page",
+  ["integer", "timestamptz", "uuid"],
+  projectRow,
+);
+const readProject = readFunction<[id: string], Project>("read_project", ["uuid"], projectRow);
 
-/** One page of a tenant's projects, newest first (the hottest read: its SQL is built once). */
-export async function listProjects(db: Tx, tenantId: string, input: { cursor?: string | null; limit: number }) {
-  const values = { tenantId, limit: input.limit + 1 };
-  const rows = input.cursor
-    ? await laterPage(db, { ...values, ...cursorValues(input.cursor) })
-    : await firstPage(db, values);
+/** One page of the caller's tenant's projects, newest first: the hottest read, one statement. */
+export async function listProjects(read: Reader, input: { cursor?: string | null; limit: number }) {
+  const after = input.cursor ? decodeCursor(input.cursor) : null;
+  const rows = await read(readProjectsPage, input.limit + 1, after?.createdAt ?? null, after?.id ?? null);
   return toPage(rows, input.limit);
 }
 
 // Queries name the tenant explicitly although RLS already confines them: the predicate lets the
-// planner use the (tenant_id, ...) indexes and check the policy once, not per row.
+// planner use the (tenant_id, ...) indexes and check the policy once, not per row. `list` and
+// `get` are one-statement reads (migration 0006's `app.read_projects_page`, `app.read_project`).
 export const projectsRouter = router({
-  list: tenantProcedure.input(pageInput).query(({ ctx, input }) => listProjects(ctx.db, ctx.member.tenantId, input)),
+  list: tenantReadProcedure.input(pageInput).query(({ ctx, input }) => listProjects(ctx.read, input)),
 
   /** Per-tenant totals: an index-only count on (tenant_id, ...), with the policy a one-time check. */
   stats: tenantProcedure.query(async ({ ctx }) => {
@@ -66,11 +64,8 @@ export const projectsRouter = router({
     return { total: row?.total ?? 0 };
   }),
 
-  get: tenantProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {
-    const [project] = await ctx.db
-      .select(projectColumns)
-      .from(projects)
-      .where(and(eq(projects.tenantId, ctx.member.tenantId), eq(projects.id, input.id)));
+  get: tenantReadProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {
+    const [project] = await ctx.read(readProject, input.id);
     if (!project) throw notFound("Project");
     return project satisfies Project;
   }),

@@ -1,11 +1,13 @@
 import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
+import { sqlState, sqlStateOf } from "../../db/errors.js";
+import { readFunction } from "../../db/reads.js";
 import { projects, taskStatuses, tasks, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
-import { router, tenantProcedure } from "../trpc.js";
+import { decodeCursor, pageInput, toPage } from "../pagination.js";
+import { router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
 import { idField, nameField } from "../validation.js";
 
 const taskColumns = {
@@ -49,33 +51,53 @@ async function assertMember(tx: Tx, tenantId: string, userId: string | null | un
 
 const status = z.enum(taskStatuses);
 
+const taskRow = {
+  id: "value",
+  projectId: "value",
+  title: "value",
+  status: "value",
+  assigneeId: "value",
+  createdAt: "timestamp",
+  updatedAt: "timestamp",
+} as const;
+
+// `list` and `get` are one-statement reads (migration 0006's `app.read_tasks_page`, `app.read_task`).
+const readTasksPage = readFunction<
+  [
+    projectId: string,
+    status: Task["status"] | null,
+    limit: number,
+    afterCreatedAt: string | null,
+    afterId: string | null,
+  ],
+  Task
+>("read_tasks_page", ["uuid", "text", "integer", "timestamptz", "uuid"], taskRow);
+const readTask = readFunction<[id: string], Task>("read_task", ["uuid"], taskRow);
+
 export const tasksRouter = router({
-  list: tenantProcedure
+  list: tenantReadProcedure
     .input(pageInput.extend({ projectId: idField, status: status.optional() }))
     .query(async ({ ctx, input }) => {
-      const { tenantId } = ctx.member;
-      await assertProject(ctx.db, tenantId, input.projectId);
-      const rows = await ctx.db
-        .select(taskColumns)
-        .from(tasks)
-        .where(
-          and(
-            eq(tasks.tenantId, tenantId),
-            eq(tasks.projectId, input.projectId),
-            input.status ? eq(tasks.status, input.status) : undefined,
-            afterCursor(tasks.createdAt, tasks.id, input.cursor),
-          ),
-        )
-        .orderBy(...newestFirst(tasks.createdAt, tasks.id))
-        .limit(input.limit + 1);
-      return toPage(rows, input.limit);
+      const after = input.cursor ? decodeCursor(input.cursor) : null;
+      try {
+        const rows = await ctx.read(
+          readTasksPage,
+          input.projectId,
+          input.status ?? null,
+          input.limit + 1,
+          after?.createdAt ?? null,
+          after?.id ?? null,
+        );
+        return toPage(rows, input.limit);
+      } catch (error) {
+        // Another tenant's project is as missing as one that never existed.
+        if (sqlStateOf(error) === sqlState.scopeNotFound) throw notFound("Project");
+        throw error;
+      }
     }),
 
-  get: tenantProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {
-    const [task] = await ctx.db
-      .select(taskColumns)
-      .from(tasks)
-      .where(and(eq(tasks.tenantId, ctx.member.tenantId), eq(tasks.id, input.id)));
+  get: tenantReadProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {
+    const [task] = await ctx.read(readTask, input.id);
     if (!task) throw notFound("Task");
     return task satisfies Task;
   }),

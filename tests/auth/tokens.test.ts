@@ -4,6 +4,7 @@ import {
   codeOf,
   createTestApp,
   createTwoTenants,
+  sessionOf,
   type TenantHandle,
   type TestApp,
   testSecret,
@@ -46,9 +47,6 @@ function forge(options: Forge = {}) {
   if (options.notBefore) jwt.setNotBefore(options.notBefore);
   return jwt.sign(new TextEncoder().encode(options.secret ?? testSecret));
 }
-
-/** The session (`sid`) a member's access token names. */
-const sessionOf = (who: TenantHandle) => decode(who.session.accessToken.split(".")[1] ?? "").sid as string;
 
 const meWith = (token: string, headers?: Record<string, string>) =>
   codeOf(t.client({ accessToken: token, refreshToken: "" } as never, headers).auth.me.query());

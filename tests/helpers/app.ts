@@ -155,7 +155,14 @@ export async function createTestApp(options: TestAppOptions = {}) {
 
 export type TestApp = Awaited<ReturnType<typeof createTestApp>>;
 
+/** The session (`sid`) a member's access token names. */
+export function sessionOf(who: TenantHandle): string {
+  const payload = who.session.accessToken.split(".")[1] ?? "";
+  return (JSON.parse(Buffer.from(payload, "base64url").toString()) as { sid: string }).sid;
+}
+
 /** The tRPC error code a promise rejects with. */
+
 export async function codeOf(promise: Promise<unknown>): Promise<string | null> {
   try {
     await promise;

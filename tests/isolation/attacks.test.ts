@@ -6,11 +6,20 @@ import type { TRPCError } from "@trpc/server";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../../db/errors.js";
+import { connectPostgres } from "../../db/postgres.js";
 import { projects, tasks, users } from "../../db/schema.js";
 import { withoutTenant, withTenant } from "../../db/tenant.js";
 import { rowsOf, type Tx } from "../../db/types.js";
 import { createCallerFactory, router, tenantProcedure } from "../../server/trpc.js";
-import { codeOf, createTestApp, createTwoTenants, password, type TenantHandle, type TestApp } from "../helpers/app.js";
+import {
+  codeOf,
+  createTestApp,
+  createTwoTenants,
+  password,
+  sessionOf,
+  type TenantHandle,
+  type TestApp,
+} from "../helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -204,7 +213,9 @@ describe("isolation pitfalls (attacks)", () => {
     expect(await codeOf(member.client.projects.list.query({}))).toBeNull();
     await a.client.members.remove.mutate({ userId: member.userId });
     const stale = t.client({ ...member.session });
+    // Both kinds of query: a one-statement read and a query in a tenant transaction.
     expect(await codeOf(stale.projects.list.query({}))).toBe("UNAUTHORIZED");
+    expect(await codeOf(stale.projects.stats.query())).toBe("UNAUTHORIZED");
     // A write runs before the membership answer arrives (it travels with the context), so it must
     // be rolled back, not merely unanswered.
     expect(await codeOf(stale.projects.create.mutate({ name: "written by a ghost" }))).toBe("UNAUTHORIZED");
@@ -241,6 +252,7 @@ describe("isolation pitfalls (attacks)", () => {
 
     await member.client.auth.logout.mutate({ refreshToken: member.session.refreshToken });
     expect(await codeOf(first.projects.list.query({}))).toBe("UNAUTHORIZED");
+    expect(await codeOf(first.projects.stats.query())).toBe("UNAUTHORIZED");
     // A write travels before the answer: it must be rolled back, not merely unanswered.
     expect(await codeOf(first.projects.create.mutate({ name: "written after logout" }))).toBe("UNAUTHORIZED");
     const names = (await a.client.projects.list.query({ limit: 100 })).items.map((p) => p.name);
@@ -250,5 +262,77 @@ describe("isolation pitfalls (attacks)", () => {
     // Logging out everywhere ends every session, this request's own included.
     await second.auth.logout.mutate({});
     expect(await codeOf(second.projects.list.query({}))).toBe("UNAUTHORIZED");
+  });
+
+  it("20. one-statement reads set their own context: only for a live member of the named tenant, and none survives", async () => {
+    // Earlier tests gave A rows with the ids of B's first project: this one A has never seen.
+    const secret = (await b.client.projects.create.mutate({ name: "beta-unseen" })).id;
+    // One connection on PostgreSQL, so every call below meets the leftovers of the one before.
+    const single = t.engine === "postgres" ? connectPostgres({ url: t.url ?? "", poolMax: 1 }) : null;
+    try {
+      const db = single ? single.db : t.database.db;
+      const runtime = single ? "bulkhead_app" : "postgres"; // PGlite's connection is a superuser
+      const own = {
+        tenant: a.tenantId,
+        user: a.userId as string | null,
+        session: sessionOf(a) as string | null,
+        slug: null as string | null,
+      };
+      // The runtime role calling the read functions itself, with whatever arguments it likes.
+      const page = (args: Partial<typeof own>) => {
+        const c = { ...own, ...args };
+        return db.execute(
+          sql`select name from app.read_projects_page(${c.tenant}::uuid, ${c.user}::uuid, 5000, ${c.session}::uuid, ${c.slug}::text, 100, null, null)`,
+        );
+      };
+      const leftover = async () =>
+        rowsOf(
+          await db.execute(
+            sql`select nullif(current_setting('app.tenant_id', true), '') as tenant, nullif(current_setting('app.user_id', true), '') as user, current_user::text as role`,
+          ),
+        );
+      const none = [{ tenant: null, user: null, role: runtime }];
+
+      const names = rowsOf<{ name: string }>(await page({})).map((row) => row.name);
+      expect(names).toContain("alpha-visible");
+      expect(names).not.toContain("beta-secret");
+      expect(await leftover()).toEqual(none);
+      // Another tenant with A's credentials, A with another tenant's session, or no session or user.
+      expect(await stateOf(page({ tenant: b.tenantId }))).toBe("BH401");
+      expect(await stateOf(page({ session: sessionOf(b) }))).toBe("BH401");
+      expect(await stateOf(page({ session: crypto.randomUUID() }))).toBe("BH401");
+      expect(await stateOf(page({ session: null }))).toBe("BH401");
+      expect(await stateOf(page({ user: null }))).toBe("BH401");
+      expect(await stateOf(page({ slug: b.slug }))).toBe("BH403");
+      expect(rowsOf(await page({ slug: a.slug })).length).toBe(names.length);
+      expect(await leftover()).toEqual(none);
+      // Ids of B's rows read as missing ones, in A's context.
+      const one = (id: string) =>
+        db.execute(
+          sql`select id from app.read_project(${a.tenantId}::uuid, ${a.userId}::uuid, 5000, ${own.session}::uuid, null, ${id}::uuid)`,
+        );
+      expect(rowsOf(await one(secret))).toEqual([]);
+      const tasksOf = (projectId: string) =>
+        stateOf(
+          db.execute(
+            sql`select id from app.read_tasks_page(${a.tenantId}::uuid, ${a.userId}::uuid, 5000, ${own.session}::uuid, null, ${projectId}::uuid, null, 10, null, null)`,
+          ),
+        );
+      expect(await tasksOf(secret)).toBe("BH404");
+      expect(await tasksOf(crypto.randomUUID())).toBe("BH404");
+      expect(await leftover()).toEqual(none);
+      if (single) {
+        // Outside a transaction nothing sets a timeout, so reads run under the role's default.
+        expect(rowsOf(await db.execute(sql`show statement_timeout`))).toEqual([{ statement_timeout: "5s" }]);
+      }
+    } finally {
+      await single?.close();
+    }
+    // Through the API: naming another tenant is FORBIDDEN, B's ids are NOT_FOUND as missing ones.
+    const hinted = t.client(a.session, { "x-tenant": b.slug });
+    expect(await codeOf(hinted.projects.list.query({}))).toBe("FORBIDDEN");
+    expect(await codeOf(hinted.tasks.get.query({ id: crypto.randomUUID() }))).toBe("FORBIDDEN");
+    expect(await codeOf(a.client.projects.get.query({ id: secret }))).toBe("NOT_FOUND");
+    expect(await codeOf(a.client.tasks.list.query({ projectId: secret }))).toBe("NOT_FOUND");
   });
 });

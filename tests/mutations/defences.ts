@@ -17,15 +17,20 @@ export interface Defence {
 
 const tenantTables = ["tenants", "users", "projects", "tasks", "refresh_tokens", "invitations", "audit_events"];
 
-async function rewriteSetContext(db: Db, rewrite: (source: string) => string) {
-  const result = await db.execute(
-    sql`select pg_get_functiondef('app.set_context(uuid, uuid, integer, uuid)'::regprocedure) as source`,
-  );
+/** Replaces `signature`'s definition with `rewrite(its source)`; fails when nothing changes. */
+async function rewriteFunction(db: Db, signature: string, rewrite: (source: string) => string) {
+  const result = await db.execute(sql`select pg_get_functiondef(${signature}::regprocedure) as source`);
   const source = rowsOf<{ source: string }>(result)[0]?.source ?? "";
   const changed = rewrite(source);
-  if (changed === source) throw new Error("mutation did not change app.set_context");
+  if (changed === source) throw new Error(`mutation did not change ${signature}`);
   await db.execute(sql.raw(changed));
 }
+
+const rewriteSetContext = (db: Db, rewrite: (source: string) => string) =>
+  rewriteFunction(db, "app.set_context(uuid, uuid, integer, uuid)", rewrite);
+
+const rewriteEnterRead = (db: Db, rewrite: (source: string) => string) =>
+  rewriteFunction(db, "app.enter_read(uuid, uuid, integer, uuid, text)", rewrite);
 
 export const defences: Defence[] = [
   {
@@ -111,6 +116,22 @@ export const defences: Defence[] = [
     engines: ["pglite", "postgres"],
     async remove(db) {
       await rewriteSetContext(db, (source) => source.replace("AND r.revoked_at IS NULL", "AND true"));
+    },
+  },
+  {
+    name: "read-membership",
+    description: "one-statement reads refuse a caller who is not a live member",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      await rewriteEnterRead(db, (source) => source.replace("IF v_role IS NULL THEN", "IF false THEN"));
+    },
+  },
+  {
+    name: "read-tenant-hint",
+    description: "one-statement reads refuse a request that names another tenant",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      await rewriteEnterRead(db, (source) => source.replace("IF p_tenant_slug IS NOT NULL", "IF false"));
     },
   },
   {
