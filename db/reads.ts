@@ -18,6 +18,7 @@ export interface ReadContext {
 
 /** How a result column is turned into its JavaScript value. */
 type ColumnKind = "value" | "timestamp";
+// "timestamp": milliseconds since the epoch, as the read functions return them.
 
 /** A one-statement read: runs `app.<name>` for the context with the read's own arguments. */
 export type ReadFunction<Args extends unknown[], Row> = (db: Db, context: ReadContext, ...args: Args) => Promise<Row[]>;
@@ -67,9 +68,8 @@ export function readFunction<Args extends unknown[], Row>(
     const row: Record<string, unknown> = {};
     for (let c = 0; c < keys.length; c++) {
       const value = values[c];
-      // postgres.js under drizzle hands timestamps over as text; PGlite as Dates.
-      row[keys[c] as string] =
-        timestamps[c] && value !== null && !(value instanceof Date) ? new Date(value as string) : value;
+      // Read functions send timestamps as epoch milliseconds (a number on both drivers).
+      row[keys[c] as string] = timestamps[c] && value !== null ? new Date(value as number) : value;
     }
     return row as Row;
   };
