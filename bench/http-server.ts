@@ -1,7 +1,8 @@
 /**
  * The server the HTTP benchmarks load: Bulkhead's app exactly as server/node.ts builds it, plus
  * a plain Hono route in the same process that runs the baseline SELECT with raw postgres.js.
- *   BENCH_APP_URL (bulkhead_app), BENCH_BASELINE_URL (superuser, no RLS), PORT, JWT_SECRET
+ *   BENCH_APP_URL (bulkhead_app), BENCH_BASELINE_URL (superuser, no RLS), JWT_SECRET; prints
+ *   `ready <port>` once it listens.
  */
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
@@ -30,8 +31,9 @@ outer.get("/baseline/projects", async (c) => {
 });
 outer.route("/", app);
 
-serve({ fetch: outer.fetch, port: env.PORT, hostname: "127.0.0.1" }, () => {
-  process.stdout.write("ready\n");
+// Port 0: the system picks a free one (a fixed port could be some outgoing connection's).
+serve({ fetch: outer.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
+  process.stdout.write(`ready ${info.port}\n`);
 });
 
 // Exit cleanly on SIGTERM so `--cpu-prof` and friends can flush.

@@ -20,11 +20,7 @@ export interface BenchServer {
  * Starts the benchmark server on scratch database `database`: the app as `bulkhead_app`, the
  * baseline route as the superuser (no RLS), signing with the benchmarks' secret.
  */
-export async function startBenchServer(
-  database: string,
-  port: number,
-  extraEnv: Record<string, string> = {},
-): Promise<BenchServer> {
+export async function startBenchServer(database: string, extraEnv: Record<string, string> = {}): Promise<BenchServer> {
   const env = {
     BENCH_APP_URL: urlFor(database, "bulkhead_app"),
     BENCH_BASELINE_URL: urlFor(database),
@@ -36,13 +32,16 @@ export async function startBenchServer(
     : [];
   const child = spawn(process.execPath, [...profile, "--import", "tsx", "bench/http-server.ts"], {
     cwd: root,
-    env: { ...process.env, NODE_ENV: "production", PORT: String(port), ...env },
+    env: { ...process.env, NODE_ENV: "production", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  await new Promise<void>((resolve, reject) => {
+  const port = await new Promise<number>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
+    let output = "";
     child.stdout?.on("data", (chunk: Buffer) => {
-      if (chunk.toString().includes("ready")) resolve();
+      output += chunk.toString();
+      const ready = /ready (\d+)/.exec(output);
+      if (ready) resolve(Number(ready[1]));
     });
   });
   return {

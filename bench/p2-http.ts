@@ -14,7 +14,7 @@ export async function benchHttp(): Promise<Row[]> {
   try {
     const tenants = await seedTenants(scratch.owner, 20, 60, "P2 seeding");
     const tokens = await Promise.all(tenants.map((t) => accessTokenFor(t)));
-    const server = await startBenchServer(scratch.name, 37_000 + (process.pid % 1000));
+    const server = await startBenchServer(scratch.name);
     try {
       const concurrency = 32;
       const ms = quick ? 1500 : 4000;

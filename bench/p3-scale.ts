@@ -33,8 +33,8 @@ export async function benchScale(): Promise<Row[]> {
       seed.filter((_, i) => i % Math.max(1, Math.floor(seed.length / 200)) === 0);
     const smallTokens = await Promise.all(sample(smallSeed).map((t) => accessTokenFor(t)));
     const bigTokens = await Promise.all(sample(bigSeed).map((t) => accessTokenFor(t)));
-    const smallServer = await startBenchServer(small.name, 39_000 + (process.pid % 500));
-    const bigServer = await startBenchServer(big.name, 39_600 + (process.pid % 300));
+    const smallServer = await startBenchServer(small.name);
+    const bigServer = await startBenchServer(big.name);
     let ratio: number;
     let smallP50: number;
     let bigP50: number;
