@@ -1,5 +1,5 @@
 /**
- * P2 — end to end: `projects.list` over HTTP (tRPC, JWT verification, tenant transaction, RLS)
+ * P2 — end to end: `projects.list` over HTTP (tRPC, JWT verification, the one-statement read, RLS)
  * vs. a plain Hono route in the same server process running the baseline SELECT, both loaded at
  * the same concurrency. Also records the server's peak RSS (Memory).
  */
