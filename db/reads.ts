@@ -16,9 +16,11 @@ export interface ReadContext {
   statementTimeoutMs: number;
 }
 
-/** How a result column is turned into its JavaScript value. */
+/**
+ * How a result column is turned into its JavaScript value: as the driver gives it, or a
+ * `timestamp` — milliseconds since the epoch, as the read functions return them — as a Date.
+ */
 type ColumnKind = "value" | "timestamp";
-// "timestamp": milliseconds since the epoch, as the read functions return them.
 
 /** A one-statement read: runs `app.<name>` for the context with the read's own arguments. */
 export type ReadFunction<Args extends unknown[], Row> = (db: Db, context: ReadContext, ...args: Args) => Promise<Row[]>;
@@ -65,6 +67,8 @@ export function readFunction<Args extends unknown[], Row>(
   const keys = Object.keys(columns) as (keyof Row & string)[];
   const timestamps = keys.map((key) => columns[key] === "timestamp");
   const toRow = (values: unknown[]): Row => {
+    // A function whose columns drifted from `columns` must fail, never map values to wrong keys.
+    if (values.length !== keys.length) throw new Error(`read function ${name}: ${values.length} columns returned`);
     const row: Record<string, unknown> = {};
     for (let c = 0; c < keys.length; c++) {
       const value = values[c];

@@ -2,10 +2,12 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../db/errors.js";
 import { beginWithContext } from "../db/pipelined.js";
+import { readerFor, readFunction } from "../db/reads.js";
 import { projects } from "../db/schema.js";
 import { withoutTenant, withTenant, withTenantPipelined } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
-import { createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { listProjects } from "../server/routers/projects.js";
+import { createTestApp, createTwoTenants, sessionOf, type TenantHandle, type TestApp } from "./helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -161,5 +163,34 @@ describe("the pipelined opening statement", () => {
     );
     expect(error).toBeInstanceOf(Error);
     expect(ran).toBe(false);
+  });
+});
+
+describe("one-statement reads", () => {
+  const context = () => ({
+    tenantId: a.tenantId,
+    userId: a.userId,
+    sessionId: sessionOf(a),
+    tenantSlug: null,
+    statementTimeoutMs: 5000,
+  });
+
+  it("read a page as the caller's tenant, with dates from epoch milliseconds", async () => {
+    const read = readerFor(t.database.db, context());
+    const page = await listProjects(read, { limit: 10 });
+    expect(page.items.map((p) => p.name)).toEqual(["A project"]);
+    expect(page.items[0]?.createdAt).toBeInstanceOf(Date);
+    const [created] = await withTenant(t.database.db, asA(), (tx) =>
+      tx.select({ createdAt: projects.createdAt }).from(projects),
+    );
+    expect(page.items[0]?.createdAt.getTime()).toBe(created?.createdAt.getTime());
+  });
+
+  it("refuse a name that is not a read function, and columns that drifted from the function's", async () => {
+    expect(() => readFunction("set_context", [], {})).toThrow("bad name or argument type");
+    expect(() => readFunction("read_project", ["uuid; drop table projects"], {})).toThrow("bad name");
+    const drifted = readFunction<[string], { id: string }>("read_project", ["uuid"], { id: "value" });
+    const [project] = await withTenant(t.database.db, asA(), (tx) => tx.select({ id: projects.id }).from(projects));
+    await expect(drifted(t.database.db, context(), project?.id ?? "")).rejects.toThrow("6 columns returned");
   });
 });
