@@ -18,23 +18,30 @@ export interface PruneOptions {
  * which the expired-rows policies let delete nothing but expired rows. When another process is
  * pruning at the same moment, this run stops at once and leaves the work to it.
  *
- * @returns how many transactions ran, and whether everything expired is gone.
+ * @returns how many transactions ran; whether everything expired is gone; and `busy` when
+ * another process held the pruning lock, so this run stopped without pruning (then `complete`
+ * is false: that process is doing the work).
  */
-export async function pruneExpired(db: Db, options: PruneOptions): Promise<{ batches: number; complete: boolean }> {
+export async function pruneExpired(
+  db: Db,
+  options: PruneOptions,
+): Promise<{ batches: number; complete: boolean; busy: boolean }> {
   const batch = options.batch ?? 5000;
   const maxBatches = options.maxBatches ?? 200;
   for (let batches = 1; batches <= maxBatches; batches++) {
+    // true: a table had more; false: nothing left; null: another caller holds the lock.
     const more = await withoutTenant(
       db,
       async (tx) =>
-        rowsOf<{ more: boolean }>(
+        rowsOf<{ more: boolean | null }>(
           await tx.execute(
             sql`select app.prune_expired(${batch}::integer, ${options.throttleWindowSeconds}::integer) as more`,
           ),
-        )[0]?.more ?? false,
+        )[0]?.more ?? null,
       { statementTimeoutMs: 60_000 },
     );
-    if (!more) return { batches, complete: true };
+    if (more === null) return { batches, complete: false, busy: true };
+    if (!more) return { batches, complete: true, busy: false };
   }
-  return { batches: maxBatches, complete: false };
+  return { batches: maxBatches, complete: false, busy: false };
 }

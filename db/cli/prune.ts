@@ -18,8 +18,11 @@ try {
     throttleWindowSeconds: longestThrottleWindowSeconds(raw),
     maxBatches: 100_000,
   });
+  const ms = Date.now() - started;
   console.log(
-    `pruned expired rows on ${database.engine} in ${result.batches} transaction(s), ${Date.now() - started} ms${result.complete ? "" : " (stopped at the bound; run again)"}`,
+    result.busy
+      ? `another process is pruning ${database.engine} right now; nothing done (${ms} ms)`
+      : `pruned expired rows on ${database.engine} in ${result.batches} transaction(s), ${ms} ms${result.complete ? "" : " (stopped at the bound; run again)"}`,
   );
 } finally {
   await database.close();

@@ -5,6 +5,7 @@
  * exactly the expired rows of every tenant and nothing live.
  */
 import { sql } from "drizzle-orm";
+import type { Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../../db/errors.js";
 import { pruneExpired } from "../../db/prune.js";
@@ -118,6 +119,45 @@ describe("pruning expired rows", () => {
     expect(await codeOf(b.client.auth.me.query())).toBeNull();
   });
 
+  it("says when another process holds the pruning lock, and prunes nothing then", async () => {
+    const { tokens } = await seed("busy");
+    if (t.engine === "postgres") {
+      // Another session (the admin connection) holds the lock in an open transaction.
+      const admin = (t.admin as unknown as { $client: Sql }).$client;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let locked!: () => void;
+      const holding = new Promise<void>((resolve) => {
+        locked = resolve;
+      });
+      const holder = admin.begin(async (sql) => {
+        await sql`select pg_advisory_xact_lock(724311902)`;
+        locked();
+        await released;
+      });
+      await holding;
+      try {
+        expect(await pruneExpired(t.database.db, { throttleWindowSeconds: 3600 })).toEqual({
+          batches: 1,
+          complete: false,
+          busy: true,
+        });
+        expect(await remaining("refresh_tokens", tokens.expired)).toHaveLength(tokens.expired.length);
+      } finally {
+        release();
+        await holder;
+      }
+    }
+    // Free again (PGlite has one connection: nobody else can hold it there).
+    expect(await pruneExpired(t.database.db, { throttleWindowSeconds: 3600 })).toMatchObject({
+      complete: true,
+      busy: false,
+    });
+    expect(await remaining("refresh_tokens", tokens.expired)).toEqual([]);
+  });
+
   it("refuses a non-positive batch or window, deleting nothing", async () => {
     const { tokens } = await seed("refused");
     for (const [batch, window] of [
@@ -148,7 +188,10 @@ describe("pruning expired rows", () => {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     await pruning.stop();
-    expect(t.logger.entries.find((e) => e.message === "pruned expired rows")?.fields).toMatchObject({ complete: true });
+    expect(t.logger.entries.find((e) => e.message === "pruned expired rows")?.fields).toMatchObject({
+      complete: true,
+      busy: false,
+    });
     expect(await remaining("refresh_tokens", tokens.expired)).toEqual([]);
   });
 });
