@@ -55,6 +55,16 @@ export function afterCursor(createdAt: AnyColumn, id: AnyColumn, cursor: string 
   return sql`(${createdAt}, ${id}) < (${position.createdAt}::timestamptz, ${position.id}::uuid)`;
 }
 
+/**
+ * The cursor's position as the last two arguments of a paged read function
+ * (`p_after_created_at`, `p_after_id`): both null for the first page.
+ */
+export function afterArgs(cursor: string | null | undefined): [createdAt: string | null, id: string | null] {
+  if (!cursor) return [null, null];
+  const position = decodeCursor(cursor);
+  return [position.createdAt, position.id];
+}
+
 /** Builds a page from `limit + 1` rows fetched in `(created_at desc, id desc)` order. */
 export function toPage<Row extends { createdAt: Date; id: string }>(rows: Row[], limit: number): Page<Row> {
   const items = rows.length > limit ? rows.slice(0, limit) : rows;

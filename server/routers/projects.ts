@@ -4,7 +4,7 @@ import { type Reader, readFunction } from "../../db/reads.js";
 import { projects } from "../../db/schema.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { decodeCursor, pageInput, toPage } from "../pagination.js";
+import { afterArgs, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
 import { descriptionField, idField, nameField } from "../validation.js";
 
@@ -44,8 +44,7 @@ const readProject = readFunction<[id: string], Project>("read_project", ["uuid"]
 
 /** One page of the caller's tenant's projects, newest first: the hottest read, one statement. */
 export async function listProjects(read: Reader, input: { cursor?: string | null; limit: number }) {
-  const after = input.cursor ? decodeCursor(input.cursor) : null;
-  const rows = await read(readProjectsPage, input.limit + 1, after?.createdAt ?? null, after?.id ?? null);
+  const rows = await read(readProjectsPage, input.limit + 1, ...afterArgs(input.cursor));
   return toPage(rows, input.limit);
 }
 

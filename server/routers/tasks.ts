@@ -6,7 +6,7 @@ import { projects, taskStatuses, tasks, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { decodeCursor, pageInput, toPage } from "../pagination.js";
+import { afterArgs, pageInput, toPage } from "../pagination.js";
 import { router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
 import { idField, nameField } from "../validation.js";
 
@@ -78,16 +78,9 @@ export const tasksRouter = router({
   list: tenantReadProcedure
     .input(pageInput.extend({ projectId: idField, status: status.optional() }))
     .query(async ({ ctx, input }) => {
-      const after = input.cursor ? decodeCursor(input.cursor) : null;
+      const after = afterArgs(input.cursor); // a malformed cursor is BAD_REQUEST, before any read
       try {
-        const rows = await ctx.read(
-          readTasksPage,
-          input.projectId,
-          input.status ?? null,
-          input.limit + 1,
-          after?.createdAt ?? null,
-          after?.id ?? null,
-        );
+        const rows = await ctx.read(readTasksPage, input.projectId, input.status ?? null, input.limit + 1, ...after);
         return toPage(rows, input.limit);
       } catch (error) {
         // Another tenant's project is as missing as one that never existed.

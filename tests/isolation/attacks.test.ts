@@ -9,7 +9,7 @@ import { sqlStateOf } from "../../db/errors.js";
 import { connectPostgres } from "../../db/postgres.js";
 import { projects, tasks, users } from "../../db/schema.js";
 import { withoutTenant, withTenant } from "../../db/tenant.js";
-import { rowsOf, type Tx } from "../../db/types.js";
+import { type Db, rowsOf, type Tx } from "../../db/types.js";
 import { createCallerFactory, router, tenantProcedure } from "../../server/trpc.js";
 import {
   codeOf,
@@ -39,6 +39,18 @@ const stateOf = (promise: Promise<unknown>) =>
   promise.then(
     () => "ok",
     (error: unknown) => sqlStateOf(error) ?? String(error),
+  );
+
+/**
+ * What a connection holds between statements: tenant, user and role. Expected: no tenant, no
+ * user, and the connection's own role (`bulkhead_app` on PostgreSQL; PGlite connects as the
+ * superuser `postgres`).
+ */
+const leftoverContext = async (db: Db) =>
+  rowsOf<{ tenant: string | null; user: string | null; role: string }>(
+    await db.execute(
+      sql`select nullif(current_setting('app.tenant_id', true), '') as tenant, nullif(current_setting('app.user_id', true), '') as user, current_user::text as role`,
+    ),
   );
 
 /** A request by member `who`, for throwaway routers built from the real tenantProcedure. */
@@ -100,12 +112,7 @@ describe("isolation pitfalls (attacks)", () => {
       await x.client.projects.create.mutate({ name: "x-project" });
       await y.client.projects.create.mutate({ name: "y-project" });
       const db = app.database.db;
-      const leftover = async () =>
-        rowsOf<{ tenant: string | null; user: string | null }>(
-          await db.execute(
-            sql`select nullif(current_setting('app.tenant_id', true), '') as tenant, nullif(current_setting('app.user_id', true), '') as user`,
-          ),
-        );
+      const none = [{ tenant: null, user: null, role: single ? "bulkhead_app" : "postgres" }];
       for (const who of [x, y, null, y, x, null]) {
         const names = who
           ? await withTenant(db, { tenantId: who.tenantId, userId: who.userId }, (tx) =>
@@ -115,7 +122,7 @@ describe("isolation pitfalls (attacks)", () => {
         if (who === x) expect(names.map((n) => n.name)).not.toContain("y-project");
         if (who === y) expect(names.map((n) => n.name)).not.toContain("x-project");
         if (who === null) expect(names).toEqual([]);
-        expect(await leftover()).toEqual([{ tenant: null, user: null }]);
+        expect(await leftoverContext(db)).toEqual(none);
       }
     } finally {
       await single?.close();
@@ -271,7 +278,6 @@ describe("isolation pitfalls (attacks)", () => {
     const single = t.engine === "postgres" ? connectPostgres({ url: t.url ?? "", poolMax: 1 }) : null;
     try {
       const db = single ? single.db : t.database.db;
-      const runtime = single ? "bulkhead_app" : "postgres"; // PGlite's connection is a superuser
       const own = {
         tenant: a.tenantId,
         user: a.userId as string | null,
@@ -285,18 +291,12 @@ describe("isolation pitfalls (attacks)", () => {
           sql`select name from app.read_projects_page(${c.tenant}::uuid, ${c.user}::uuid, 5000, ${c.session}::uuid, ${c.slug}::text, 100, null, null)`,
         );
       };
-      const leftover = async () =>
-        rowsOf(
-          await db.execute(
-            sql`select nullif(current_setting('app.tenant_id', true), '') as tenant, nullif(current_setting('app.user_id', true), '') as user, current_user::text as role`,
-          ),
-        );
-      const none = [{ tenant: null, user: null, role: runtime }];
+      const none = [{ tenant: null, user: null, role: single ? "bulkhead_app" : "postgres" }];
 
       const names = rowsOf<{ name: string }>(await page({})).map((row) => row.name);
       expect(names).toContain("alpha-visible");
       expect(names).not.toContain("beta-secret");
-      expect(await leftover()).toEqual(none);
+      expect(await leftoverContext(db)).toEqual(none);
       // Another tenant with A's credentials, A with another tenant's session, or no session or user.
       expect(await stateOf(page({ tenant: b.tenantId }))).toBe("BH401");
       expect(await stateOf(page({ session: sessionOf(b) }))).toBe("BH401");
@@ -305,7 +305,7 @@ describe("isolation pitfalls (attacks)", () => {
       expect(await stateOf(page({ user: null }))).toBe("BH401");
       expect(await stateOf(page({ slug: b.slug }))).toBe("BH403");
       expect(rowsOf(await page({ slug: a.slug })).length).toBe(names.length);
-      expect(await leftover()).toEqual(none);
+      expect(await leftoverContext(db)).toEqual(none);
       // Ids of B's rows read as missing ones, in A's context.
       const one = (id: string) =>
         db.execute(
@@ -320,7 +320,7 @@ describe("isolation pitfalls (attacks)", () => {
         );
       expect(await tasksOf(secret)).toBe("BH404");
       expect(await tasksOf(crypto.randomUUID())).toBe("BH404");
-      expect(await leftover()).toEqual(none);
+      expect(await leftoverContext(db)).toEqual(none);
       if (single) {
         // Outside a transaction nothing sets a timeout, so reads run under the role's default.
         expect(rowsOf(await db.execute(sql`show statement_timeout`))).toEqual([{ statement_timeout: "5s" }]);
