@@ -1,16 +1,15 @@
 /**
- * P4 — tests: the time to give a test file a fresh migrated PGlite (load the migrated data
- * directory made by `dumpForCopies`, as tests/helpers/db.ts does) against migrating a new one,
+ * P4 — tests: the time to give a test file a fresh migrated PGlite (`openCopy` of the migrated
+ * data directory made by `dumpForCopies`, as tests/helpers/db.ts does) against migrating a new one,
  * and the wall time of the whole `npm test` (full mode only; CI runs the suite itself).
  */
 import { spawnSync } from "node:child_process";
-import { PGlite } from "@electric-sql/pglite";
 import { migratePgliteDb } from "../db/migrate.js";
-import { connectPglite, dumpForCopies } from "../db/pglite.js";
+import { connectCopySource, connectPglite, dumpForCopies, openCopy } from "../db/pglite.js";
 import { median, quick, type Row } from "./lib.js";
 
 export async function benchTests(): Promise<Row[]> {
-  const source = await connectPglite();
+  const source = await connectCopySource();
   await migratePgliteDb(source.db);
   const dump = await dumpForCopies(source.client);
 
@@ -25,7 +24,7 @@ export async function benchTests(): Promise<Row[]> {
     await migrated.close();
 
     t0 = performance.now();
-    const copy = await PGlite.create({ loadDataDir: dump });
+    const copy = await openCopy(dump);
     await copy.query("select 1");
     copied.push(performance.now() - t0);
     await copy.close();

@@ -9,7 +9,7 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
 import { migratePgliteDb, migratePostgresUrl } from "../db/migrate.js";
-import { connectPglite, dumpForCopies } from "../db/pglite.js";
+import { connectCopySource, dumpForCopies } from "../db/pglite.js";
 import { adminUrl, testEngine, urlFor } from "./helpers/engine.js";
 import { applyMutationFromEnv } from "./mutations/defences.js";
 
@@ -23,12 +23,12 @@ declare module "vitest" {
 export default async function setup(project: TestProject) {
   if (testEngine === "pglite") {
     const dir = await mkdtemp(join(tmpdir(), "bulkhead-test-"));
-    const database = await connectPglite();
+    const database = await connectCopySource();
     await migratePgliteDb(database.db);
     await applyMutationFromEnv(database.db);
     const dump = await dumpForCopies(database.client);
     const file = join(dir, "migrated.tar");
-    await writeFile(file, Buffer.from(await dump.arrayBuffer()));
+    await writeFile(file, dump);
     project.provide("pgliteDump", file);
     project.provide("templateDatabase", "");
     return async () => {

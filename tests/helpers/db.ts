@@ -1,9 +1,8 @@
 import { readFile } from "node:fs/promises";
-import { PGlite } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { inject } from "vitest";
-import { fromPglite } from "../../db/pglite.js";
+import { fromPglite, openCopy } from "../../db/pglite.js";
 import { connectPostgres, type PostgresOptions } from "../../db/postgres.js";
 import * as schema from "../../db/schema.js";
 import type { Database, Db } from "../../db/types.js";
@@ -25,9 +24,20 @@ export interface TestDatabase {
 
 let counter = 0;
 
-/** PGlite only: the migrated data directory global-setup dumped once for the whole run. */
-export async function migratedPgliteDump(): Promise<Blob> {
-  return new Blob([await readFile(inject("pgliteDump"))]);
+const dumps = new Map<string, Promise<Uint8Array>>();
+
+/**
+ * PGlite only: the migrated data directory global-setup dumped once for the whole run, read once
+ * per worker (files share a worker's modules).
+ */
+export function migratedPgliteDump(): Promise<Uint8Array> {
+  const file = inject("pgliteDump");
+  let dump = dumps.get(file);
+  if (!dump) {
+    dump = readFile(file).then((bytes) => new Uint8Array(bytes));
+    dumps.set(file, dump);
+  }
+  return dump;
 }
 
 /** A fresh, migrated database for one test file. */
@@ -35,7 +45,7 @@ export async function openTestDatabase(
   options: Pick<PostgresOptions, "poolMax" | "prepare" | "onQuery"> = {},
 ): Promise<TestDatabase> {
   if (testEngine === "pglite") {
-    const client = await PGlite.create({ loadDataDir: await migratedPgliteDump() });
+    const client = await openCopy(await migratedPgliteDump());
     const database = fromPglite(client);
     return { database, admin: database.db, engine: "pglite", url: null, close: () => database.close() };
   }

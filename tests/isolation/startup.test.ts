@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { connectPglite } from "../../db/pglite.js";
+import { connectPglite, Tarball } from "../../db/pglite.js";
 import type { Db } from "../../db/types.js";
 import { migratedPgliteDump, openTestDatabase } from "../helpers/db.js";
 import { testEngine } from "../helpers/engine.js";
@@ -17,7 +17,7 @@ async function brokenDatabase(
     const dir = await mkdtemp(join(tmpdir(), "bulkhead-broken-"));
     const dataDir = join(dir, "pglite");
     // The migrated data directory every test file starts from, written to disk for the server.
-    const database = await connectPglite({ dataDir, loadDataDir: await migratedPgliteDump() });
+    const database = await connectPglite({ dataDir, loadDataDir: new Tarball(await migratedPgliteDump()) });
     await damage(database.db);
     await database.close();
     return { env: { PGLITE_DATA_DIR: dataDir }, cleanup: () => rm(dir, { recursive: true, force: true }) };
