@@ -50,6 +50,16 @@ const { value } = fc.letrec((tie) => ({
     // The same object reachable twice: superjson writes a referential equality.
     tie("object").map((shared) => ({ a: shared, b: [shared] })),
     date.map((shared) => ({ createdAt: shared, updatedAt: shared })),
+    // Rows alike (a page), or nearly: a null date, a missing or extra key, a nested array.
+    fc.array(
+      fc.oneof(
+        { weight: 6, arbitrary: fc.tuple(date, date).map(([a, b]) => ({ id: "x", createdAt: a, updatedAt: b })) },
+        fc.tuple(date, fc.constantFrom(null, undefined)).map(([a, b]) => ({ id: "y", createdAt: a, updatedAt: b })),
+        date.map((a) => ({ createdAt: a })),
+        fc.tuple(date, date).map(([a, b]) => ({ createdAt: a, updatedAt: [b] })),
+      ),
+      { maxLength: 6 },
+    ),
     fc.array(tie("value"), { maxLength: 3 }).map((items) => {
       const sparse = [...items];
       sparse.length += 2; // holes
@@ -80,6 +90,29 @@ describe("serializeOutput", () => {
       [[at(1)], at(2), { "2": at(3), "a.b": [at(4)] }],
       { a: [[at(1)], at(2)] },
       { items: [{ createdAt: at(1), "10": at(2), "01": at(3) }] },
+    ];
+    for (const v of cases) expect(JSON.stringify(serializeOutput(v))).toBe(JSON.stringify(superjson.serialize(v)));
+  });
+
+  it("reuses the annotations of alike rows only where place, length and shape all match", () => {
+    const at = (ms: number) => new Date(ms);
+    const rows = (n: number, keys: string[]) =>
+      Array.from({ length: n }, (_, i) => Object.fromEntries(keys.map((k) => [k, at(i)])));
+    const cases: unknown[] = [
+      { items: rows(3, ["createdAt", "updatedAt"]), nextCursor: null },
+      { items: rows(3, ["createdAt", "updatedAt"]), nextCursor: null }, // the same block again
+      { items: rows(2, ["createdAt", "updatedAt"]) }, // shorter
+      { items: rows(3, ["updatedAt", "createdAt"]) }, // other key order
+      { rows: rows(3, ["createdAt", "updatedAt"]) }, // other place
+      { items: rows(3, ["a.b", "0", "10"]) }, // escaped and index keys
+      { a: { items: rows(2, ["createdAt"]) }, b: at(9), "0": at(8) }, // inside more
+      [at(1), at(2), at(3)],
+      [
+        [at(1), at(2)],
+        [at(3), at(4)],
+      ], // arrays of alike arrays
+      { items: [...rows(2, ["createdAt"]), { createdAt: at(5), extra: at(6) }] },
+      { items: [{ createdAt: at(5), extra: at(6) }, ...rows(2, ["createdAt"])] },
     ];
     for (const v of cases) expect(JSON.stringify(serializeOutput(v))).toBe(JSON.stringify(superjson.serialize(v)));
   });
