@@ -11,7 +11,6 @@ import { sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { type RequestIdVariables, requestId } from "hono/request-id";
 import { randomSecret, TokenService } from "./auth/tokens.js";
 import { bearerToken, createContextInner, tenantHintOf } from "./context.js";
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
@@ -20,6 +19,9 @@ import { appRouter } from "./routers/_app.js";
 /** The most calls one batched request may carry; `@bulkhead/client` batches at most this many. */
 export const maxBatchSize = 20;
 const maxBodyBytes = 1024 * 1024;
+
+/** An incoming request id worth keeping: word characters, `-` and `=`, at most 128 of them. */
+const requestIdPattern = /^[\w\-=]{1,128}$/;
 
 const ipPattern = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$/;
 
@@ -42,12 +44,16 @@ export function createApp(deps: AppDeps) {
     return dummyHash;
   };
 
-  const app = new Hono<{ Variables: RequestIdVariables }>();
-  app.use(requestId({ limitLength: 128 }));
-  // Handlers that return their own Response (tRPC's) drop headers set before them: set it after.
+  const app = new Hono<{ Variables: { requestId: string } }>();
+  // The caller's X-Request-Id when it is a sane one (as hono/request-id accepts), else a new one;
+  // set on the response after the handler, because handlers that return their own Response
+  // (tRPC's) would drop a header set before them.
   app.use(async (c, next) => {
+    const given = c.req.header("x-request-id");
+    const id = given && requestIdPattern.test(given) ? given : crypto.randomUUID();
+    c.set("requestId", id);
     await next();
-    c.res.headers.set("x-request-id", c.get("requestId"));
+    c.res.headers.set("x-request-id", id);
   });
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));

@@ -240,7 +240,7 @@ const uniformBlocks = new Map<string, Readonly<Record<string, Leaf>>>();
  * The flattened annotations of `uniform` at `prefix`, in superjson's order, made once per
  * place, length and shape: element 0's keys, then element 1's, and so on (an array's elements
  * are all leaves or all containers, so all sit in one half of its `Pending`). Frozen: shared by
- * every response with that shape.
+ * every response with that shape (its leaves are never changed either).
  */
 function uniformBlock(uniform: Uniform, prefix: string): Readonly<Record<string, Leaf>> {
   const { count, element } = uniform;
@@ -261,7 +261,9 @@ function uniformBlock(uniform: Uniform, prefix: string): Readonly<Record<string,
     const at = `${prefix}${i}.`;
     for (const key in shape) out[at + key] = shape[key] as Leaf;
   }
-  block = Object.freeze(out);
+  // Rebuilt by JSON.parse, which gives an object fast properties: the loop above leaves one of
+  // 100 keys in dictionary mode, which JSON.stringify writes ~40% slower (~17 -> ~11 µs a page).
+  block = Object.freeze(JSON.parse(JSON.stringify(out)) as Record<string, Leaf>);
   if (count * (shape ? Object.keys(shape).length : 1) <= maxBlockKeys) {
     if (uniformBlocks.size >= maxUniformBlocks) uniformBlocks.clear();
     uniformBlocks.set(id, block);

@@ -187,9 +187,10 @@ describe("one-statement reads", () => {
   });
 
   it("refuse a name that is not a read function, and columns that drifted from the function's", async () => {
-    expect(() => readFunction("set_context", [], {})).toThrow("bad name or argument type");
-    expect(() => readFunction("read_project", ["uuid; drop table projects"], {})).toThrow("bad name");
-    const drifted = readFunction<[string], { id: string }>("read_project", ["uuid"], { id: "value" });
+    const idOnly = { columns: 1, row: (v: unknown[]) => ({ id: v[0] as string }) };
+    expect(() => readFunction("set_context", [], idOnly)).toThrow("bad name or argument type");
+    expect(() => readFunction("read_project", ["uuid; drop table projects"], idOnly)).toThrow("bad name");
+    const drifted = readFunction<[string], { id: string }>("read_project", ["uuid"], idOnly);
     const [project] = await withTenant(t.database.db, asA(), (tx) => tx.select({ id: projects.id }).from(projects));
     await expect(drifted(t.database.db, context(), project?.id ?? "")).rejects.toThrow("6 columns returned");
   });

@@ -128,6 +128,11 @@ describe("request ids", () => {
     expect(response.headers.get("x-request-id")).toBe("trace-123");
     const generated = await t.app.request("/trpc/health", { headers: { "x-request-id": "bad id with spaces" } });
     expect(generated.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const longest = "a=-_".repeat(32);
+    const kept = await t.app.request("/trpc/health", { headers: { "x-request-id": longest } });
+    expect(kept.headers.get("x-request-id")).toBe(longest);
+    const tooLong = await t.app.request("/trpc/health", { headers: { "x-request-id": `${longest}a` } });
+    expect(tooLong.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { and, count, eq } from "drizzle-orm";
 import { z } from "zod";
-import { type Reader, readFunction } from "../../db/reads.js";
+import { epochDate, type Reader, type RowDecoder, readFunction } from "../../db/reads.js";
 import { projects } from "../../db/schema.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
@@ -26,14 +26,18 @@ export type Project = {
   updatedAt: Date;
 };
 
-const projectRow = {
-  id: "value",
-  name: "value",
-  description: "value",
-  createdBy: "value",
-  createdAt: "timestamp",
-  updatedAt: "timestamp",
-} as const;
+/** `app.read_projects_page` and `app.read_project` return these columns, in this order. */
+const projectRow: RowDecoder<Project> = {
+  columns: 6,
+  row: (v) => ({
+    id: v[0] as string,
+    name: v[1] as string,
+    description: v[2] as string | null,
+    createdBy: v[3] as string,
+    createdAt: epochDate(v[4]),
+    updatedAt: epochDate(v[5]),
+  }),
+};
 
 const readProjectsPage = readFunction<[limit: number, afterCreatedAt: string | null, afterId: string | null], Project>(
   "read_projects_page",

@@ -1,7 +1,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { sqlState, sqlStateOf } from "../../db/errors.js";
-import { readFunction } from "../../db/reads.js";
+import { epochDate, type RowDecoder, readFunction } from "../../db/reads.js";
 import { projects, taskStatuses, tasks, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
@@ -51,15 +51,19 @@ async function assertMember(tx: Tx, tenantId: string, userId: string | null | un
 
 const status = z.enum(taskStatuses);
 
-const taskRow = {
-  id: "value",
-  projectId: "value",
-  title: "value",
-  status: "value",
-  assigneeId: "value",
-  createdAt: "timestamp",
-  updatedAt: "timestamp",
-} as const;
+/** `app.read_tasks_page` and `app.read_task` return these columns, in this order. */
+const taskRow: RowDecoder<Task> = {
+  columns: 7,
+  row: (v) => ({
+    id: v[0] as string,
+    projectId: v[1] as string,
+    title: v[2] as string,
+    status: v[3] as Task["status"],
+    assigneeId: v[4] as string | null,
+    createdAt: epochDate(v[5]),
+    updatedAt: epochDate(v[6]),
+  }),
+};
 
 // `list` and `get` are one-statement reads (migration 0006's `app.read_tasks_page`, `app.read_task`).
 const readTasksPage = readFunction<
