@@ -66,7 +66,10 @@ export interface LoadResult {
   errors: number;
 }
 
-/** `concurrency` closed-loop workers send `request(i)` until `ms` elapse; counts and times each. */
+/**
+ * `concurrency` closed-loop workers send `request(i)` until `ms` elapse or each has sent
+ * `perWorker` requests; counts and times each.
+ */
 export async function load(
   origin: string,
   concurrency: number,
@@ -75,6 +78,7 @@ export async function load(
     worker: number,
     i: number,
   ) => { path: string; method?: "GET" | "POST"; headers?: Record<string, string>; body?: string },
+  perWorker = 10_000_000,
 ): Promise<LoadResult> {
   const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
   const latencies: number[] = [];
@@ -83,7 +87,7 @@ export async function load(
   const deadline = started + ms;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
-      for (let i = 0; performance.now() < deadline && i < 10_000_000; i++) {
+      for (let i = 0; performance.now() < deadline && i < perWorker; i++) {
         const spec = request(worker, i);
         const t0 = performance.now();
         const response = await pool.request({
