@@ -6,7 +6,7 @@ import type { Database } from "./types.js";
 export interface PgliteOptions {
   /** A directory to persist to, `memory://` for a throwaway database, or omitted (memory). */
   dataDir?: string;
-  /** A tarball from `dumpDataDir()` to start from (tests use it to skip migrations). */
+  /** A data directory tarball to start from: `new Tarball(dumpForCopies(...))` skips migrations. */
   loadDataDir?: Blob | File;
 }
 
