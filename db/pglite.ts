@@ -69,7 +69,9 @@ export async function dumpForCopies(client: PGlite): Promise<Uint8Array> {
 /**
  * A tarball PGlite can load (`loadDataDir`) that hands over its bytes at once. Node 20's own
  * `Blob.arrayBuffer()` reads a blob in small chunks and joins them: 80-150 ms for a 26 MB data
- * directory here, paid by every copy.
+ * directory here, paid by every copy. Only `size` and `arrayBuffer()` carry the bytes — what
+ * PGlite 0.5 reads of a `loadDataDir` (with `type`); `stream()`, `text()` and `slice()` see an
+ * empty blob, so this is for PGlite only.
  */
 export class Tarball extends Blob {
   readonly #bytes: Uint8Array;

@@ -113,6 +113,7 @@ describe("serializeOutput", () => {
       ], // arrays of alike arrays
       { items: [...rows(2, ["createdAt"]), { createdAt: at(5), extra: at(6) }] },
       { items: [{ createdAt: at(5), extra: at(6) }, ...rows(2, ["createdAt"])] },
+      { items: rows(1001, ["createdAt"]) }, // longer than any block kept
     ];
     for (const v of cases) expect(JSON.stringify(serializeOutput(v))).toBe(JSON.stringify(superjson.serialize(v)));
   });
