@@ -20,26 +20,40 @@ export function usesStatementCache(client: object): boolean {
 }
 
 type Callback = (sql: unknown) => unknown;
+type Method = (...args: unknown[]) => unknown;
+type Overridden = "unsafe" | "begin" | "savepoint";
 
 function wrap<T extends object>(target: T): T {
+  const client = target as unknown as Record<Overridden, Method>;
+  // The replacements are made once per wrapped client and call the client's own methods. Made
+  // in the trap on every read, closing over the method the trap had just read and calling it
+  // with `.call`, they kept every page of rows a query returned alive through young-generation
+  // collections: each request's rows were promoted and left for full collections (~15 KB a
+  // `projects.list` request, scavenges 4-6x slower; BENCHMARKS.md, "Where P2 stands").
+  const overrides: Record<Overridden, Method> = {
+    unsafe: (query, params, options) => client.unsafe(query, params, { ...(options as object), prepare: true }),
+    begin: (...args) => client.begin(...withWrappedCallback(args)),
+    savepoint: (...args) => client.savepoint(...withWrappedCallback(args)),
+  };
   const proxy = new Proxy(target, {
     get(object, property, receiver) {
       const value = Reflect.get(object, property, receiver);
-      if (property === "unsafe" && typeof value === "function") {
-        return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
-          value.call(object, query, params, { ...options, prepare: true });
-      }
-      if ((property === "begin" || property === "savepoint") && typeof value === "function") {
-        return (...args: unknown[]) => {
-          const index = args.findIndex((arg) => typeof arg === "function");
-          const callback = args[index] as Callback | undefined;
-          if (callback) args[index] = (sql: object) => callback(wrap(sql));
-          return value.apply(object, args);
-        };
+      if (typeof value === "function" && (property === "unsafe" || property === "begin" || property === "savepoint")) {
+        return overrides[property];
       }
       return value;
     },
   });
   cached.add(proxy);
   return proxy;
+}
+
+/** `begin`'s and `savepoint`'s arguments with their callback given the wrapped transaction. */
+function withWrappedCallback(args: unknown[]): unknown[] {
+  const index = args.findIndex((arg) => typeof arg === "function");
+  const callback = args[index] as Callback | undefined;
+  if (!callback) return args;
+  const wrapped = [...args];
+  wrapped[index] = (sql: object) => callback(wrap(sql));
+  return wrapped;
 }

@@ -1,9 +1,11 @@
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../db/errors.js";
 import { beginWithContext } from "../db/pipelined.js";
 import { readerFor, readFunction } from "../db/reads.js";
 import { projects } from "../db/schema.js";
+import { usesStatementCache, withStatementCache } from "../db/statement-cache.js";
 import { withoutTenant, withTenant, withTenantPipelined } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
 import { listProjects } from "../server/routers/projects.js";
@@ -193,5 +195,27 @@ describe("one-statement reads", () => {
     const drifted = readFunction<[string], { id: string }>("read_project", ["uuid"], idOnly);
     const [project] = await withTenant(t.database.db, asA(), (tx) => tx.select({ id: projects.id }).from(projects));
     await expect(drifted(t.database.db, context(), project?.id ?? "")).rejects.toThrow("6 columns returned");
+  });
+});
+
+describe("the statement cache (postgres.js)", () => {
+  // A client that never connects: building queries does not open a connection.
+  const client = () => postgres("postgres://nobody@127.0.0.1:9/none", { max: 1 });
+
+  it("sends every query as a named statement, whatever the caller asked", () => {
+    const wrapped = withStatementCache(client());
+    const query = wrapped.unsafe("select $1::int", [1], { prepare: false }) as unknown as { options: object };
+    expect(query.options).toMatchObject({ prepare: true });
+    expect(usesStatementCache(wrapped)).toBe(true);
+    expect(usesStatementCache(client())).toBe(false);
+  });
+
+  it("hands out the same replacement methods on every read, made once per client", () => {
+    // Replacements made in the proxy's trap on every read kept each query's rows alive through
+    // young-generation collections (BENCHMARKS.md, "Where P2 stands"): they are made once.
+    const wrapped = withStatementCache(client());
+    expect(wrapped.unsafe).toBe(wrapped.unsafe);
+    expect(wrapped.begin).toBe(wrapped.begin);
+    expect(wrapped.end).toBe(wrapped.end);
   });
 });
