@@ -44,8 +44,14 @@ export async function benchTests(): Promise<Row[]> {
   ];
   if (!quick) {
     const t0 = performance.now();
-    const run = spawnSync("npx", ["vitest", "run"], { stdio: "ignore", env: { ...process.env, FUZZ_OPS: "2000" } });
+    const run = spawnSync("npx", ["vitest", "run"], {
+      env: { ...process.env, FUZZ_OPS: "2000" },
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    });
     const seconds = (performance.now() - t0) / 1000;
+    // A failed suite is a result to report, not only a flag: show what failed.
+    if (run.status !== 0) process.stderr.write(`P4b: npm test failed (exit ${run.status}):\n${failureReport(run)}\n`);
     rows.push({
       id: "P4b",
       what: "npm test wall time (PGlite, 2 cores)",
@@ -57,4 +63,11 @@ export async function benchTests(): Promise<Row[]> {
     });
   }
   return rows;
+}
+
+/** The lines of a vitest run that name what failed, with their context (or the output's end). */
+function failureReport(run: { stdout: string; stderr: string }): string {
+  const lines = `${run.stdout}\n${run.stderr}`.split("\n");
+  const first = lines.findIndex((line) => /FAIL|Error|×/.test(line));
+  return (first === -1 ? lines.slice(-40) : lines.slice(first, first + 80)).join("\n");
 }
