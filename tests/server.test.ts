@@ -1,16 +1,55 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { createBulkheadClient } from "../client/src/index.js";
 import { adminUrl, testEngine, urlFor } from "./helpers/engine.js";
-import { startServer, testPort, waitUntilReady } from "./helpers/server.js";
+import { type ServerProcess, startServer, testPort, waitUntilReady } from "./helpers/server.js";
 
 const registration = (slug: string) => ({
   tenant: { name: "Node", slug },
   owner: { email: "ops@example.com", password: "correct horse battery staple", name: "Ops" },
 });
+
+/**
+ * A POST the server has begun: its headers are sent with `Expect: 100-continue` and `accepted`
+ * resolves when the server answers 100 Continue (it has read them and is handling the request);
+ * the body waits for `send()`.
+ */
+function heldRequest(origin: string, path: string, input: unknown) {
+  const body = JSON.stringify(input);
+  const request = httpRequest(`${origin}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), expect: "100-continue" },
+  });
+  const response = new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+    request.once("response", (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      res.once("end", () => resolve({ status: res.statusCode, body: text }));
+    });
+    request.once("error", reject);
+  });
+  const accepted = new Promise<void>((resolve, reject) => {
+    request.once("continue", resolve);
+    request.once("error", reject);
+  });
+  request.flushHeaders();
+  return { accepted, response, send: () => request.end(body) };
+}
+
+/** Waits (up to ~30 s) until the server's output contains `text`. */
+async function outputSays(server: ServerProcess, text: string) {
+  for (let attempt = 0; attempt < 300 && !server.output().includes(text); attempt++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(server.output()).toContain(text);
+}
 
 /**
  * These start real server processes (PGlite's initdb on disk, migrations, argon2 at full cost),
@@ -32,11 +71,17 @@ describe.runIf(testEngine === "pglite")("the Node server on PGlite", () => {
         expect(await api.health.query()).toEqual({ status: "ok", database: "pglite" });
         expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
 
-        // A registration (argon2id at full cost) is in flight when SIGTERM arrives: it completes.
-        const inFlight = api.auth.registerTenant.mutate(registration("persisted"));
-        await new Promise((r) => setTimeout(r, 15));
+        // A registration is in flight when SIGTERM arrives: the server has read its headers (it
+        // answered 100 Continue) and its body is sent only once the server says it is stopping.
+        // It completes, and the server exits only after it.
+        const inFlight = heldRequest(first.url, "/trpc/auth.registerTenant", { json: registration("persisted") });
+        await inFlight.accepted;
         first.child.kill("SIGTERM");
-        expect((await inFlight).tenant.slug).toBe("persisted");
+        await outputSays(first, "SIGTERM: stopping");
+        inFlight.send();
+        const answer = await inFlight.response;
+        expect(answer.status).toBe(200);
+        expect(JSON.parse(answer.body).result.data.json.tenant.slug).toBe("persisted");
         expect(await first.exited).toBe(0);
 
         const second = startServer(env, testPort());
