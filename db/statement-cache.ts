@@ -29,9 +29,13 @@ function wrap<T extends object>(target: T): T {
   // in the trap on every read, closing over the method the trap had just read and calling it
   // with `.call`, they kept every page of rows a query returned alive through young-generation
   // collections: each request's rows were promoted and left for full collections (~15 KB a
-  // `projects.list` request, scavenges 4-6x slower; BENCHMARKS.md, "Where P2 stands").
+  // `projects.list` request, scavenges 4-6x slower; BENCHMARKS.md, "What held P2 under its line").
   const overrides: Record<Overridden, Method> = {
-    unsafe: (query, params, options) => client.unsafe(query, params, { ...(options as object), prepare: true }),
+    // postgres.js also takes `unsafe(query, options)`.
+    unsafe: (query, params, options) =>
+      Array.isArray(params) || params === undefined
+        ? client.unsafe(query, params ?? [], { ...(options as object), prepare: true })
+        : client.unsafe(query, [], { ...(params as object), prepare: true }),
     begin: (...args) => client.begin(...withWrappedCallback(args)),
     savepoint: (...args) => client.savepoint(...withWrappedCallback(args)),
   };

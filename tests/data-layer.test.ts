@@ -206,13 +206,15 @@ describe("the statement cache (postgres.js)", () => {
     const wrapped = withStatementCache(client());
     const query = wrapped.unsafe("select $1::int", [1], { prepare: false }) as unknown as { options: object };
     expect(query.options).toMatchObject({ prepare: true });
+    const withOptionsOnly = wrapped.unsafe("select 1", { prepare: false } as never) as unknown as typeof query;
+    expect(withOptionsOnly).toMatchObject({ args: [], options: { prepare: true } });
     expect(usesStatementCache(wrapped)).toBe(true);
     expect(usesStatementCache(client())).toBe(false);
   });
 
   it("hands out the same replacement methods on every read, made once per client", () => {
     // Replacements made in the proxy's trap on every read kept each query's rows alive through
-    // young-generation collections (BENCHMARKS.md, "Where P2 stands"): they are made once.
+    // young-generation collections (BENCHMARKS.md, "What held P2 under its line"): they are made once.
     const wrapped = withStatementCache(client());
     expect(wrapped.unsafe).toBe(wrapped.unsafe);
     expect(wrapped.begin).toBe(wrapped.begin);
