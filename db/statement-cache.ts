@@ -26,10 +26,11 @@ type Overridden = "unsafe" | "begin" | "savepoint";
 function wrap<T extends object>(target: T): T {
   const client = target as unknown as Record<Overridden, Method>;
   // The replacements are made once per wrapped client and call the client's own methods. Made
-  // in the trap on every read, closing over the method the trap had just read and calling it
-  // with `.call`, they kept every page of rows a query returned alive through young-generation
-  // collections: each request's rows were promoted and left for full collections (~15 KB a
-  // `projects.list` request, scavenges 4-6x slower; BENCHMARKS.md, "What held P2 under its line").
+  // anew on every read, closing over the method just read and calling it with `.call`, they kept
+  // every page of rows a query returned alive through young-generation collections: each
+  // request's rows were promoted and left for full collections (~15 KB a `projects.list`
+  // request, scavenges 3-4x slower). A direct or method call from such a closure, or `.call` from
+  // a closure made once, does not do it (BENCHMARKS.md, "What held P2 under its line").
   const overrides: Record<Overridden, Method> = {
     // postgres.js also takes `unsafe(query, options)`.
     unsafe: (query, params, options) =>
