@@ -30,7 +30,7 @@ export async function benchHttp(): Promise<Row[]> {
       }));
       let errors = 0;
       const result = await alternate(
-        quick ? 3 : 7,
+        quick ? 5 : 7,
         async () => {
           const r = await load(server.origin, concurrency, ms, (w, i) => ({
             path: `/baseline/projects?tenant=${tenants[pick(w, i)]?.tenantId}`,
