@@ -43,9 +43,7 @@ function wrap<T extends object>(target: T): T {
   const proxy = new Proxy(target, {
     get(object, property, receiver) {
       const value = Reflect.get(object, property, receiver);
-      if (typeof value === "function" && (property === "unsafe" || property === "begin" || property === "savepoint")) {
-        return overrides[property];
-      }
+      if (typeof value === "function" && Object.hasOwn(overrides, property)) return overrides[property as Overridden];
       return value;
     },
   });
