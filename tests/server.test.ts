@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { createBulkheadClient } from "../client/src/index.js";
 import { adminUrl, testEngine, urlFor } from "./helpers/engine.js";
-import { type ServerProcess, startServer, testPort, waitUntilReady } from "./helpers/server.js";
+import { startServer, testPort, waitForOutput, waitUntilReady } from "./helpers/server.js";
 
 const registration = (slug: string) => ({
   tenant: { name: "Node", slug },
@@ -43,14 +43,6 @@ function heldRequest(origin: string, path: string, input: unknown) {
   return { accepted, response, send: () => request.end(body) };
 }
 
-/** Waits (up to ~30 s) until the server's output contains `text`. */
-async function outputSays(server: ServerProcess, text: string) {
-  for (let attempt = 0; attempt < 300 && !server.output().includes(text); attempt++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(server.output()).toContain(text);
-}
-
 /**
  * These start real server processes (PGlite's initdb on disk, migrations, argon2 at full cost),
  * twice: ~15 s alone on the 2-core CI machine, twice that while CI's 10,000-operation fuzzer
@@ -77,7 +69,8 @@ describe.runIf(testEngine === "pglite")("the Node server on PGlite", () => {
         const inFlight = heldRequest(first.url, "/trpc/auth.registerTenant", { json: registration("persisted") });
         await inFlight.accepted;
         first.child.kill("SIGTERM");
-        await outputSays(first, "SIGTERM: stopping");
+        await waitForOutput(first, "SIGTERM: stopping");
+        expect(first.output()).toContain("SIGTERM: stopping");
         inFlight.send();
         const answer = await inFlight.response;
         expect(answer.status).toBe(200);

@@ -42,5 +42,13 @@ export async function waitUntilReady(server: ServerProcess): Promise<boolean> {
   return false;
 }
 
+/** Polls until the server's output contains `text`, the process exits, or ~30 s pass. */
+export async function waitForOutput(server: ServerProcess, text: string): Promise<void> {
+  for (let attempt = 0; attempt < 300 && !server.output().includes(text); attempt++) {
+    if (server.child.exitCode !== null) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** A port unlikely to collide across parallel test files. */
 export const testPort = () => 20_000 + Math.floor(Math.random() * 20_000);
