@@ -38,7 +38,7 @@ function uuidLiteral(value: string | null): string {
 export function beginWithContext(readOnly: boolean, context: PipelinedContext): string {
   const timeout = context.statementTimeoutMs;
   if (!Number.isSafeInteger(timeout) || timeout < 0) throw new Error("tenant context: bad statement timeout");
-  return `${readOnly ? "begin read only" : "begin"}; select app.set_context(${uuidLiteral(context.tenantId)}, ${uuidLiteral(context.userId)}, ${timeout}, ${uuidLiteral(context.sessionId)}) as role`;
+  return `${readOnly ? "begin read only" : "begin"}; select app.set_context(${uuidLiteral(context.tenantId)}, ${uuidLiteral(context.userId)}, ${timeout}, ${uuidLiteral(context.sessionId)}, ${readOnly ? "false" : "true"}) as role`;
 }
 
 /**

@@ -1,4 +1,6 @@
-import { sql } from "drizzle-orm";
+import { is, type SQL, sql } from "drizzle-orm";
+import { getTableConfig, PgDialect, PgTable } from "drizzle-orm/pg-core";
+import * as schema from "./schema.js";
 import { type Db, rowsOf } from "./types.js";
 
 export const defaultRuntimeRole = "bulkhead_app";
@@ -102,15 +104,24 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
   );
   for (const row of owned) problems.push(`${row.name}: owned by the runtime role ${runtimeRole}`);
 
-  const definers = rowsOf<{ name: string }>(
+  // Every function of ours pins search_path, invoker functions too (supabase/splinter's
+  // function_search_path_mutable): a caller's search_path must not decide what a name means.
+  const unpinned = rowsOf<{ name: string; definer: boolean }>(
     await db.execute(sql`
-      select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) as name
+      select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) as name,
+             p.prosecdef as definer
         from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-       where p.prosecdef
-         and n.nspname not in ('pg_catalog', 'information_schema')
-         and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) as cfg where cfg like 'search\\_path=%')`),
+       where n.nspname not in ('pg_catalog', 'information_schema', 'drizzle')
+         and n.nspname not like 'pg\\_%'
+         and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')
+         and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) as cfg where cfg like 'search\\_path=%')
+       order by 1`),
   );
-  for (const row of definers) problems.push(`SECURITY DEFINER function ${row.name} does not pin search_path`);
+  for (const row of unpinned) {
+    problems.push(`${row.definer ? "SECURITY DEFINER function" : "function"} ${row.name} does not pin search_path`);
+  }
+
+  problems.push(...(await policyProblems(db)));
 
   // One-statement reads (`app.read_*`) run as their caller and enter the tenant context first:
   // a definer read would run as its owner, and one that skipped `app.enter_read` would read with
@@ -154,6 +165,108 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
   }
 
   return { problems, warnings };
+}
+
+interface PolicyRow {
+  table_name: string;
+  name: string;
+  command: string;
+  roles: string[];
+  using: string | null;
+  with_check: string | null;
+}
+
+const commandsOf: Record<string, string[]> = {
+  all: ["SELECT", "INSERT", "UPDATE", "DELETE"],
+  select: ["SELECT"],
+  insert: ["INSERT"],
+  update: ["UPDATE"],
+  delete: ["DELETE"],
+};
+
+/**
+ * An expression as both drizzle and PostgreSQL's deparser can be made to write it: no quotes,
+ * table qualifiers, casts, parentheses or spaces, lower case. Enough to tell one policy from
+ * another; not a parser.
+ */
+function normalExpression(expression: string | null | undefined, table: string): string | null {
+  if (!expression) return null;
+  return expression
+    .toLowerCase()
+    .replaceAll('"', "")
+    .replaceAll(`${table}.`, "")
+    .replace(/::[a-z_ ]+/g, "")
+    .replace(/[()\s]/g, "");
+}
+
+/** The policies `db/schema.ts` declares, as the catalogue should hold them. */
+function declaredPolicies(): PolicyRow[] {
+  const dialect = new PgDialect();
+  const render = (expression: SQL | undefined) => (expression ? dialect.sqlToQuery(expression).sql : null);
+  return (Object.values(schema) as unknown[])
+    .filter((value): value is PgTable => is(value, PgTable))
+    .flatMap((table) => {
+      const config = getTableConfig(table);
+      return config.policies.map((policy) => ({
+        table_name: `public.${config.name}`,
+        name: policy.name,
+        command: policy.for ?? "all",
+        roles: [policy.to ?? "public"].flat().map(String).sort(),
+        using: render(policy.using),
+        with_check: render(policy.withCheck),
+      }));
+    });
+}
+
+/**
+ * The policies in the catalogue against `db/schema.ts` (names, commands, roles, expressions: any
+ * drift, such as a name PostgreSQL truncated to 63 bytes or a policy edited by hand), and at most
+ * one permissive policy per (table, role, command) (splinter's multiple_permissive_policies).
+ */
+async function policyProblems(db: Db): Promise<string[]> {
+  const problems: string[] = [];
+  const deployed = rowsOf<PolicyRow>(
+    await db.execute(sql`
+      select format('%I.%I', schemaname, tablename) as table_name, policyname as name, lower(cmd) as command,
+             (select array_agg(r::text order by r::text) from unnest(roles) r) as roles,
+             qual as using, with_check
+        from pg_catalog.pg_policies
+       where schemaname = 'public' and permissive = 'PERMISSIVE'`),
+  );
+  const key = (p: PolicyRow) => `${p.table_name}: policy "${p.name}"`;
+  const found = new Map(deployed.map((p) => [key(p), p]));
+  const declared = declaredPolicies();
+  for (const want of declared) {
+    const have = found.get(key(want));
+    found.delete(key(want));
+    const table = want.table_name.slice("public.".length);
+    if (!have) {
+      problems.push(`${key(want)} of db/schema.ts is not in the database`);
+    } else if (
+      have.command !== want.command ||
+      have.roles.join(",") !== want.roles.join(",") ||
+      normalExpression(have.using, table) !== normalExpression(want.using, table) ||
+      normalExpression(have.with_check, table) !== normalExpression(want.with_check, table)
+    ) {
+      problems.push(`${key(want)} differs from db/schema.ts`);
+    }
+  }
+  for (const extra of found.keys()) problems.push(`${extra} is not declared in db/schema.ts`);
+
+  const seen = new Map<string, string[]>();
+  for (const policy of deployed) {
+    const roles = policy.roles.includes("public") ? [defaultRuntimeRole, "bulkhead_owner"] : policy.roles;
+    for (const role of roles) {
+      for (const command of commandsOf[policy.command] ?? []) {
+        const slot = `${policy.table_name} for ${role} on ${command}`;
+        seen.set(slot, [...(seen.get(slot) ?? []), policy.name]);
+      }
+    }
+  }
+  for (const [slot, names] of seen) {
+    if (names.length > 1) problems.push(`${slot}: ${names.length} permissive policies (${names.join("; ")}), want one`);
+  }
+  return problems;
 }
 
 /** Thrown when the posture check fails; its message lists every problem. */

@@ -32,19 +32,29 @@ import {
 const currentTenant = sql`app.current_tenant_id()`;
 
 /**
+ * PostgreSQL truncates identifiers to 63 bytes without a word, and a truncated policy name no
+ * longer matches this file: refuse one at import.
+ */
+function policyName(name: string): string {
+  if (new TextEncoder().encode(name).length > 63) throw new Error(`policy name longer than 63 bytes: ${name}`);
+  return name;
+}
+
+/**
  * What the owner role may do to rows once they have expired, for `app.prune_expired` (which runs
  * as the owner): see and delete them, in any tenant — and nothing to a row still live, whatever
- * the function asks.
+ * the function asks. The tenant policy of these tables applies to the runtime role only, so each
+ * (table, role, command) has exactly one permissive policy.
  */
 function expiredRowsPolicies(table: string, expiresAt: AnyPgColumn) {
   return [
-    pgPolicy(`the owner role sees expired ${table}, to prune them`, {
+    pgPolicy(policyName(`the owner role sees expired ${table}, to prune them`), {
       as: "permissive",
       for: "select",
       to: "bulkhead_owner",
       using: sql`${expiresAt} < now()`,
     }),
-    pgPolicy(`the owner role deletes expired ${table}`, {
+    pgPolicy(policyName(`the owner role deletes expired ${table}`), {
       as: "permissive",
       for: "delete",
       to: "bulkhead_owner",
@@ -53,11 +63,16 @@ function expiredRowsPolicies(table: string, expiresAt: AnyPgColumn) {
   ];
 }
 
-/** The one policy every tenant table carries: rows of the context's tenant, for every command. */
-function tenantPolicy(table: string, tenantColumn: AnyPgColumn) {
-  return pgPolicy(`${table} are visible and writable only within their own tenant`, {
+/**
+ * The one policy every tenant table carries: rows of the context's tenant, for every command.
+ * `to`: every role (the owner role's definer functions write under it too), or the runtime role
+ * alone where the owner role has policies of its own.
+ */
+function tenantPolicy(table: string, tenantColumn: AnyPgColumn, to: "public" | "bulkhead_app" = "public") {
+  return pgPolicy(policyName(`${table} are seen and written only within their tenant`), {
     as: "permissive",
     for: "all",
+    to,
     using: sql`${tenantColumn} = ${currentTenant}`,
     withCheck: sql`${tenantColumn} = ${currentTenant}`,
   });
@@ -89,19 +104,27 @@ export const tenants = pgTable(
   },
   (t) => [
     check("tenants_slug_format", sql`${t.slug} ~ '^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$'`),
-    pgPolicy("tenants are visible and writable only to themselves", {
+    pgPolicy(policyName("tenants are seen and written only by themselves"), {
       as: "permissive",
       for: "all",
+      to: "bulkhead_app",
       using: sql`${t.id} = ${currentTenant}`,
       withCheck: sql`${t.id} = ${currentTenant}`,
     }),
-    // The owner role runs only migrations and the narrow SECURITY DEFINER functions; the slug
-    // lookup of login and registration needs to read tenants before any context exists.
-    pgPolicy("the owner role reads tenants to resolve slugs", {
+    // The owner role runs only migrations and the narrow SECURITY DEFINER functions: the slug
+    // lookup of login and registration reads tenants before any context exists, and
+    // `app.register_tenant` creates one in that new tenant's own context.
+    pgPolicy(policyName("the owner role reads tenants to resolve slugs"), {
       as: "permissive",
       for: "select",
       to: "bulkhead_owner",
       using: sql`true`,
+    }),
+    pgPolicy(policyName("the owner role creates a tenant in its own context"), {
+      as: "permissive",
+      for: "insert",
+      to: "bulkhead_owner",
+      withCheck: sql`${t.id} = ${currentTenant}`,
     }),
   ],
 );
@@ -206,7 +229,7 @@ export const refreshTokens = pgTable(
     // revocation look for them, and a revoked family then costs one probe, not one per row.
     index("refresh_tokens_tenant_live_family_idx").on(t.tenantId, t.familyId).where(sql`${t.revokedAt} is null`),
     index("refresh_tokens_tenant_user_idx").on(t.tenantId, t.userId),
-    tenantPolicy("refresh_tokens", t.tenantId),
+    tenantPolicy("refresh_tokens", t.tenantId, "bulkhead_app"),
     ...expiredRowsPolicies("refresh tokens", t.expiresAt),
   ],
 );
@@ -230,7 +253,7 @@ export const invitations = pgTable(
     uniqueIndex("invitations_tenant_token_hash_key").on(t.tenantId, t.tokenHash),
     index("invitations_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     check("invitations_role_valid", sql`${t.role} in ('admin', 'member')`),
-    tenantPolicy("invitations", t.tenantId),
+    tenantPolicy("invitations", t.tenantId, "bulkhead_app"),
     ...expiredRowsPolicies("invitations", t.expiresAt),
   ],
 );
@@ -269,7 +292,7 @@ export const loginThrottle = pgTable(
     windowStartedAt: timestamp("window_started_at", { withTimezone: true, precision: 3 }).notNull(),
   },
   () => [
-    pgPolicy("login throttle rows are reachable only through its definer functions", {
+    pgPolicy(policyName("throttle rows are reachable only through definer functions"), {
       as: "permissive",
       for: "all",
       using: sql`current_user = 'bulkhead_owner'`,

@@ -17,6 +17,12 @@ export interface TenantContext {
 export interface ContextOptions {
   /** `statement_timeout` for this transaction only, in milliseconds (default 5000). */
   statementTimeoutMs?: number;
+  /**
+   * Hold the caller's membership row (`FOR KEY SHARE`) until the transaction ends, so a removal
+   * or demotion waits for this transaction's writes. Read-write transactions do (the default);
+   * reads do not.
+   */
+  lockMember?: boolean;
 }
 
 /** Tells `runInContext` to roll back without an error of its own (see `tenantProcedure`). */
@@ -39,8 +45,9 @@ export async function enterTenant(
   // One round trip: role switch, tenant, user and statement timeout, all transaction-local,
   // and the caller's current role read back under RLS.
   const timeout = options.statementTimeoutMs ?? 5000;
+  const lock = options.lockMember ?? true;
   const result = await tx.execute(
-    sql`select app.set_context(${context?.tenantId ?? null}::uuid, ${context?.userId ?? null}::uuid, ${timeout}::integer, ${context?.sessionId ?? null}::uuid) as role`,
+    sql`select app.set_context(${context?.tenantId ?? null}::uuid, ${context?.userId ?? null}::uuid, ${timeout}::integer, ${context?.sessionId ?? null}::uuid, ${lock}::boolean) as role`,
   );
   return rowsOf<{ role: MemberRole | null }>(result)[0]?.role ?? null;
 }
@@ -72,7 +79,7 @@ async function runInContext<T>(
   }
   return db.transaction(
     async (tx) => {
-      const role = await enterTenant(tx, context, options);
+      const role = await enterTenant(tx, context, { ...options, lockMember: !options.readOnly });
       return fn(tx, Promise.resolve(role));
     },
     options.readOnly ? { accessMode: "read only" } : undefined,

@@ -12,8 +12,9 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { randomSecret, TokenService } from "./auth/tokens.js";
-import { bearerToken, createContextInner, tenantHintOf } from "./context.js";
+import { bearerToken, createContextInner, TenantHintError, tenantHintOf } from "./context.js";
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
+import { loggedError, tenantMismatch } from "./errors.js";
 import { appRouter } from "./routers/_app.js";
 
 /** The most calls one batched request may carry; `@bulkhead/client` batches at most this many. */
@@ -23,14 +24,40 @@ const maxBodyBytes = 1024 * 1024;
 /** An incoming request id worth keeping: word characters, `-` and `=`, at most 128 of them. */
 const requestIdPattern = /^[\w\-=]{1,128}$/;
 
-const ipPattern = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$/;
+const octet = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+const ipPattern = new RegExp(`^(?:${octet}(?:\\.${octet}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$`);
 
-function clientAddressOf(request: Request, env: unknown, deps: AppDeps): string | null {
-  const forwarded = deps.config.trustProxy ? request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
-  const address = (forwarded || deps.peerAddress?.(request, env)) ?? null;
+/**
+ * The client's address. Behind our proxies (TRUST_PROXY), it is the entry the outermost of them
+ * appended to X-Forwarded-For: `TRUSTED_PROXY_HOPS` from the right. Everything left of it the
+ * client wrote itself. A header with fewer entries did not pass through all our proxies: the
+ * peer address is used instead.
+ */
+export function clientAddressOf(
+  request: Request,
+  env: unknown,
+  deps: Pick<AppDeps, "config" | "peerAddress">,
+): string | null {
+  const hops = deps.config.trustedProxyHops;
+  let address: string | null | undefined;
+  if (hops !== null) {
+    const entries = request.headers.get("x-forwarded-for")?.split(",") ?? [];
+    address = entries.length >= hops ? entries[entries.length - hops]?.trim() : undefined;
+  }
+  address ||= deps.peerAddress?.(request, env) ?? null;
   // Strip an IPv4-mapped prefix; keep only well-formed addresses (they go into an inet column).
   const plain = address?.replace(/^::ffff:(?=\d+\.)/, "") ?? null;
   return plain && ipPattern.test(plain) ? plain : null;
+}
+
+/** The request's tenant hint; FORBIDDEN for every call when its hints are malformed or disagree. */
+function tenantHintFor(request: Request, baseDomain: string | undefined): string | null {
+  try {
+    return tenantHintOf(request, baseDomain);
+  } catch (error) {
+    if (error instanceof TenantHintError) throw tenantMismatch(error);
+    throw error;
+  }
 }
 
 export function createApp(deps: AppDeps) {
@@ -63,7 +90,7 @@ export function createApp(deps: AppDeps) {
       await deps.database.db.execute(sql`select 1`);
       return c.json({ status: "ready", database: deps.database.engine });
     } catch (error) {
-      logger.warn("readiness check failed", { requestId: c.get("requestId"), error: String(error) });
+      logger.warn("readiness check failed", { requestId: c.get("requestId"), ...loggedError(error) });
       return c.json({ status: "unavailable" }, 503);
     }
   });
@@ -95,7 +122,7 @@ export function createApp(deps: AppDeps) {
           dummyPasswordHash,
           requestId: c.get("requestId"),
           accessToken: bearerToken(req.headers.get("authorization")),
-          tenantHint: tenantHintOf(req, deps.config.baseDomain),
+          tenantHint: tenantHintFor(req, deps.config.baseDomain),
           clientAddress: clientAddressOf(req, c.env, deps),
           resHeaders,
         }),
@@ -107,7 +134,7 @@ export function createApp(deps: AppDeps) {
   app.onError((error, c) => {
     if (error instanceof HTTPException) return c.json({ error: error.message }, error.status);
     const id = c.get("requestId");
-    logger.error("unhandled error", { requestId: id, error: String(error) });
+    logger.error("unhandled error", { requestId: id, ...loggedError(error) });
     return c.json({ error: `Internal server error (request id ${id})` }, 500);
   });
 

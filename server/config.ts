@@ -45,7 +45,14 @@ export const configSchema = z.object({
   REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   BASE_DOMAIN: z.string().min(1).optional(),
   TRUST_PROXY: booleanString.default(false),
+  /** How many proxies of ours append to X-Forwarded-For: the client is the N-th entry from the right. */
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(1).max(10).default(1),
+  /** Failed logins per (account, client address) and window. */
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
+  /** Failed logins per account from all addresses together: caps distributed guessing. */
+  LOGIN_ACCOUNT_MAX_FAILURES: z.coerce.number().int().min(1).default(100),
+  /** Failed logins per client address across all accounts: caps password spraying. */
+  LOGIN_ADDRESS_MAX_FAILURES: z.coerce.number().int().min(1).default(20),
   LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
   SIGNUP_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(20),
   SIGNUP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
@@ -67,8 +74,9 @@ export interface AppConfig {
   refreshTokenTtlDays: number;
   statementTimeoutMs: number;
   baseDomain?: string;
-  trustProxy: boolean;
-  login: { maxFailures: number; windowSeconds: number };
+  /** When set, the client address is this many entries from the right of X-Forwarded-For. */
+  trustedProxyHops: number | null;
+  login: { maxFailures: number; accountMaxFailures: number; addressMaxFailures: number; windowSeconds: number };
   /** Registrations, and failed invitation acceptances, per client address and window. */
   signup: { maxPerAddress: number; windowSeconds: number };
 }
@@ -105,6 +113,13 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
   if (new TextEncoder().encode(secret).length < minSecretBytes) {
     throw new ConfigError(`JWT_SECRET must be at least ${minSecretBytes} bytes`);
   }
+  // A verification key is as strong as its signing key was: a short previous key would let a
+  // brute-forced secret sign tokens.
+  for (const key of raw.JWT_PREVIOUS_KEYS ?? []) {
+    if (new TextEncoder().encode(key.secret).length < minSecretBytes) {
+      throw new ConfigError(`JWT_PREVIOUS_KEYS: the key "${key.kid}" must be at least ${minSecretBytes} bytes`);
+    }
+  }
   return {
     jwt: {
       issuer: raw.JWT_ISSUER,
@@ -116,8 +131,13 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
     refreshTokenTtlDays: raw.REFRESH_TOKEN_TTL_DAYS,
     statementTimeoutMs: raw.STATEMENT_TIMEOUT_MS,
     ...(raw.BASE_DOMAIN ? { baseDomain: raw.BASE_DOMAIN } : {}),
-    trustProxy: raw.TRUST_PROXY,
-    login: { maxFailures: raw.LOGIN_MAX_FAILURES, windowSeconds: raw.LOGIN_WINDOW_SECONDS },
+    trustedProxyHops: raw.TRUST_PROXY ? raw.TRUSTED_PROXY_HOPS : null,
+    login: {
+      maxFailures: raw.LOGIN_MAX_FAILURES,
+      accountMaxFailures: raw.LOGIN_ACCOUNT_MAX_FAILURES,
+      addressMaxFailures: raw.LOGIN_ADDRESS_MAX_FAILURES,
+      windowSeconds: raw.LOGIN_WINDOW_SECONDS,
+    },
     signup: { maxPerAddress: raw.SIGNUP_MAX_PER_ADDRESS, windowSeconds: raw.SIGNUP_WINDOW_SECONDS },
   };
 }

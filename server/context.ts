@@ -40,15 +40,43 @@ export function bearerToken(header: string | null | undefined): string | null {
   return match?.[1] ?? null;
 }
 
-/** The tenant slug a request names: `X-Tenant`, else `<slug>.<baseDomain>` as its host. */
+/** Thrown when a request's tenant hints are malformed or disagree: always FORBIDDEN. */
+export class TenantHintError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "TenantHintError";
+  }
+}
+
+/** A host name as DNS compares it: lower case, without a port or the root's trailing dot. */
+function normalHost(host: string): string {
+  return host.toLowerCase().replace(/\.$/, "");
+}
+
+/**
+ * The tenant slug a request names: `X-Tenant`, and/or `<slug>.<baseDomain>` as its host; null
+ * when it names none. Throws `TenantHintError` for a host under `baseDomain` that is not exactly
+ * one label deep (`x.slug.base`), and for an `X-Tenant` and a subdomain that disagree: a hint
+ * that cannot be read is refused, never ignored.
+ */
 export function tenantHintOf(request: Request, baseDomain: string | undefined): string | null {
-  const explicit = request.headers.get("x-tenant")?.trim().toLowerCase();
-  if (explicit) return explicit;
-  if (!baseDomain) return null;
-  // The URL's host is what the runtime resolved from the Host header (or the Workers request).
-  const host = new URL(request.url).hostname.toLowerCase();
-  const suffix = `.${baseDomain.toLowerCase()}`;
-  if (!host.endsWith(suffix)) return null;
-  const sub = host.slice(0, -suffix.length);
-  return sub && !sub.includes(".") ? sub : null;
+  const header = request.headers.get("x-tenant");
+  const explicit = header === null ? null : header.trim().toLowerCase();
+  if (explicit === "") throw new TenantHintError("empty X-Tenant header");
+  let fromHost: string | null = null;
+  if (baseDomain) {
+    // The URL's host is what the runtime resolved from the Host header (or the Workers request),
+    // already without its port.
+    const host = normalHost(new URL(request.url).hostname);
+    const base = normalHost(baseDomain);
+    if (host.endsWith(`.${base}`)) {
+      const sub = host.slice(0, -(base.length + 1));
+      if (!sub || sub.includes(".")) throw new TenantHintError("host is not <slug>.BASE_DOMAIN");
+      fromHost = sub;
+    }
+  }
+  if (explicit !== null && fromHost !== null && explicit !== fromHost) {
+    throw new TenantHintError("X-Tenant and the host name different tenants");
+  }
+  return explicit ?? fromHost;
 }

@@ -44,6 +44,48 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
     case sqlState.deadlockDetected:
       return new TRPCError({ code: "CONFLICT", message: "Concurrent update; please retry", cause: error });
     default:
-      return null;
+      break;
   }
+  const code = sqlStateOf(error);
+  // Class 22 (data exception: a value PostgreSQL cannot read) and 54 (a value too large to index
+  // or store) are the input's fault, whichever statement met them.
+  if (code?.startsWith("22") || code?.startsWith("54")) {
+    return new TRPCError({ code: "BAD_REQUEST", message: "The input is not valid", cause: error });
+  }
+  return null;
+}
+
+/** What the log may say about a failure: never a query's text or parameters. */
+export interface LoggedError {
+  error: string;
+  sqlState?: string;
+  constraint?: string;
+  table?: string;
+  column?: string;
+}
+
+const field = (value: unknown) => (typeof value === "string" && value.length <= 128 ? value : undefined);
+
+/**
+ * An error as the operator's log records it. A database error is its SQLSTATE, constraint,
+ * table and column: drizzle's wrapper puts the failed query and its parameters (emails, password
+ * hashes) in its message, and the driver's message can quote a value, so neither is logged.
+ * Anything else is its name and message.
+ */
+export function loggedError(error: unknown): LoggedError {
+  const code = sqlStateOf(error);
+  if (code) {
+    let current: unknown = error;
+    const found: LoggedError = { error: "database error", sqlState: code };
+    for (let depth = 0; depth < 8 && current && typeof current === "object"; depth++) {
+      const e = current as Record<string, unknown>;
+      found.constraint ??= field(e.constraint_name) ?? field(e.constraint);
+      found.table ??= field(e.table_name) ?? field(e.table);
+      found.column ??= field(e.column_name) ?? field(e.column);
+      current = e.cause;
+    }
+    return Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined)) as LoggedError;
+  }
+  if (error instanceof TRPCError && error.cause) return loggedError(error.cause);
+  return { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
 }

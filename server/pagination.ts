@@ -26,15 +26,32 @@ export function encodeCursor(createdAt: Date, id: string): string {
     .replace(/=+$/, "");
 }
 
+/**
+ * Whether `value` is a timestamp exactly as `encodeCursor` writes it and PostgreSQL reads it:
+ * `YYYY-MM-DDTHH:MM:SS.mmmZ`, years 1–9999, a real calendar date. `Date.parse` alone accepts
+ * `"1"`, `"2020-02-30"` and years PostgreSQL refuses.
+ */
+function isExactTimestamp(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(value) || value.startsWith("0000")) return false;
+  const date = new Date(value);
+  return !Number.isNaN(date.getTime()) && date.toISOString() === value;
+}
+
 export function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  let parsed: z.ZodSafeParseResult<[string, string]> | undefined;
   try {
-    const json = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-    const [createdAt, id] = cursorSchema.parse(JSON.parse(json));
-    if (Number.isNaN(Date.parse(createdAt))) throw new Error("bad timestamp");
-    return { createdAt, id };
-  } catch (cause) {
-    throw new TRPCError({ code: "BAD_REQUEST", message: "Malformed cursor", cause });
+    parsed = cursorSchema.safeParse(JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/"))));
+  } catch {
+    // not base64 or not JSON: refused below
   }
+  if (!parsed?.success || !isExactTimestamp(parsed.data[0])) {
+    throw new TRPCError({
+      code: "BAD_REQUEST",
+      message: "Invalid input: cursor: not a cursor this API issued (pass a page's nextCursor)",
+    });
+  }
+  const [createdAt, id] = parsed.data;
+  return { createdAt, id };
 }
 
 /**

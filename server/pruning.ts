@@ -1,6 +1,7 @@
 import { pruneExpired } from "../db/prune.js";
 import type { Database } from "../db/types.js";
 import type { Logger } from "./deps.js";
+import { loggedError } from "./errors.js";
 
 /**
  * Prunes expired rows (`pruneExpired`) now and then, for as long as the server runs: first after
@@ -27,9 +28,7 @@ export function startPruning(options: {
       const result = await pruneExpired(database.db, { throttleWindowSeconds });
       logger.info("pruned expired rows", { ...result, ms: Date.now() - started });
     } catch (error) {
-      logger.error("pruning expired rows failed; retrying at the next run", {
-        error: error instanceof Error ? error.message : String(error),
-      });
+      logger.error("pruning expired rows failed; retrying at the next run", { ...loggedError(error) });
     }
   };
   const schedule = (delay: number) => {

@@ -10,7 +10,7 @@ import { Rollback, withTenantPipelined } from "../db/tenant.js";
 import type { Tx } from "../db/types.js";
 import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
-import { clientErrorFromDatabase, tenantMismatch, unauthorized } from "./errors.js";
+import { clientErrorFromDatabase, loggedError, tenantMismatch, unauthorized } from "./errors.js";
 import { transformer } from "./wire.js";
 
 const t = initTRPC.context<Context>().create({
@@ -23,7 +23,7 @@ const t = initTRPC.context<Context>().create({
     const requestId = ctx?.requestId ?? null;
     return {
       code: shape.code,
-      message: internal ? `Internal server error (request id ${requestId ?? "unknown"})` : shape.message,
+      message: internal ? `Internal server error (request id ${requestId ?? "unknown"})` : clientMessage(error),
       data: {
         code: shape.data.code,
         httpStatus: shape.data.httpStatus,
@@ -34,6 +34,23 @@ const t = initTRPC.context<Context>().create({
     };
   },
 });
+
+/**
+ * The message a client reads: zod's issues as one sentence per field, and never the JavaScript
+ * engine's own words (a JSON parser's or a TypeError's) about a request it could not read.
+ */
+function clientMessage(error: TRPCError): string {
+  const cause = error.cause;
+  if (cause instanceof ZodError) {
+    const fields = cause.issues.map((issue) => `${issue.path.join(".") || "input"}: ${issue.message}`);
+    return `Invalid input: ${fields.join("; ")}`;
+  }
+  if (cause instanceof SyntaxError) return "Malformed request: the body or input is not valid JSON";
+  if (cause instanceof TypeError || cause instanceof RangeError || cause instanceof ReferenceError) {
+    return "Malformed request";
+  }
+  return error.message;
+}
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
@@ -49,22 +66,11 @@ const mapDatabaseErrors = t.middleware(async ({ ctx, next, path }) => {
     ctx.logger.error("unexpected error", {
       requestId: ctx.requestId,
       path,
-      error: describeError(result.error.cause ?? result.error),
+      ...loggedError(result.error.cause ?? result.error),
     });
   }
   return result;
 });
-
-/** For the operator's log: the error and its causes, one per line. */
-function describeError(error: unknown): string {
-  const lines: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current; depth++) {
-    lines.push(current instanceof Error ? `${current.name}: ${current.message}` : String(current));
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return lines.join("\n  caused by ");
-}
 
 /** Anyone may call it. */
 export const publicProcedure = t.procedure.use(mapDatabaseErrors);

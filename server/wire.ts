@@ -1,5 +1,5 @@
 /**
- * The wire format: superjson, as API.md fixes it. Requests are read by superjson itself;
+ * The wire format: superjson, as API.md fixes it. Requests are checked (server/input.ts), then read by superjson;
  * responses are written by `serializeOutput`, which produces exactly what `superjson.serialize`
  * produces — key for key, annotation for annotation — for the values procedures return (plain
  * objects and arrays of strings, finite numbers, booleans, nulls and valid Dates, none of them
@@ -11,6 +11,7 @@
  */
 import type { CombinedDataTransformer } from "@trpc/server";
 import superjson, { type SuperJSONResult } from "superjson";
+import { deserializeInput } from "./input.js";
 
 type Leaf = readonly string[];
 
@@ -336,7 +337,7 @@ export function serializeOutput(value: unknown): SuperJSONResult {
 
 /** tRPC's transformer: superjson in, superjson's format out (written by `serializeOutput`). */
 export const transformer: CombinedDataTransformer = {
-  input: superjson,
+  input: { serialize: (value) => superjson.serialize(value), deserialize: deserializeInput },
   output: {
     serialize: serializeOutput,
     deserialize: (value) => superjson.deserialize(value),

@@ -133,10 +133,10 @@ describe("the pipelined opening statement", () => {
     const session = crypto.randomUUID();
     const ok = { tenantId: a.tenantId, userId: a.userId, sessionId: session, statementTimeoutMs: 5000 };
     expect(beginWithContext(true, ok)).toBe(
-      `begin read only; select app.set_context('${a.tenantId}'::uuid, '${a.userId}'::uuid, 5000, '${session}'::uuid) as role`,
+      `begin read only; select app.set_context('${a.tenantId}'::uuid, '${a.userId}'::uuid, 5000, '${session}'::uuid, false) as role`,
     );
     expect(beginWithContext(false, { tenantId: null, userId: null, sessionId: null, statementTimeoutMs: 1 })).toBe(
-      "begin; select app.set_context(null::uuid, null::uuid, 1, null::uuid) as role",
+      "begin; select app.set_context(null::uuid, null::uuid, 1, null::uuid, true) as role",
     );
     const hostile = [
       { ...ok, tenantId: `${a.tenantId}'::uuid, null, 1); commit; select ('` },

@@ -44,7 +44,7 @@ describe("posture check", () => {
     expect(definer).toContainEqual(
       expect.stringMatching(/^read function app\.read_task\(p_tenant uuid, .*\) is SECURITY DEFINER: it would read/),
     );
-    expect(definer).toHaveLength(2); // and, being a definer, it does not pin search_path
+    expect(definer).toHaveLength(1);
     const sneaky = await problemsWhile(
       "create function app.read_everything() returns bigint language sql as 'select count(*) from public.projects'",
       "drop function app.read_everything()",
@@ -69,7 +69,7 @@ describe("posture check", () => {
   });
 
   it("fails when a tenant table is missing a policy", async () => {
-    const policy = "users are visible and writable only within their own tenant";
+    const policy = "users are seen and written only within their tenant";
     const problems = await problemsWhile(
       `alter policy "${policy}" on users rename to "temp"; drop policy "temp" on users;
        create policy "users may only be read" on users for select using (tenant_id = app.current_tenant_id())`,
@@ -86,7 +86,7 @@ describe("posture check", () => {
   });
 
   it("fails when a policy lacks WITH CHECK", async () => {
-    const policy = "projects are visible and writable only within their own tenant";
+    const policy = "projects are seen and written only within their tenant";
     const problems = await problemsWhile(
       `drop policy "${policy}" on projects; create policy "loose" on projects for all using (tenant_id = app.current_tenant_id())`,
       `drop policy "loose" on projects;
@@ -145,5 +145,46 @@ describe("posture check", () => {
       "alter table invitations owner to bulkhead_owner",
     );
     expect(problems).toContain("public.invitations: owned by the runtime role bulkhead_app");
+  });
+
+  it("fails on a function whose search_path is not pinned, invoker functions included", async () => {
+    const problems = await problemsWhile(
+      "alter function app.current_tenant_id() reset search_path",
+      "alter function app.current_tenant_id() set search_path = pg_catalog, pg_temp",
+    );
+    expect(problems).toEqual(["function app.current_tenant_id() does not pin search_path"]);
+  });
+
+  it("fails on a policy that drifted from db/schema.ts: renamed, truncated, edited or undeclared", async () => {
+    const policy = "tasks are seen and written only within their tenant";
+    const renamed = await problemsWhile(
+      `alter policy "${policy}" on tasks rename to "tasks are visible and writable only within their own tenant"`,
+      `alter policy "tasks are visible and writable only within their own tenant" on tasks rename to "${policy}"`,
+    );
+    expect(renamed).toEqual([
+      `public.tasks: policy "${policy}" of db/schema.ts is not in the database`,
+      // PostgreSQL kept 63 bytes of the 65 it was given.
+      'public.tasks: policy "tasks are visible and writable only within their own tenant" is not declared in db/schema.ts',
+    ]);
+    const edited = await problemsWhile(
+      `alter policy "${policy}" on tasks using (tenant_id = app.current_tenant_id() or true)`,
+      `alter policy "${policy}" on tasks using (tenant_id = app.current_tenant_id())`,
+    );
+    expect(edited).toEqual([`public.tasks: policy "${policy}" differs from db/schema.ts`]);
+    const retargeted = await problemsWhile(
+      `alter policy "${policy}" on tasks to bulkhead_app`,
+      `alter policy "${policy}" on tasks to public`,
+    );
+    expect(retargeted).toEqual([`public.tasks: policy "${policy}" differs from db/schema.ts`]);
+  });
+
+  it("fails when a (table, role, command) has more than one permissive policy", async () => {
+    const problems = await problemsWhile(
+      `create policy "owner sees everything" on invitations for select to bulkhead_owner using (true)`,
+      `drop policy "owner sees everything" on invitations`,
+    );
+    expect(problems).toContain(
+      "public.invitations for bulkhead_owner on SELECT: 2 permissive policies (the owner role sees expired invitations, to prune them; owner sees everything), want one",
+    );
   });
 });

@@ -1,62 +1,74 @@
 import { sql } from "drizzle-orm";
 import type { Tx } from "../../db/types.js";
 import { rowsOf } from "../../db/types.js";
+import type { AppConfig } from "../config.js";
 import { sha256Hex } from "./tokens.js";
 
 /**
- * Failed-login throttling keyed per (tenant, email) and per client address. The counters live in
- * PostgreSQL (behind SECURITY DEFINER functions) so every server instance shares them.
+ * Attempt limits shared by every server instance: counters in PostgreSQL, behind SECURITY
+ * DEFINER functions (`app.throttle_take`, `app.throttle_refund`). An attempt is reserved under
+ * every key atomically before its password is hashed, or refused (429) without being counted
+ * anywhere; a success gives its reservation back.
  */
-export interface ThrottleKeys {
-  account: string;
-  all: string[];
+export interface Throttle {
+  /** Opaque hashes, each with its limit per window. */
+  keys: string[];
+  limits: number[];
+  windowSeconds: number;
+  /** Counters a success clears outright (the rest get their one attempt back). */
+  clearOnSuccess: string[];
 }
 
-export async function throttleKeys(
+/**
+ * Login, after OWASP: tight per (account, address), so one address guessing one account stops
+ * after a few tries; loose per account, so distributed guessing is capped without letting anyone
+ * lock a user out from elsewhere; and per address, so one address spraying many accounts stops.
+ */
+export async function loginThrottle(
+  config: AppConfig["login"],
   tenantSlug: string,
   email: string,
   clientAddress: string | null,
-): Promise<ThrottleKeys> {
-  const account = await sha256Hex(`account\u0000${tenantSlug}\u0000${email}`);
-  const all = [account];
-  if (clientAddress) all.push(await sha256Hex(`address\u0000${clientAddress}`));
-  return { account, all };
+): Promise<Throttle> {
+  const account = `${tenantSlug}\u0000${email}`;
+  const pair = await sha256Hex(`pair\u0000${account}\u0000${clientAddress ?? "unknown"}`);
+  const keys = [pair, await sha256Hex(`account\u0000${account}`)];
+  const limits = [config.maxFailures, config.accountMaxFailures];
+  if (clientAddress) {
+    keys.push(await sha256Hex(`address\u0000${clientAddress}`));
+    limits.push(config.addressMaxFailures);
+  }
+  return { keys, limits, windowSeconds: config.windowSeconds, clearOnSuccess: [pair] };
 }
 
-/** Seconds until another attempt is allowed (0: allowed now). */
-export async function throttleWait(tx: Tx, keys: ThrottleKeys, maxFailures: number, windowSeconds: number) {
+/**
+ * One client address's sign-ups (registrations, invitation acceptances), or null when the address
+ * is unknown.
+ */
+export async function signupThrottle(
+  config: AppConfig["signup"],
+  clientAddress: string | null,
+): Promise<Throttle | null> {
+  if (!clientAddress) return null;
+  const key = await sha256Hex(`signup\u0000${clientAddress}`);
+  return { keys: [key], limits: [config.maxPerAddress], windowSeconds: config.windowSeconds, clearOnSuccess: [] };
+}
+
+// Hashes are hex and limits integers, so array literals need no escaping; this keeps each
+// parameter a single string on both drivers (postgres.js and PGlite serialise JS arrays differently).
+const textArray = (values: string[]) => sql`${`{${values.join(",")}}`}::text[]`;
+const integerArray = (values: number[]) => sql`${`{${values.map((v) => Math.trunc(v)).join(",")}}`}::integer[]`;
+
+/** Reserves one attempt under every key; returns 0, or the seconds to wait when a limit is used up. */
+export async function takeAttempt(tx: Tx, throttle: Throttle): Promise<number> {
   const result = await tx.execute(
-    sql`select app.login_throttle_wait(${toArray(keys.all)}, ${maxFailures}::integer, ${windowSeconds}::integer) as wait`,
+    sql`select app.throttle_take(${textArray(throttle.keys)}, ${integerArray(throttle.limits)}, ${throttle.windowSeconds}::integer) as wait`,
   );
   return Number(rowsOf<{ wait: number }>(result)[0]?.wait ?? 0);
 }
 
-export async function recordFailure(tx: Tx, keys: ThrottleKeys, windowSeconds: number) {
-  await tx.execute(sql`select app.login_throttle_fail(${toArray(keys.all)}, ${windowSeconds}::integer)`);
-}
-
-/** A success clears the account's counter (not the address's: one good password must not unlock spraying). */
-export async function resetAccount(tx: Tx, keys: ThrottleKeys) {
-  await tx.execute(sql`select app.login_throttle_reset(${keys.account})`);
-}
-
-// Hashes are hex, so a text[] literal needs no escaping; this keeps the parameter a single
-// string on both drivers (postgres.js and PGlite serialise JS arrays differently).
-const toArray = (values: string[]) => sql`${`{${values.join(",")}}`}::text[]`;
-
-/**
- * The counter of one client address's sign-ups (registrations, failed invitation acceptances),
- * or null when the address is unknown. The same definer functions keep it as login failures.
- */
-export async function signupKeys(clientAddress: string | null): Promise<ThrottleKeys | null> {
-  if (!clientAddress) return null;
-  const key = await sha256Hex(`signup\u0000${clientAddress}`);
-  return { account: key, all: [key] };
-}
-
-/** Counts an attempt under `keys` unless the window's quota is used up; returns the seconds to wait (0: counted). */
-export async function spendAttempt(tx: Tx, keys: ThrottleKeys, max: number, windowSeconds: number): Promise<number> {
-  const wait = await throttleWait(tx, keys, max, windowSeconds);
-  if (wait === 0) await recordFailure(tx, keys, windowSeconds);
-  return wait;
+/** After a success: its attempt is given back, and the counters it clears are cleared. */
+export async function refundAttempt(tx: Tx, throttle: Throttle): Promise<void> {
+  const refund = throttle.keys.filter((key) => !throttle.clearOnSuccess.includes(key));
+  await tx.execute(sql`select app.throttle_refund(${textArray(refund)}, ${textArray(throttle.clearOnSuccess)})`);
 }

@@ -7,11 +7,11 @@ import { rowsOf } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { revokeFamily, spendRefreshToken, startSession } from "../auth/sessions.js";
 import { memberColumns, type Session, tenantColumns } from "../auth/shapes.js";
-import { recordFailure, resetAccount, signupKeys, spendAttempt, throttleKeys, throttleWait } from "../auth/throttle.js";
+import { loginThrottle, refundAttempt, signupThrottle, takeAttempt } from "../auth/throttle.js";
 import { parseOpaqueToken, sha256Hex } from "../auth/tokens.js";
 import { notFound, unauthorized } from "../errors.js";
-import { publicProcedure, router, tenantProcedure } from "../trpc.js";
-import { emailField, nameField, passwordField, slugField } from "../validation.js";
+import { hasRole, publicProcedure, router, tenantProcedure } from "../trpc.js";
+import { emailField, lineField, nameField, passwordField, slugField } from "../validation.js";
 
 const invalidInvitation = () => new TRPCError({ code: "UNAUTHORIZED", message: "Invalid, used or expired invitation" });
 
@@ -30,11 +30,10 @@ export const authRouter = router({
     )
     .mutation(async ({ ctx, input }): Promise<Session> => {
       // Every registration from an address counts (each costs a hash and creates a tenant),
-      // checked before the hash is computed.
-      const keys = await signupKeys(ctx.clientAddress);
-      if (keys) {
-        const { maxPerAddress, windowSeconds } = ctx.config.signup;
-        const wait = await withoutTenant(ctx.database.db, (tx) => spendAttempt(tx, keys, maxPerAddress, windowSeconds));
+      // reserved before the hash is computed.
+      const throttle = await signupThrottle(ctx.config.signup, ctx.clientAddress);
+      if (throttle) {
+        const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
         if (wait > 0) throw tooMany(ctx.resHeaders, wait, "registrations from this address");
       }
       const passwordHash = await ctx.hasher.hash(input.owner.password);
@@ -61,18 +60,19 @@ export const authRouter = router({
   login: publicProcedure
     .input(
       z.object({
-        tenantSlug: z.string().trim().toLowerCase().min(1).max(64),
+        tenantSlug: lineField().trim().toLowerCase().min(1).max(64),
         email: emailField,
-        password: z.string().min(1).max(256),
+        password: lineField().min(1).max(256),
       }),
     )
     .mutation(async ({ ctx, input }): Promise<Session> => {
       const db = ctx.database.db;
-      const { maxFailures, windowSeconds } = ctx.config.login;
-      const keys = await throttleKeys(input.tenantSlug, input.email, ctx.clientAddress);
+      const throttle = await loginThrottle(ctx.config.login, input.tenantSlug, input.email, ctx.clientAddress);
 
+      // The attempt is reserved (committed) before the password is hashed, so parallel guesses
+      // cannot all pass one check; a failure needs no second write.
       const found = await withoutTenant(db, async (tx) => {
-        const wait = await throttleWait(tx, keys, maxFailures, windowSeconds);
+        const wait = await takeAttempt(tx, throttle);
         if (wait > 0) return { wait, tenantId: null, user: null };
         const slug = await tx.execute(sql`select app.tenant_id_for_slug(${input.tenantSlug}) as id`);
         const tenantId = rowsOf<{ id: string | null }>(slug)[0]?.id ?? null;
@@ -91,10 +91,7 @@ export const authRouter = router({
       // tenant or user still costs one verification, so timing tells nothing.
       const hash = found.user?.passwordHash ?? (await ctx.dummyPasswordHash());
       const valid = (await ctx.hasher.verify(hash, input.password)) && found.user !== null;
-      if (!valid || !found.tenantId || !found.user) {
-        await withoutTenant(db, (tx) => recordFailure(tx, keys, windowSeconds));
-        throw unauthorized();
-      }
+      if (!valid || !found.tenantId || !found.user) throw unauthorized();
 
       const who = { tenantId: found.tenantId, userId: found.user.id };
       return withTenant(
@@ -102,7 +99,7 @@ export const authRouter = router({
         who,
         async (tx, role) => {
           if (!role) throw unauthorized();
-          await resetAccount(tx, keys);
+          await refundAttempt(tx, throttle);
           return startSession(tx, ctx, who, { action: "auth.login", targetType: "user", targetId: who.userId });
         },
         { statementTimeoutMs: ctx.config.statementTimeoutMs },
@@ -110,7 +107,7 @@ export const authRouter = router({
     }),
 
   refresh: publicProcedure
-    .input(z.object({ refreshToken: z.string().min(1).max(200) }))
+    .input(z.object({ refreshToken: lineField().min(1).max(200) }))
     .mutation(async ({ ctx, input }): Promise<Session> => {
       const parsed = parseOpaqueToken("rt", input.refreshToken);
       if (!parsed) throw unauthorized();
@@ -144,7 +141,7 @@ export const authRouter = router({
     }),
 
   logout: tenantProcedure
-    .input(z.object({ refreshToken: z.string().min(1).max(200).optional() }).optional())
+    .input(z.object({ refreshToken: lineField().min(1).max(200).optional() }).optional())
     .mutation(async ({ ctx, input }) => {
       const { tenantId, userId } = ctx.member;
       const mine = and(
@@ -187,62 +184,72 @@ export const authRouter = router({
   }),
 
   acceptInvite: publicProcedure
-    .input(z.object({ token: z.string().min(1).max(200), name: nameField, password: passwordField }))
+    .input(z.object({ token: lineField().min(1).max(200), name: nameField, password: passwordField }))
     .mutation(async ({ ctx, input }): Promise<Session> => {
-      // Failed acceptances count per address: each costs a hash before the token is checked.
-      const keys = await signupKeys(ctx.clientAddress);
-      const { maxPerAddress, windowSeconds } = ctx.config.signup;
-      if (keys) {
-        const wait = await withoutTenant(ctx.database.db, (tx) => throttleWait(tx, keys, maxPerAddress, windowSeconds));
+      // Acceptances count per address, reserved before the hash (each costs one before the token
+      // is checked); a success gives its attempt back, so only failures use the limit up.
+      const throttle = await signupThrottle(ctx.config.signup, ctx.clientAddress);
+      if (throttle) {
+        const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
         if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed invitations from this address");
       }
-      const refused = async () => {
-        if (keys) await withoutTenant(ctx.database.db, (tx) => recordFailure(tx, keys, windowSeconds));
-        return invalidInvitation();
-      };
       const parsed = parseOpaqueToken("inv", input.token);
-      if (!parsed) throw await refused();
+      if (!parsed) throw invalidInvitation();
       const { tenantId } = parsed;
       const passwordHash = await ctx.hasher.hash(input.password);
       const tokenHash = await sha256Hex(input.token);
       const now = ctx.clock.now();
-      try {
-        return await withTenant(
-          ctx.database.db,
-          { tenantId, userId: null },
-          async (tx) => {
-            const [invitation] = await tx
-              .update(invitations)
-              .set({ acceptedAt: now })
-              .where(
-                and(
-                  eq(invitations.tenantId, tenantId),
-                  eq(invitations.tokenHash, tokenHash),
-                  isNull(invitations.acceptedAt),
-                  gt(invitations.expiresAt, now),
-                ),
-              )
-              .returning({ id: invitations.id, email: invitations.email, role: invitations.role });
-            if (!invitation) throw invalidInvitation();
-            const [user] = await tx
-              .insert(users)
-              .values({ tenantId, email: invitation.email, name: input.name, passwordHash, role: invitation.role })
-              .returning({ id: users.id });
-            if (!user) throw invalidInvitation();
-            await enterTenant(tx, { tenantId, userId: user.id }, { statementTimeoutMs: ctx.config.statementTimeoutMs });
-            return startSession(
-              tx,
-              ctx,
-              { tenantId, userId: user.id },
-              { action: "invitation.accepted", targetType: "invitation", targetId: invitation.id },
-            );
-          },
-          { statementTimeoutMs: ctx.config.statementTimeoutMs },
-        );
-      } catch (error) {
-        // The transaction rolled back; the failure is counted outside it.
-        if (error instanceof TRPCError && error.code === "UNAUTHORIZED") throw await refused();
-        throw error;
-      }
+      return withTenant(
+        ctx.database.db,
+        { tenantId, userId: null },
+        async (tx) => {
+          const [invitation] = await tx
+            .select({
+              id: invitations.id,
+              email: invitations.email,
+              role: invitations.role,
+              invitedBy: invitations.invitedBy,
+            })
+            .from(invitations)
+            .where(
+              and(
+                eq(invitations.tenantId, tenantId),
+                eq(invitations.tokenHash, tokenHash),
+                isNull(invitations.acceptedAt),
+                gt(invitations.expiresAt, now),
+              ),
+            )
+            .for("update");
+          if (!invitation) throw invalidInvitation();
+          // An invitation is only as good as its inviter: one removed or demoted since cannot
+          // bring anyone in (FOR SHARE: a demotion in flight waits, or is seen).
+          const [inviter] = await tx
+            .select({ role: users.role })
+            .from(users)
+            .where(and(eq(users.tenantId, tenantId), eq(users.id, invitation.invitedBy)))
+            .for("share");
+          if (!inviter || !hasRole(inviter.role, "admin") || !hasRole(inviter.role, invitation.role)) {
+            throw invalidInvitation();
+          }
+          await tx
+            .update(invitations)
+            .set({ acceptedAt: now })
+            .where(and(eq(invitations.tenantId, tenantId), eq(invitations.id, invitation.id)));
+          const [user] = await tx
+            .insert(users)
+            .values({ tenantId, email: invitation.email, name: input.name, passwordHash, role: invitation.role })
+            .returning({ id: users.id });
+          if (!user) throw invalidInvitation();
+          await enterTenant(tx, { tenantId, userId: user.id }, { statementTimeoutMs: ctx.config.statementTimeoutMs });
+          if (throttle) await refundAttempt(tx, throttle);
+          return startSession(
+            tx,
+            ctx,
+            { tenantId, userId: user.id },
+            { action: "invitation.accepted", targetType: "invitation", targetId: invitation.id },
+          );
+        },
+        { statementTimeoutMs: ctx.config.statementTimeoutMs },
+      );
     }),
 });

@@ -1,5 +1,5 @@
 import { TRPCError } from "@trpc/server";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, gt, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import { invitations, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
@@ -71,6 +71,46 @@ export const membersRouter = router({
       await audit(ctx, { action: "member.invited", targetType: "invitation", targetId: invitation.id });
       return { invitationId: invitation.id, token, expiresAt };
     }),
+
+  /** Pending invitations (not accepted, not expired), newest first: what an admin may revoke. */
+  invitations: adminProcedure.input(pageInput).query(async ({ ctx, input }) => {
+    const { tenantId } = ctx.member;
+    const rows = await ctx.db
+      .select({
+        id: invitations.id,
+        email: invitations.email,
+        role: invitations.role,
+        invitedBy: invitations.invitedBy,
+        expiresAt: invitations.expiresAt,
+        createdAt: invitations.createdAt,
+      })
+      .from(invitations)
+      .where(
+        and(
+          eq(invitations.tenantId, tenantId),
+          isNull(invitations.acceptedAt),
+          gt(invitations.expiresAt, ctx.clock.now()),
+          afterCursor(invitations.createdAt, invitations.id, input.cursor),
+        ),
+      )
+      .orderBy(...newestFirst(invitations.createdAt, invitations.id))
+      .limit(input.limit + 1);
+    return toPage(rows, input.limit);
+  }),
+
+  /** Revokes a pending invitation: its token stops working at once. */
+  revokeInvitation: adminProcedure.input(z.object({ invitationId: idField })).mutation(async ({ ctx, input }) => {
+    const { tenantId } = ctx.member;
+    const [revoked] = await ctx.db
+      .delete(invitations)
+      .where(
+        and(eq(invitations.tenantId, tenantId), eq(invitations.id, input.invitationId), isNull(invitations.acceptedAt)),
+      )
+      .returning({ id: invitations.id });
+    if (!revoked) throw notFound("Invitation");
+    await audit(ctx, { action: "invitation.revoked", targetType: "invitation", targetId: revoked.id });
+    return { ok: true as const };
+  }),
 
   updateRole: ownerProcedure
     .input(z.object({ userId: idField, role: z.enum(["owner", "admin", "member"]) }))

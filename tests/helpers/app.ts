@@ -37,6 +37,21 @@ export class RecordingLogger implements Logger {
 /** Real argon2id, at a low cost so suites stay fast; the auth suite checks the production cost. */
 export const fastHasher = createArgon2Hasher({ memoryCost: 1024, timeCost: 1 });
 
+/** A hasher counting its work: how many passwords an attack got verified or hashed. */
+export class CountingHasher implements PasswordHasher {
+  verifications = 0;
+  hashes = 0;
+  constructor(private readonly inner: PasswordHasher = fastHasher) {}
+  hash(value: string) {
+    this.hashes++;
+    return this.inner.hash(value);
+  }
+  verify(hash: string, value: string) {
+    this.verifications++;
+    return this.inner.verify(hash, value);
+  }
+}
+
 export interface TestAppOptions {
   hasher?: PasswordHasher;
   env?: Record<string, string>;

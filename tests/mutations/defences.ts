@@ -27,7 +27,7 @@ async function rewriteFunction(db: Db, signature: string, rewrite: (source: stri
 }
 
 const rewriteSetContext = (db: Db, rewrite: (source: string) => string) =>
-  rewriteFunction(db, "app.set_context(uuid, uuid, integer, uuid)", rewrite);
+  rewriteFunction(db, "app.set_context(uuid, uuid, integer, uuid, boolean)", rewrite);
 
 const rewriteEnterRead = (db: Db, rewrite: (source: string) => string) =>
   rewriteFunction(db, "app.enter_read(uuid, uuid, integer, uuid, text)", rewrite);
