@@ -45,7 +45,7 @@ function clientMessage(error: TRPCError): string {
     const fields = cause.issues.map((issue) => `${issue.path.join(".") || "input"}: ${issue.message}`);
     return `Invalid input: ${fields.join("; ")}`;
   }
-  if (cause instanceof SyntaxError) return "Malformed request: the body or input is not valid JSON";
+  if (cause instanceof SyntaxError) return "Malformed request: the body or input cannot be read as JSON";
   if (cause instanceof TypeError || cause instanceof RangeError || cause instanceof ReferenceError) {
     return "Malformed request";
   }

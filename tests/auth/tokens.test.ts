@@ -31,19 +31,22 @@ interface Forge {
   issuedAt?: number;
   expiresAt?: number;
   notBefore?: number;
+  /** Leave out `exp`: a token of the real key that would never expire. */
+  noExpiry?: boolean;
+  alg?: string;
 }
 
 /** A token shaped like ours, with any part overridden. */
 function forge(options: Forge = {}) {
   const now = Math.floor(Date.now() / 1000);
   const jwt = new SignJWT({ tid: a.tenantId, sid: sessionOf(a), typ: "access", ...options.claims })
-    .setProtectedHeader({ alg: "HS256", kid: options.kid ?? "k1", typ: "JWT" })
+    .setProtectedHeader({ alg: options.alg ?? "HS256", kid: options.kid ?? "k1", typ: "JWT" })
     .setIssuer(options.issuer ?? "bulkhead")
     .setAudience(options.audience ?? "bulkhead-api")
     .setSubject(a.userId)
     .setJti(crypto.randomUUID())
-    .setIssuedAt(options.issuedAt ?? now)
-    .setExpirationTime(options.expiresAt ?? now + 600);
+    .setIssuedAt(options.issuedAt ?? now);
+  if (!options.noExpiry) jwt.setExpirationTime(options.expiresAt ?? now + 600);
   if (options.notBefore) jwt.setNotBefore(options.notBefore);
   return jwt.sign(new TextEncoder().encode(options.secret ?? testSecret));
 }
@@ -77,6 +80,8 @@ describe("access tokens", () => {
     ["a sid that is no session", () => forge({ claims: { sid: crypto.randomUUID() } })],
     ["another tenant's session as sid", () => forge({ claims: { sid: sessionOf(b) } })],
     ["unknown kid", () => forge({ kid: "k0" })],
+    ["no exp (signed with the real key)", () => forge({ noExpiry: true })],
+    ["HS512 (signed with the real key)", () => forge({ alg: "HS512" })],
     [
       "tid changed after signing",
       async () => {

@@ -13,6 +13,8 @@ export interface Defence {
   /** Engines where removing it is meaningful (the role switch matters only where we connect as a superuser). */
   engines: ("pglite" | "postgres")[];
   remove(db: Db): Promise<void>;
+  /** The tests that must catch it (default: tests/isolation). */
+  suites?: string[];
 }
 
 const tenantTables = ["tenants", "users", "projects", "tasks", "refresh_tokens", "invitations", "audit_events"];
@@ -115,7 +117,16 @@ export const defences: Defence[] = [
     description: "an access token counts only while its session is live",
     engines: ["pglite", "postgres"],
     async remove(db) {
-      await rewriteSetContext(db, (source) => source.replace("AND r.revoked_at IS NULL", "AND true"));
+      await rewriteSetContext(db, (source) => source.replaceAll("AND r.revoked_at IS NULL", "AND true"));
+    },
+  },
+  {
+    name: "member-write-lock",
+    description: "a read-write transaction holds the caller's membership row, so removal waits for it",
+    engines: ["postgres"],
+    suites: ["tests/hardening/member-lock.test.ts"],
+    async remove(db) {
+      await rewriteSetContext(db, (source) => source.replace("FOR KEY SHARE OF u;", ";"));
     },
   },
   {

@@ -1,31 +1,45 @@
 /**
- * `npm run test:mutations`: removes one defence at a time from a scratch database and runs the
- * isolation suite against it. Every defence must make at least one test fail; exits non-zero
- * when one goes unnoticed (or when the suite fails with every defence in place).
+ * `npm run test:mutations`: removes one defence at a time and expects the tests to notice.
+ *
+ * - Database defences (`defences.ts`): applied to the scratch database the suite's global setup
+ *   migrates (BULKHEAD_MUTATION); `tests/isolation` must fail.
+ * - Code defences (`source-defences.ts`): edited in a copy of the working tree, where the suites
+ *   the row names must fail.
+ *
+ * `-- --database` runs the database rows only (CI runs them again on PostgreSQL, where some rows
+ * only mean something). Exits non-zero when a defence goes unnoticed, when an edit no longer matches its code, or when
+ * the suites fail with every defence in place.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { testEngine } from "../helpers/engine.js";
 import { defences } from "./defences.js";
+import { type SourceDefence, sourceDefences } from "./source-defences.js";
 
 interface JsonReport {
   testResults: { assertionResults: { title: string; status: string }[] }[];
 }
 
+const root = process.cwd();
 const dir = mkdtempSync(join(tmpdir(), "bulkhead-mutations-"));
 
-function runSuite(mutation: string | null): { failed: string[]; passed: number } {
-  const output = join(dir, `${mutation ?? "baseline"}.json`);
+function runSuite(cwd: string, suites: string[], label: string, env: Record<string, string> = {}, filter?: string) {
+  const output = join(dir, `${label}.json`);
   spawnSync(
     process.execPath,
-    ["node_modules/vitest/vitest.mjs", "run", "tests/isolation", "--reporter=json", `--outputFile=${output}`],
-    {
-      env: { ...process.env, ...(mutation ? { BULKHEAD_MUTATION: mutation } : {}) },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
+    [
+      join(root, "node_modules/vitest/vitest.mjs"),
+      "run",
+      ...suites,
+      ...(filter ? ["-t", filter] : []),
+      "--reporter=json",
+      `--outputFile=${output}`,
+    ],
+    { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] },
   );
+  if (!existsSync(output)) return { failed: ["(the suite did not run)"], passed: 0 };
   const report = JSON.parse(readFileSync(output, "utf8")) as JsonReport;
   const results = report.testResults.flatMap((file) => file.assertionResults);
   return {
@@ -34,32 +48,85 @@ function runSuite(mutation: string | null): { failed: string[]; passed: number }
   };
 }
 
+/** A copy of the working tree (tracked and untracked files, not ignored ones) sharing node_modules. */
+function copyTree(): string {
+  const listed = spawnSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "-z"], {
+    encoding: "utf8",
+  });
+  const copy = join(dir, "tree");
+  for (const file of listed.stdout.split("\0").filter(Boolean)) {
+    if (!existsSync(join(root, file))) continue; // deleted but still in the index
+    mkdirSync(dirname(join(copy, file)), { recursive: true });
+    cpSync(join(root, file), join(copy, file));
+  }
+  symlinkSync(join(root, "node_modules"), join(copy, "node_modules"));
+  return copy;
+}
+
+/** Applies a row's edits to the copy; returns a function that restores the files. */
+function applyEdits(copy: string, defence: SourceDefence): () => void {
+  const originals = new Map<string, string>();
+  for (const edit of defence.edits) {
+    const path = join(copy, edit.file);
+    const source = readFileSync(path, "utf8");
+    if (!originals.has(path)) originals.set(path, source);
+    const at = source.indexOf(edit.find);
+    if (at < 0 || source.indexOf(edit.find, at + 1) >= 0) {
+      for (const [file, text] of originals) writeFileSync(file, text);
+      throw new Error(`mutation ${defence.name}: its edit of ${edit.file} does not match exactly once`);
+    }
+    writeFileSync(path, source.slice(0, at) + edit.replace + source.slice(at + edit.find.length));
+  }
+  return () => {
+    for (const [file, text] of originals) writeFileSync(file, text);
+  };
+}
+
 const pad = (text: string, width: number) => text.padEnd(width);
 let unnoticed = 0;
+function report(name: string, failed: string[]) {
+  if (failed.length === 0) unnoticed++;
+  const names = failed.map((title) => title.split(" ").slice(0, 6).join(" "));
+  console.log(
+    `${pad(name, 28)} ${pad(failed.length > 0 ? "yes" : "NO", 7)} ${failed.length} (${names.join("; ") || "none"})`,
+  );
+}
+
+const databaseOnly = process.argv.includes("--database");
 try {
-  console.log(`Mutation check on ${testEngine}: each row removes one defence and runs tests/isolation.\n`);
-  const baseline = runSuite(null);
+  const databaseRows = defences.filter((d) => d.engines.includes(testEngine));
+  const codeRows = databaseOnly ? [] : sourceDefences;
+  const suitesOfDatabase = [...new Set(databaseRows.flatMap((d) => d.suites ?? ["tests/isolation"]))];
+  const suitesOfCode = [...new Set(codeRows.flatMap((d) => d.suites))];
+  console.log(
+    `Mutation check on ${testEngine}: ${databaseRows.length} database defences, ${codeRows.length} code defences.\n`,
+  );
+  const baseline = runSuite(root, [...new Set([...suitesOfDatabase, ...suitesOfCode])], "baseline");
   if (baseline.failed.length > 0) {
-    console.error(`The isolation suite fails with every defence in place:\n  ${baseline.failed.join("\n  ")}`);
+    console.error(`The suites fail with every defence in place:\n  ${baseline.failed.join("\n  ")}`);
     process.exit(1);
   }
   console.log(`baseline: ${baseline.passed} tests pass with every defence in place\n`);
   console.log(`${pad("defence removed", 28)} ${pad("caught", 7)} tests that failed`);
   console.log(`${"-".repeat(28)} ${"-".repeat(7)} ${"-".repeat(60)}`);
-  for (const defence of defences.filter((d) => d.engines.includes(testEngine))) {
-    const { failed } = runSuite(defence.name);
-    if (failed.length === 0) unnoticed++;
-    const names = failed.map((title) => title.split(" ")[0]?.replace(/\.$/, "") ?? title);
-    console.log(
-      `${pad(defence.name, 28)} ${pad(failed.length > 0 ? "yes" : "NO", 7)} ${failed.length} (${names.join(", ") || "none"})`,
-    );
-    for (const title of failed) console.log(`${" ".repeat(37)}- ${title}`);
+  for (const defence of databaseRows) {
+    const suites = defence.suites ?? ["tests/isolation"];
+    report(defence.name, runSuite(root, suites, defence.name, { BULKHEAD_MUTATION: defence.name }).failed);
+  }
+  const copy = codeRows.length > 0 ? copyTree() : root;
+  for (const defence of codeRows) {
+    const restore = applyEdits(copy, defence);
+    try {
+      report(defence.name, runSuite(copy, defence.suites, defence.name, {}, defence.filter).failed);
+    } finally {
+      restore();
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 if (unnoticed > 0) {
-  console.error(`\n${unnoticed} defence(s) went unnoticed by the isolation suite`);
+  console.error(`\n${unnoticed} defence(s) went unnoticed`);
   process.exit(1);
 }
-console.log("\nEvery defence is caught by at least one isolation test.");
+console.log("\nEvery defence is caught by at least one test.");

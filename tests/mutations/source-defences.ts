@@ -1,0 +1,295 @@
+/**
+ * The defences that live in TypeScript, each with the edit that removes it. The mutation check
+ * (`npm run test:mutations`) applies one at a time to a copy of the working tree and runs the
+ * suites named, which must then fail. Each edit must match exactly once: a row whose code has
+ * moved fails the check instead of passing silently.
+ */
+export interface SourceEdit {
+  file: string;
+  find: string;
+  replace: string;
+}
+
+export interface SourceDefence {
+  name: string;
+  description: string;
+  edits: SourceEdit[];
+  /** Test files (or folders) that must catch it. */
+  suites: string[];
+  /** Only the tests whose names match (vitest -t): keeps a row whose removal makes a test hang quick. */
+  filter?: string;
+}
+
+const auth = "server/routers/auth.ts";
+const tokens = "server/auth/tokens.ts";
+
+export const sourceDefences: SourceDefence[] = [
+  {
+    name: "dummy-hash",
+    description: "an unknown tenant or user still costs one password verification",
+    edits: [
+      {
+        file: auth,
+        find: "const hash = found.user?.passwordHash ?? (await ctx.dummyPasswordHash());",
+        replace: "if (!found.user) throw unauthorized(); const hash = found.user.passwordHash;",
+      },
+    ],
+    suites: ["tests/auth/login.test.ts"],
+  },
+  {
+    name: "jwt-issuer",
+    description: "access tokens must name our issuer",
+    edits: [{ file: tokens, find: "issuer: this.config.issuer,\n", replace: "\n" }],
+    suites: ["tests/auth/tokens.test.ts"],
+  },
+  {
+    name: "jwt-audience",
+    description: "access tokens must name our audience",
+    edits: [{ file: tokens, find: "audience: this.config.audience,\n", replace: "\n" }],
+    suites: ["tests/auth/tokens.test.ts"],
+  },
+  {
+    name: "jwt-exp-required",
+    description: "access tokens must carry an expiry",
+    edits: [{ file: tokens, find: `"jti", "iat", "exp"]`, replace: `"jti", "iat"]` }],
+    suites: ["tests/auth/tokens.test.ts"],
+  },
+  {
+    name: "jwt-alg-pinned",
+    description: "access tokens must be HS256, nothing else the key could verify",
+    edits: [{ file: tokens, find: "algorithms: [algorithm],", replace: "" }],
+    suites: ["tests/auth/tokens.test.ts"],
+  },
+  {
+    name: "jwt-unknown-kid",
+    description: "a token naming a key id we do not have is refused",
+    edits: [
+      {
+        file: tokens,
+        find: "const key = header.kid === undefined ? undefined : this.#keys.get(header.kid);",
+        replace:
+          "const key = (header.kid === undefined ? undefined : this.#keys.get(header.kid)) ?? this.#encodedCurrent;",
+      },
+    ],
+    suites: ["tests/auth/tokens.test.ts"],
+  },
+  {
+    name: "jwt-previous-key-length",
+    description: "every verification key is at least 32 bytes",
+    edits: [
+      {
+        file: "server/config.ts",
+        find: "for (const key of raw.JWT_PREVIOUS_KEYS ?? []) {",
+        replace: "for (const key of [] as SigningKey[]) {",
+      },
+    ],
+    suites: ["tests/hardening/bad-input.test.ts"],
+  },
+  {
+    name: "login-throttle",
+    description: "login attempts are reserved before the password is hashed",
+    edits: [{ file: auth, find: "const wait = await takeAttempt(tx, throttle);", replace: "const wait = 0;" }],
+    suites: ["tests/auth/login.test.ts", "tests/hardening/throttle.test.ts"],
+  },
+  {
+    name: "login-throttle-first",
+    description: "the attempt is reserved before the password is hashed, not recorded after a failure",
+    edits: [
+      { file: auth, find: "const wait = await takeAttempt(tx, throttle);", replace: "const wait = 0;" },
+      {
+        file: auth,
+        find: "if (!valid || !found.tenantId || !found.user) throw unauthorized();",
+        replace: `if (!valid || !found.tenantId || !found.user) {
+        const wait = await withoutTenant(db, (tx) => takeAttempt(tx, throttle));
+        throw wait > 0 ? tooMany(ctx.resHeaders, wait, "failed logins") : unauthorized();
+      }`,
+      },
+    ],
+    suites: ["tests/hardening/throttle.test.ts"],
+    filter: "parallel|batch",
+  },
+  {
+    name: "login-lockout-per-pair",
+    description: "the tight login limit is per (account, address); per account it is loose",
+    edits: [
+      {
+        file: "server/auth/throttle.ts",
+        find: "const limits = [config.maxFailures, config.accountMaxFailures];",
+        replace: "const limits = [config.maxFailures, config.maxFailures];",
+      },
+    ],
+    suites: ["tests/hardening/throttle.test.ts"],
+  },
+  {
+    name: "registration-throttle",
+    description: "registrations per client address",
+    edits: [
+      {
+        file: auth,
+        find: `const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
+        if (wait > 0) throw tooMany(ctx.resHeaders, wait, "registrations from this address");`,
+        replace: "",
+      },
+    ],
+    suites: ["tests/auth/signup.test.ts", "tests/hardening/throttle.test.ts"],
+  },
+  {
+    name: "invitation-throttle",
+    description: "invitation acceptances per client address",
+    edits: [
+      {
+        file: auth,
+        find: `const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
+        if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed invitations from this address");`,
+        replace: "",
+      },
+    ],
+    suites: ["tests/hardening/throttle.test.ts"],
+  },
+  {
+    name: "refresh-reuse",
+    description: "a replayed refresh token revokes its whole family (RFC 9700)",
+    edits: [{ file: auth, find: "await revokeFamily(tx, tenantId, outcome.familyId, now);", replace: "" }],
+    suites: ["tests/auth/tokens.test.ts"],
+  },
+  {
+    name: "role-checks",
+    description: "admin and owner procedures check the caller's current role",
+    edits: [{ file: "server/trpc.ts", find: "if (!hasRole(role, minimum)) {", replace: "if (false) {" }],
+    suites: ["tests/auth/members.test.ts"],
+  },
+  {
+    name: "last-owner",
+    description: "a tenant always keeps an owner",
+    edits: [
+      {
+        file: "server/routers/members.ts",
+        find: `if (target.role === "owner" && input.role !== "owner" && ownerCount <= 1) throw lastOwner();`,
+        replace: "",
+      },
+    ],
+    suites: ["tests/auth/members.test.ts"],
+  },
+  {
+    name: "inviter-recheck",
+    description: "an invitation works only while its inviter may still issue it",
+    edits: [
+      {
+        file: auth,
+        find: `if (!inviter || !hasRole(inviter.role, "admin") || !hasRole(inviter.role, invitation.role)) {`,
+        replace: "if (false) {",
+      },
+    ],
+    suites: ["tests/hardening/invitations.test.ts"],
+  },
+  {
+    name: "superjson-input-guard",
+    description: "superjson meta is checked, in linear time, before superjson walks it",
+    edits: [
+      {
+        file: "server/wire.ts",
+        find: "input: { serialize: (value) => superjson.serialize(value), deserialize: deserializeInput },",
+        replace:
+          "input: { serialize: (value) => superjson.serialize(value), deserialize: (value) => superjson.deserialize(value as never) },",
+      },
+    ],
+    suites: ["tests/hardening/superjson.test.ts"],
+    filter: "over HTTP",
+  },
+  {
+    name: "control-characters",
+    description: "text inputs refuse control characters and lone surrogates",
+    edits: [
+      {
+        file: "server/validation.ts",
+        find: "const noControl = (value: string) => !controlOrLoneSurrogate.test(value);",
+        replace: "const noControl = (_value: string) => true;",
+      },
+    ],
+    suites: ["tests/hardening/bad-input.test.ts"],
+  },
+  {
+    name: "exact-cursor",
+    description: "cursors are read exactly as PostgreSQL will read them",
+    edits: [
+      {
+        file: "server/pagination.ts",
+        find: "if (!parsed?.success || !isExactTimestamp(parsed.data[0])) {",
+        replace: "if (!parsed?.success) {",
+      },
+    ],
+    suites: ["tests/hardening/bad-input.test.ts"],
+  },
+  {
+    name: "data-exception-is-400",
+    description: "SQLSTATE class 22 is the input's fault: BAD_REQUEST",
+    edits: [
+      {
+        file: "server/errors.ts",
+        find: `if (code?.startsWith("22") || code?.startsWith("54")) {`,
+        replace: "if (false) {",
+      },
+    ],
+    suites: ["tests/hardening/bad-input.test.ts"],
+  },
+  {
+    name: "no-internal-messages",
+    description: "a request that cannot be read is answered in words meant for a person",
+    edits: [{ file: "server/trpc.ts", find: "if (cause instanceof SyntaxError)", replace: "if (false)" }],
+    suites: ["tests/hardening/bad-input.test.ts"],
+  },
+  {
+    name: "log-without-parameters",
+    description: "the log gets SQLSTATE, table and request id, never a query's parameters",
+    edits: [
+      {
+        file: "server/trpc.ts",
+        find: "...loggedError(result.error.cause ?? result.error),",
+        replace: "error: String((result.error.cause as Error | undefined)?.message),",
+      },
+    ],
+    suites: ["tests/hardening/bad-input.test.ts"],
+  },
+  {
+    name: "forwarded-rightmost",
+    description: "behind a proxy, the client is the entry our proxy appended, not the one the client wrote",
+    edits: [{ file: "server/app.ts", find: "entries[entries.length - hops]", replace: "entries[0]" }],
+    suites: ["tests/hardening/proxy.test.ts"],
+  },
+  {
+    name: "host-normalised",
+    description: "the host's trailing dot, case and port do not change the tenant it names",
+    edits: [
+      {
+        file: "server/context.ts",
+        find: `return host.toLowerCase().replace(/\\.$/, "");`,
+        replace: "return host.toLowerCase();",
+      },
+    ],
+    suites: ["tests/hardening/host.test.ts"],
+  },
+  {
+    name: "host-exact-subdomain",
+    description: "a host under BASE_DOMAIN that is not exactly <slug>.<BASE_DOMAIN> is refused",
+    edits: [
+      {
+        file: "server/context.ts",
+        find: `if (!sub || sub.includes(".")) throw new TenantHintError("host is not <slug>.BASE_DOMAIN");`,
+        replace: `if (!sub || sub.includes(".")) return explicit;`,
+      },
+    ],
+    suites: ["tests/hardening/host.test.ts"],
+  },
+  {
+    name: "hints-agree",
+    description: "X-Tenant and the host must name the same tenant",
+    edits: [
+      {
+        file: "server/context.ts",
+        find: "if (explicit !== null && fromHost !== null && explicit !== fromHost) {",
+        replace: "if (false) {",
+      },
+    ],
+    suites: ["tests/hardening/host.test.ts"],
+  },
+];
