@@ -16,6 +16,8 @@ export async function benchLogins(): Promise<Row> {
     const tokens = await Promise.all(tenants.map((t) => accessTokenFor(t)));
     const server = await startBenchServer(scratch.name, {
       LOGIN_MAX_FAILURES: "1000000",
+      LOGIN_ACCOUNT_MAX_FAILURES: "1000000",
+      LOGIN_ADDRESS_MAX_FAILURES: "1000000",
     });
     try {
       // Real accounts with real argon2id hashes, made through the API.

@@ -9,6 +9,7 @@ import { benchHttp } from "./p2-http.js";
 import { benchScale } from "./p3-scale.js";
 import { benchTests } from "./p4-tests.js";
 import { benchLogins } from "./p5-logins.js";
+import { benchInput } from "./p8-input.js";
 
 const only = process.argv
   .find((a) => a.startsWith("--only="))
@@ -20,6 +21,7 @@ const all: [string, () => Promise<Row | Row[]>][] = [
   ["P3", benchScale],
   ["P4", benchTests],
   ["P5", benchLogins],
+  ["P8", benchInput],
 ];
 
 const rows: Row[] = [];

@@ -105,7 +105,8 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
   for (const row of owned) problems.push(`${row.name}: owned by the runtime role ${runtimeRole}`);
 
   // Every function of ours pins search_path, invoker functions too (supabase/splinter's
-  // function_search_path_mutable): a caller's search_path must not decide what a name means.
+  // function_search_path_mutable): a caller's search_path must not decide what a name means
+  // (docs/decisions/004-every-function-pins-search-path.md).
   const unpinned = rowsOf<{ name: string; definer: boolean }>(
     await db.execute(sql`
       select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) as name,

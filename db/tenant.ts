@@ -20,7 +20,7 @@ export interface ContextOptions {
   /**
    * Hold the caller's membership row (`FOR KEY SHARE`) until the transaction ends, so a removal
    * or demotion waits for this transaction's writes. Read-write transactions do (the default);
-   * reads do not.
+   * reads do not (docs/decisions/003-write-transactions-hold-the-membership.md).
    */
   lockMember?: boolean;
 }

@@ -3,7 +3,7 @@
  *
  * A request body's `meta` is the caller's to write, and superjson trusts it: each
  * `referentialEqualities` path into a Set walks the Set from its start, so one 913 KB body held
- * the event loop for 12 s before any authentication (docs/decisions/008-input-before-superjson.md).
+ * the event loop for 12 s before any authentication (docs/decisions/001-input-checked-before-superjson.md).
  * Bulkhead's inputs are plain JSON with `undefined` and `Date` values, so anything else —
  * referential equalities, Sets, Maps, classes, a path to nowhere, deep nesting — is refused with
  * BAD_REQUEST in one pass over the input, before superjson sees it.
@@ -43,6 +43,7 @@ function assertShallow(json: unknown) {
 
 /** superjson's path syntax (format version 1): segments split on `.`, with `\.` and `\\` escaped. */
 function parsePath(path: string): string[] {
+  if (!path.includes("\\")) return path.split(".");
   const segments: string[] = [];
   let segment = "";
   for (let i = 0; i < path.length; i++) {
@@ -68,8 +69,12 @@ function valueAt(json: unknown, path: string[]): unknown {
   let node = json;
   for (const segment of path) {
     if (forbiddenSegments.has(segment)) throw refuse(`"${segment}" may not appear in an annotation path`);
-    if (Array.isArray(node) && /^(?:0|[1-9]\d{0,8})$/.test(segment) && Number(segment) < node.length) {
-      node = node[Number(segment)];
+    if (Array.isArray(node)) {
+      const index = Number(segment);
+      if (!Number.isInteger(index) || index < 0 || index >= node.length || String(index) !== segment) {
+        throw refuse("an annotation names a value that is not in the input");
+      }
+      node = node[index];
     } else if (isPlainObject(node) && Object.hasOwn(node, segment)) {
       node = node[segment];
     } else {

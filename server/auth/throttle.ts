@@ -8,7 +8,7 @@ import { sha256Hex } from "./tokens.js";
  * Attempt limits shared by every server instance: counters in PostgreSQL, behind SECURITY
  * DEFINER functions (`app.throttle_take`, `app.throttle_refund`). An attempt is reserved under
  * every key atomically before its password is hashed, or refused (429) without being counted
- * anywhere; a success gives its reservation back.
+ * anywhere; a success gives its reservation back (docs/decisions/002-throttle-reserves-before-hashing.md).
  */
 export interface Throttle {
   /** Opaque hashes, each with its limit per window. */
