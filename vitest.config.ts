@@ -2,10 +2,19 @@ import { defineConfig } from "vitest/config";
 
 const engine = process.env.BULKHEAD_TEST_ENGINE === "postgres" ? "postgres" : "pglite";
 
+/**
+ * `npm test` is the fast tier: every isolation, auth and domain test, and the fuzzers at small
+ * counts. `npm run test:slow` (BULKHEAD_TEST_TIER=slow) is what spawns servers or builds
+ * (`*.slow.test.ts`) and the fuzzers at long counts; `all` runs both (the PostgreSQL suite).
+ */
+const tier = process.env.BULKHEAD_TEST_TIER ?? "fast";
+const include = tier === "slow" ? ["tests/**/*.slow.test.ts", "tests/fuzz/**/*.test.ts"] : ["tests/**/*.test.ts"];
+const exclude = ["tests/edge/**", "**/node_modules/**", ...(tier === "fast" ? ["tests/**/*.slow.test.ts"] : [])];
+
 export default defineConfig({
   test: {
-    include: ["tests/**/*.test.ts"],
-    exclude: ["tests/edge/**", "**/node_modules/**"],
+    include,
+    exclude,
     globalSetup: ["tests/global-setup.ts"],
     pool: "forks",
     // Files share a worker's module cache: each builds its own database, app and clients, and
@@ -16,6 +25,6 @@ export default defineConfig({
     maxWorkers: 3,
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    name: engine,
+    name: tier === "fast" ? engine : `${engine} ${tier}`,
   },
 });

@@ -5,7 +5,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { migratePgliteDb } from "../db/migrate.js";
-import { connectCopySource, connectPglite, dumpForCopies, openCopy } from "../db/pglite.js";
+import { connectPglite } from "../db/pglite.js";
+import { connectCopySource, dumpForCopies, openCopy } from "../tests/helpers/pglite-copies.js";
 import { median, quick, type Row } from "./lib.js";
 
 export async function benchTests(): Promise<Row[]> {
@@ -45,7 +46,10 @@ export async function benchTests(): Promise<Row[]> {
   if (!quick) {
     const t0 = performance.now();
     const run = spawnSync("npx", ["vitest", "run"], {
-      env: { ...process.env, FUZZ_OPS: "2000" },
+      // The fast tier with its own fuzz counts, as a developer runs it.
+      env: Object.fromEntries(
+        Object.entries(process.env).filter(([key]) => !["FUZZ_OPS", "FUZZ_INPUTS", "BULKHEAD_TEST_TIER"].includes(key)),
+      ),
       encoding: "utf8",
       maxBuffer: 64 * 1024 * 1024,
     });

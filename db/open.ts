@@ -1,5 +1,4 @@
 import { mkdir } from "node:fs/promises";
-import type { RawConfig } from "../server/config.js";
 import { migratePgliteDb, migratePostgresUrl, pendingMigrations } from "./migrate.js";
 import { connectPglite } from "./pglite.js";
 import { connectPostgres } from "./postgres.js";
@@ -15,19 +14,29 @@ export class UnmigratedError extends Error {
   }
 }
 
+/** Where the database is and how to connect: the entry point fills it from its configuration. */
+export interface DatabaseConfig {
+  /** PostgreSQL for requests (as `bulkhead_app`); absent: embedded PGlite. */
+  url?: string;
+  /** A role that may migrate (owner or superuser); defaults to `url`. */
+  migrationUrl?: string;
+  poolMax: number;
+  /** Named prepared statements (off behind PgBouncer in transaction mode). */
+  prepare: boolean;
+  migrateOnStart: boolean;
+  /** PGlite's data directory, or `memory://`. */
+  pgliteDataDir: string;
+}
+
 /**
  * Opens the configured database (Node): PostgreSQL when DATABASE_URL is set, else embedded PGlite
  * under PGLITE_DATA_DIR (`memory://` for a throwaway one). PGlite is always migrated on open;
  * PostgreSQL only with MIGRATE_ON_START, and otherwise must already be up to date.
  */
-export async function openDatabase(raw: RawConfig): Promise<Database> {
-  if (raw.DATABASE_URL) {
-    if (raw.MIGRATE_ON_START) await migratePostgresUrl(raw.DATABASE_MIGRATION_URL ?? raw.DATABASE_URL);
-    const database = connectPostgres({
-      url: raw.DATABASE_URL,
-      poolMax: raw.DATABASE_POOL_MAX,
-      prepare: raw.DATABASE_PREPARE,
-    });
+export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+  if (config.url) {
+    if (config.migrateOnStart) await migratePostgresUrl(config.migrationUrl ?? config.url);
+    const database = connectPostgres({ url: config.url, poolMax: config.poolMax, prepare: config.prepare });
     const pending = await pendingMigrations(database.db);
     if (pending > 0) {
       await database.close();
@@ -35,9 +44,9 @@ export async function openDatabase(raw: RawConfig): Promise<Database> {
     }
     return database;
   }
-  const memory = raw.PGLITE_DATA_DIR === "memory://";
-  if (!memory) await mkdir(raw.PGLITE_DATA_DIR, { recursive: true });
-  const database = await connectPglite(memory ? {} : { dataDir: raw.PGLITE_DATA_DIR });
+  const memory = config.pgliteDataDir === "memory://";
+  if (!memory) await mkdir(config.pgliteDataDir, { recursive: true });
+  const database = await connectPglite(memory ? {} : { dataDir: config.pgliteDataDir });
   await migratePgliteDb(database.db);
   return database;
 }

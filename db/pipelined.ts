@@ -86,13 +86,11 @@ export async function pipelinedTransaction<T>(
     }
     await role;
     open = false;
-    if (readOnly) {
-      // Nothing to make durable: answer now. COMMIT still goes first on this connection, ahead
-      // of anything its next user sends, so releasing it at once is safe.
-      reserved`commit`.execute().catch(() => undefined);
-    } else {
-      await reserved`commit`;
-    }
+    // Awaited, reads too: released with its COMMIT still in flight, the connection could carry
+    // the next user's statement behind it, and PgBouncer in transaction mode hands the server to
+    // another client at COMMIT's answer, so that statement's reply was lost and its client hung
+    // (found by tests/fuzz/inputs.test.ts through PgBouncer).
+    await reserved`commit`;
     return result;
   } catch (error) {
     if (open) await reserved`rollback`.catch(() => undefined);

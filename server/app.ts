@@ -63,13 +63,16 @@ function tenantHintFor(request: Request, baseDomain: string | undefined): string
 export function createApp(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? consoleLogger;
-  const tokens = new TokenService(deps.config.jwt, clock);
+  const tokens = deps.tokens ?? new TokenService(deps.config.jwt, clock);
   // Login verifies against this when the user is unknown, so every attempt costs one hash.
   let dummyHash: Promise<string> | undefined;
   const dummyPasswordHash = () => {
     dummyHash ??= deps.hasher.hash(randomSecret());
     return dummyHash;
   };
+
+  const given = deps.database;
+  const databaseOf = typeof given === "function" ? given : () => given;
 
   const app = new Hono<{ Variables: { requestId: string } }>();
   // The caller's X-Request-Id when it is a sane one (as hono/request-id accepts), else a new one;
@@ -87,8 +90,9 @@ export function createApp(deps: AppDeps) {
 
   app.get("/readyz", async (c) => {
     try {
-      await deps.database.db.execute(sql`select 1`);
-      return c.json({ status: "ready", database: deps.database.engine });
+      const database = databaseOf(c.env);
+      await database.db.execute(sql`select 1`);
+      return c.json({ status: "ready", database: database.engine });
     } catch (error) {
       logger.warn("readiness check failed", { requestId: c.get("requestId"), ...loggedError(error) });
       return c.json({ status: "unavailable" }, 503);
@@ -113,7 +117,7 @@ export function createApp(deps: AppDeps) {
       maxBatchSize,
       createContext: ({ req, resHeaders }) =>
         createContextInner({
-          database: deps.database,
+          database: databaseOf(c.env),
           config: deps.config,
           hasher: deps.hasher,
           tokens,

@@ -1,4 +1,5 @@
 import type { Database } from "../db/types.js";
+import type { TokenService } from "./auth/tokens.js";
 import type { AppConfig } from "./config.js";
 
 /** Where time comes from; tests move it to expire tokens and invitations. */
@@ -33,9 +34,16 @@ export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () 
 
 /** Everything `createApp` needs; entry points and tests build it. */
 export interface AppDeps {
-  database: Database;
+  /**
+   * The database, or where each request finds it: Workers give every invocation its own client
+   * (a socket cannot outlive the request that opened it), while the app itself — and its
+   * verified-token cache — lives as long as the isolate.
+   */
+  database: Database | ((env: unknown) => Database);
   config: AppConfig;
   hasher: PasswordHasher;
+  /** Verifies access tokens and remembers the verified ones; built from `config` when absent. */
+  tokens?: TokenService;
   clock?: Clock;
   logger?: Logger;
   /** The peer address of a request, when the runtime knows it (Node's socket, Workers' header). */

@@ -9,6 +9,7 @@ import { checkPosture } from "../db/posture.js";
 import { createApp } from "./app.js";
 import { createArgon2Hasher } from "./auth/argon2.js";
 import { longestThrottleWindowSeconds, toAppConfig } from "./config.js";
+import { databaseConfigOf } from "./database-config.js";
 import { consoleLogger } from "./deps.js";
 import { loadEnv } from "./env.js";
 import { startPruning } from "./pruning.js";
@@ -22,7 +23,7 @@ async function main() {
   const secret = await resolveJwtSecret(raw, join(dataRoot, "jwt-secret"), logger);
   const config = toAppConfig(raw, secret);
 
-  const database = await openDatabase(raw);
+  const database = await openDatabase(databaseConfigOf(raw));
   const posture = await checkPosture(database.db);
   if (posture.problems.length > 0) {
     logger.error("refusing to start: the database does not enforce tenant isolation", { problems: posture.problems });

@@ -11,6 +11,7 @@ import type { Tx } from "../db/types.js";
 import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
 import { clientErrorFromDatabase, loggedError, tenantMismatch, unauthorized } from "./errors.js";
+import { hasRole } from "./roles.js";
 import { transformer } from "./wire.js";
 
 const t = initTRPC.context<Context>().create({
@@ -173,13 +174,6 @@ export const tenantReadProcedure = publicProcedure.use(async ({ ctx, next }) => 
   };
   return next({ ctx: { member: caller, read: readerFor(ctx.database.db, context) } });
 });
-
-const rank: Record<MemberRole, number> = { member: 1, admin: 2, owner: 3 };
-
-/** Whether `role` is at least `minimum` (owner > admin > member). */
-export function hasRole(role: MemberRole, minimum: MemberRole): boolean {
-  return rank[role] >= rank[minimum];
-}
 
 function assertRole(role: MemberRole, minimum: MemberRole) {
   if (!hasRole(role, minimum)) {

@@ -5,37 +5,51 @@
  *
  * Workers do not let one request use I/O objects (sockets) another request opened, so each
  * request gets its own small postgres.js client, closed after the response (put Hyperdrive or
- * PgBouncer in front: connecting is then cheap). Everything else is built once per isolate.
+ * PgBouncer in front: connecting is then cheap), handed to the app through its env. Everything
+ * else — the app, its token service and verified-token cache — is built once per isolate.
  */
 import type { ExecutionContext } from "hono";
 import { connectPostgres } from "../db/postgres.js";
 import { pruneExpired } from "../db/prune.js";
 import type { Database } from "../db/types.js";
-import { createApp } from "./app.js";
+import { type App, createApp } from "./app.js";
 import { createPortableArgon2Hasher } from "./auth/argon2-portable.js";
+import { TokenService } from "./auth/tokens.js";
 import { ConfigError, longestThrottleWindowSeconds, parseConfig, toAppConfig } from "./config.js";
-import type { AppDeps } from "./deps.js";
+import { type AppDeps, systemClock } from "./deps.js";
 
-type SharedDeps = Omit<AppDeps, "database"> & {
+type SharedDeps = Omit<AppDeps, "database" | "tokens"> & {
   url: string;
   poolMax: number;
   prepare: boolean;
   throttleWindowSeconds: number;
+  tokens: TokenService;
 };
 
 let shared: SharedDeps | undefined;
+let app: App | undefined;
+
+/** The key under which an invocation's database travels in the env it passes to the app. */
+const invocationDatabase = "__bulkheadInvocationDatabase";
+
+/** What this isolate has built: tests check that its token cache serves repeat requests. */
+export function isolateState() {
+  return { built: app !== undefined, tokenCache: shared?.tokens.cache ?? null };
+}
 
 function sharedDeps(env: Record<string, unknown>) {
   if (shared) return shared;
   const raw = parseConfig(env);
   if (!raw.DATABASE_URL) throw new ConfigError("the DATABASE_URL binding is required in Workers");
   if (!raw.JWT_SECRET) throw new ConfigError("the JWT_SECRET binding (a secret) is required in Workers");
+  const config = toAppConfig(raw, raw.JWT_SECRET);
   shared = {
     url: raw.DATABASE_URL,
     poolMax: Math.min(raw.DATABASE_POOL_MAX, 5),
     prepare: raw.DATABASE_PREPARE,
     throttleWindowSeconds: longestThrottleWindowSeconds(raw),
-    config: toAppConfig(raw, raw.JWT_SECRET),
+    config,
+    tokens: new TokenService(config.jwt, systemClock),
     hasher: createPortableArgon2Hasher(),
     peerAddress: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
   };
@@ -60,8 +74,17 @@ async function withInvocationDatabase<T>(
 export default {
   async fetch(request: Request, env: Record<string, unknown>, ctx: ExecutionContext): Promise<Response> {
     const deps = sharedDeps(env);
+    app ??= createApp({
+      ...deps,
+      database: (appEnv) => {
+        const database = (appEnv as Record<string, unknown>)[invocationDatabase];
+        if (!database) throw new Error("no database for this invocation");
+        return database as Database;
+      },
+    });
+    const built = app;
     return withInvocationDatabase(deps, deps.poolMax, ctx, async (database) =>
-      createApp({ ...deps, database }).fetch(request, env, ctx),
+      built.fetch(request, { ...env, [invocationDatabase]: database }, ctx),
     );
   },
 

@@ -9,8 +9,8 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
 import { migratePgliteDb, migratePostgresUrl } from "../db/migrate.js";
-import { connectCopySource, dumpForCopies } from "../db/pglite.js";
 import { adminUrl, testEngine, urlFor } from "./helpers/engine.js";
+import { connectCopySource, dumpForCopies } from "./helpers/pglite-copies.js";
 import { applyMutationFromEnv } from "./mutations/defences.js";
 
 declare module "vitest" {

@@ -43,6 +43,8 @@ export class TokenService {
    * request after a client's first (about 6% of a `projects.list` request's CPU).
    */
   readonly #verified = new Map<string, { claims: AccessClaims; expiresAt: number; notBefore: number }>();
+  /** How often a token was found already verified, and how often it had to be verified. */
+  readonly cache = { hits: 0, misses: 0 };
   readonly #keys: Map<string, Uint8Array>;
   readonly #current: SigningKey;
   readonly #encodedCurrent: Uint8Array;
@@ -93,8 +95,10 @@ export class TokenService {
     const now = this.clock.now().getTime() / 1000;
     const known = this.#verified.get(token);
     if (known && now <= known.expiresAt + clockToleranceSeconds && now >= known.notBefore - clockToleranceSeconds) {
+      this.cache.hits++;
       return known.claims;
     }
+    this.cache.misses++;
     if (known) this.#verified.delete(token);
     try {
       const { payload } = await jwtVerify(

@@ -8,7 +8,8 @@ import { memberColumns } from "../auth/shapes.js";
 import { makeOpaqueToken, sha256Hex } from "../auth/tokens.js";
 import { notFound } from "../errors.js";
 import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
-import { adminProcedure, hasRole, ownerProcedure, router, tenantProcedure } from "../trpc.js";
+import { hasRole } from "../roles.js";
+import { adminProcedure, ownerProcedure, router, tenantProcedure } from "../trpc.js";
 import { emailField, idField } from "../validation.js";
 
 const invitationTtlMs = 7 * 86_400_000;

@@ -4,7 +4,8 @@
  * PostgreSQL — including attempts with ids taken from other tenants. Every response must equal
  * what the tenant's own model predicts, and no response may contain another tenant's id or text.
  *
- * FUZZ_OPS (default 2,000; CI runs 10,000) sets the total; FUZZ_SEED replays a failing run.
+ * FUZZ_OPS (default 300 in `npm test`, 2,000 in `npm run test:slow`; CI runs 10,000) sets the
+ * total; FUZZ_SEED replays a failing run.
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +15,7 @@ import { openTestDatabase } from "../helpers/db.js";
 import { type Status, TenantModel } from "./model.js";
 
 const tenantCount = 10;
-const totalOps = Number(process.env.FUZZ_OPS ?? 2000);
+const totalOps = Number(process.env.FUZZ_OPS || 300);
 const opsPerTenant = Math.ceil(totalOps / tenantCount);
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 

@@ -68,12 +68,12 @@ describe("the login throttle", () => {
     expect(Number(result.retryAfter)).toBeGreaterThan(0);
   });
 
-  it("a burst of 300 guesses ending with the right password does not get it through", async () => {
+  it("a burst of 100 guesses ending with the right password does not get it through", async () => {
     const victim = await t.registerTenant("Burst");
     const codes = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => guess(attacker, victim, i === 299 ? password : "wrong password, surely")),
+      Array.from({ length: 100 }, (_, i) => guess(attacker, victim, i === 99 ? password : "wrong password, surely")),
     );
-    expect(codes[299]).toBe("TOO_MANY_REQUESTS");
+    expect(codes[99]).toBe("TOO_MANY_REQUESTS");
     expect(codes.filter((c) => c === null)).toHaveLength(0);
   });
 

@@ -2,11 +2,12 @@ import { readFile } from "node:fs/promises";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { inject } from "vitest";
-import { fromPglite, openCopy } from "../../db/pglite.js";
+import { fromPglite } from "../../db/pglite.js";
 import { connectPostgres, type PostgresOptions } from "../../db/postgres.js";
 import * as schema from "../../db/schema.js";
 import type { Database, Db } from "../../db/types.js";
 import { adminUrl, testEngine, urlFor } from "./engine.js";
+import { openCopy } from "./pglite-copies.js";
 
 export interface TestDatabase {
   /** The runtime connection the app uses: `bulkhead_app` on PostgreSQL, the superuser on PGlite. */

@@ -20,7 +20,9 @@ export interface SourceDefence {
   filter?: string;
 }
 
-const auth = "server/routers/auth.ts";
+const login = "server/auth/login.ts";
+const registration = "server/auth/registration.ts";
+const invitation = "server/auth/invitation.ts";
 const tokens = "server/auth/tokens.ts";
 
 export const sourceDefences: SourceDefence[] = [
@@ -29,7 +31,7 @@ export const sourceDefences: SourceDefence[] = [
     description: "an unknown tenant or user still costs one password verification",
     edits: [
       {
-        file: auth,
+        file: login,
         find: "const hash = found.user?.passwordHash ?? (await ctx.dummyPasswordHash());",
         replace: "if (!found.user) throw unauthorized(); const hash = found.user.passwordHash;",
       },
@@ -88,16 +90,16 @@ export const sourceDefences: SourceDefence[] = [
   {
     name: "login-throttle",
     description: "login attempts are reserved before the password is hashed",
-    edits: [{ file: auth, find: "const wait = await takeAttempt(tx, throttle);", replace: "const wait = 0;" }],
+    edits: [{ file: login, find: "const wait = await takeAttempt(tx, throttle);", replace: "const wait = 0;" }],
     suites: ["tests/auth/login.test.ts", "tests/hardening/throttle.test.ts"],
   },
   {
     name: "login-throttle-first",
     description: "the attempt is reserved before the password is hashed, not recorded after a failure",
     edits: [
-      { file: auth, find: "const wait = await takeAttempt(tx, throttle);", replace: "const wait = 0;" },
+      { file: login, find: "const wait = await takeAttempt(tx, throttle);", replace: "const wait = 0;" },
       {
-        file: auth,
+        file: login,
         find: "if (!valid || !found.tenantId || !found.user) throw unauthorized();",
         replace: `if (!valid || !found.tenantId || !found.user) {
         const wait = await withoutTenant(db, (tx) => takeAttempt(tx, throttle));
@@ -125,9 +127,9 @@ export const sourceDefences: SourceDefence[] = [
     description: "registrations per client address",
     edits: [
       {
-        file: auth,
+        file: registration,
         find: `const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
-        if (wait > 0) throw tooMany(ctx.resHeaders, wait, "registrations from this address");`,
+    if (wait > 0) throw tooMany(ctx.resHeaders, wait, "registrations from this address");`,
         replace: "",
       },
     ],
@@ -138,9 +140,9 @@ export const sourceDefences: SourceDefence[] = [
     description: "invitation acceptances per client address",
     edits: [
       {
-        file: auth,
+        file: invitation,
         find: `const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
-        if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed invitations from this address");`,
+    if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed invitations from this address");`,
         replace: "",
       },
     ],
@@ -149,7 +151,9 @@ export const sourceDefences: SourceDefence[] = [
   {
     name: "refresh-reuse",
     description: "a replayed refresh token revokes its whole family (RFC 9700)",
-    edits: [{ file: auth, find: "await revokeFamily(tx, tenantId, outcome.familyId, now);", replace: "" }],
+    edits: [
+      { file: "server/auth/refresh.ts", find: "await revokeFamily(tx, tenantId, outcome.familyId, now);", replace: "" },
+    ],
     suites: ["tests/auth/tokens.test.ts"],
   },
   {
@@ -175,7 +179,7 @@ export const sourceDefences: SourceDefence[] = [
     description: "an invitation works only while its inviter may still issue it",
     edits: [
       {
-        file: auth,
+        file: invitation,
         find: `if (!inviter || !hasRole(inviter.role, "admin") || !hasRole(inviter.role, invitation.role)) {`,
         replace: "if (false) {",
       },

@@ -3,10 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { connectPglite, Tarball } from "../../db/pglite.js";
+import { connectPglite } from "../../db/pglite.js";
 import type { Db } from "../../db/types.js";
 import { migratedPgliteDump, openTestDatabase } from "../helpers/db.js";
 import { testEngine } from "../helpers/engine.js";
+import { Tarball } from "../helpers/pglite-copies.js";
 import { startServer, testPort } from "../helpers/server.js";
 
 /** A database broken by `damage`, and the environment that points a server at it. */

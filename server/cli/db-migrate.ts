@@ -1,8 +1,8 @@
 /** `npm run db:migrate`: applies `drizzle/` to DATABASE_MIGRATION_URL (or DATABASE_URL), else to the PGlite data directory. */
 import { mkdir } from "node:fs/promises";
-import { loadEnv } from "../../server/env.js";
-import { migratePgliteDb, migratePostgresUrl } from "../migrate.js";
-import { connectPglite } from "../pglite.js";
+import { migratePgliteDb, migratePostgresUrl } from "../../db/migrate.js";
+import { connectPglite } from "../../db/pglite.js";
+import { loadEnv } from "../env.js";
 
 const raw = loadEnv();
 const url = raw.DATABASE_MIGRATION_URL ?? raw.DATABASE_URL;

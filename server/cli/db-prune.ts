@@ -4,14 +4,16 @@
  * already does this every PRUNE_INTERVAL_SECONDS; this is for PRUNE_INTERVAL_SECONDS=0 and a
  * scheduler of your own. On PGlite, stop the server first: one process holds its data directory.
  */
-import { longestThrottleWindowSeconds } from "../../server/config.js";
-import { loadEnv } from "../../server/env.js";
-import { openDatabase } from "../open.js";
-import { pruneExpired } from "../prune.js";
+
+import { openDatabase } from "../../db/open.js";
+import { pruneExpired } from "../../db/prune.js";
+import { longestThrottleWindowSeconds } from "../config.js";
+import { databaseConfigOf } from "../database-config.js";
+import { loadEnv } from "../env.js";
 
 const raw = loadEnv();
 // As the server opens it: PGlite migrated, PostgreSQL refused if migrations are pending.
-const database = await openDatabase({ ...raw, DATABASE_POOL_MAX: 1 });
+const database = await openDatabase({ ...databaseConfigOf(raw), poolMax: 1 });
 try {
   const started = Date.now();
   const result = await pruneExpired(database.db, {

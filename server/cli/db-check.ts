@@ -2,11 +2,12 @@
  * `npm run db:check`: the posture check the server runs at start, on demand. Exits 1 and names
  * every problem when the database would not enforce tenant isolation (or is not migrated).
  */
-import { loadEnv } from "../../server/env.js";
-import { pendingMigrations } from "../migrate.js";
-import { connectPglite } from "../pglite.js";
-import { connectPostgres } from "../postgres.js";
-import { checkPosture } from "../posture.js";
+
+import { pendingMigrations } from "../../db/migrate.js";
+import { connectPglite } from "../../db/pglite.js";
+import { connectPostgres } from "../../db/postgres.js";
+import { checkPosture } from "../../db/posture.js";
+import { loadEnv } from "../env.js";
 
 const raw = loadEnv();
 const database = raw.DATABASE_URL
@@ -25,7 +26,7 @@ try {
     process.exitCode = 1;
   } else {
     console.log(
-      `posture check passed on ${database.engine}: runtime role bulkhead_app is not superuser, has no BYPASSRLS, owns no table; every tenant table has RLS enabled and forced with policies for every command; definer functions pin search_path; views are security_invoker`,
+      `posture check passed on ${database.engine}: runtime role bulkhead_app is not superuser, has no BYPASSRLS, owns no table; every tenant table has RLS enabled and forced with policies for every command; every function pins search_path; one permissive policy per table, role and command, as db/schema.ts declares them; views are security_invoker`,
     );
   }
 } finally {

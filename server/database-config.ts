@@ -1,0 +1,14 @@
+import type { DatabaseConfig } from "../db/open.js";
+import type { RawConfig } from "./config.js";
+
+/** The database settings of the configuration, as `db/` takes them. */
+export function databaseConfigOf(raw: RawConfig): DatabaseConfig {
+  return {
+    ...(raw.DATABASE_URL ? { url: raw.DATABASE_URL } : {}),
+    ...(raw.DATABASE_MIGRATION_URL ? { migrationUrl: raw.DATABASE_MIGRATION_URL } : {}),
+    poolMax: raw.DATABASE_POOL_MAX,
+    prepare: raw.DATABASE_PREPARE,
+    migrateOnStart: raw.MIGRATE_ON_START,
+    pgliteDataDir: raw.PGLITE_DATA_DIR,
+  };
+}
