@@ -46,22 +46,16 @@ BEGIN
   PERFORM pg_catalog.set_config('statement_timeout', greatest(coalesce(p_statement_timeout_ms, 5000), 1)::text, true);
   IF p_user IS NOT NULL THEN
     -- Read under RLS, as bulkhead_app in the tenant just set: only the tenant's own rows count.
+    -- Lock first, then read: a removal committed meanwhile leaves nothing to lock or read.
     IF p_lock_member THEN
-      SELECT u.role INTO v_role FROM public.users u
-       WHERE u.tenant_id = p_tenant AND u.id = p_user
-         AND (p_session IS NULL OR EXISTS (
-               SELECT 1 FROM public.refresh_tokens r
-                WHERE r.tenant_id = p_tenant AND r.family_id = p_session AND r.user_id = p_user
-                  AND r.revoked_at IS NULL))
-         FOR KEY SHARE OF u;
-    ELSE
-      SELECT u.role INTO v_role FROM public.users u
-       WHERE u.tenant_id = p_tenant AND u.id = p_user
-         AND (p_session IS NULL OR EXISTS (
-               SELECT 1 FROM public.refresh_tokens r
-                WHERE r.tenant_id = p_tenant AND r.family_id = p_session AND r.user_id = p_user
-                  AND r.revoked_at IS NULL));
+      PERFORM 1 FROM public.users u WHERE u.tenant_id = p_tenant AND u.id = p_user FOR KEY SHARE;
     END IF;
+    SELECT u.role INTO v_role FROM public.users u
+     WHERE u.tenant_id = p_tenant AND u.id = p_user
+       AND (p_session IS NULL OR EXISTS (
+             SELECT 1 FROM public.refresh_tokens r
+              WHERE r.tenant_id = p_tenant AND r.family_id = p_session AND r.user_id = p_user
+                AND r.revoked_at IS NULL));
   END IF;
   RETURN v_role;
 END

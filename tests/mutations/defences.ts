@@ -117,7 +117,7 @@ export const defences: Defence[] = [
     description: "an access token counts only while its session is live",
     engines: ["pglite", "postgres"],
     async remove(db) {
-      await rewriteSetContext(db, (source) => source.replaceAll("AND r.revoked_at IS NULL", "AND true"));
+      await rewriteSetContext(db, (source) => source.replace("AND r.revoked_at IS NULL", "AND true"));
     },
   },
   {
@@ -126,7 +126,7 @@ export const defences: Defence[] = [
     engines: ["postgres"],
     suites: ["tests/hardening/member-lock.test.ts"],
     async remove(db) {
-      await rewriteSetContext(db, (source) => source.replace("FOR KEY SHARE OF u;", ";"));
+      await rewriteSetContext(db, (source) => source.replace("FOR KEY SHARE;", ";"));
     },
   },
   {
