@@ -89,7 +89,7 @@ export async function pipelinedTransaction<T>(
     // Awaited, reads too: released with its COMMIT still in flight, the connection could carry
     // the next user's statement behind it, and PgBouncer in transaction mode hands the server to
     // another client at COMMIT's answer, so that statement's reply was lost and its client hung
-    // (found by tests/fuzz/inputs.test.ts through PgBouncer).
+    // (found by tests/fuzz/inputs.test.ts; docs/decisions/005-reads-wait-for-their-commit.md).
     await reserved`commit`;
     return result;
   } catch (error) {
