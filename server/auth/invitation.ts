@@ -5,10 +5,11 @@ import { enterTenant, withoutTenant, withTenant } from "../../db/tenant.js";
 import type { Context } from "../context.js";
 import { hasRole } from "../roles.js";
 import { lineField, nameField, passwordField } from "../validation.js";
+import { giveBack } from "./login.js";
 import { invalidInvitation, tooMany } from "./refusals.js";
 import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
-import { refundAttempt, signupThrottle, takeAttempt } from "./throttle.js";
+import { signupThrottle, takeAttempt } from "./throttle.js";
 import { parseOpaqueToken, sha256Hex } from "./tokens.js";
 
 export const acceptInviteInput = z.object({
@@ -32,7 +33,7 @@ export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInv
   const passwordHash = await ctx.hasher.hash(input.password);
   const tokenHash = await sha256Hex(input.token);
   const now = ctx.clock.now();
-  return withTenant(
+  const session = await withTenant(
     ctx.database.db,
     { tenantId, userId: null },
     async (tx) => {
@@ -74,7 +75,6 @@ export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInv
         .returning({ id: users.id });
       if (!user) throw invalidInvitation();
       await enterTenant(tx, { tenantId, userId: user.id }, { statementTimeoutMs: ctx.config.statementTimeoutMs });
-      if (throttle) await refundAttempt(tx, throttle);
       return startSession(
         tx,
         ctx,
@@ -84,4 +84,6 @@ export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInv
     },
     { statementTimeoutMs: ctx.config.statementTimeoutMs },
   );
+  if (throttle) await giveBack(ctx.database.db, throttle);
+  return session;
 }

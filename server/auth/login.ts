@@ -2,14 +2,14 @@ import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { users } from "../../db/schema.js";
 import { enterTenant, withoutTenant, withTenant } from "../../db/tenant.js";
-import { rowsOf } from "../../db/types.js";
+import { type Db, rowsOf } from "../../db/types.js";
 import type { Context } from "../context.js";
 import { unauthorized } from "../errors.js";
 import { emailField, lineField } from "../validation.js";
 import { tooMany } from "./refusals.js";
 import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
-import { loginThrottle, refundAttempt, takeAttempt } from "./throttle.js";
+import { loginThrottle, refundAttempt, type Throttle, takeAttempt } from "./throttle.js";
 
 export const loginInput = z.object({
   tenantSlug: lineField().trim().toLowerCase().min(1).max(64),
@@ -47,14 +47,24 @@ export async function login(ctx: Context, input: z.infer<typeof loginInput>): Pr
   if (!valid || !found.tenantId || !found.user) throw unauthorized();
 
   const who = { tenantId: found.tenantId, userId: found.user.id };
-  return withTenant(
+  const session = await withTenant(
     db,
     who,
     async (tx, role) => {
       if (!role) throw unauthorized();
-      await refundAttempt(tx, throttle);
       return startSession(tx, ctx, who, { action: "auth.login", targetType: "user", targetId: who.userId });
     },
     { statementTimeoutMs: ctx.config.statementTimeoutMs },
   );
+  await giveBack(db, throttle);
+  return session;
+}
+
+/**
+ * A success gives its attempt back in a transaction of its own, after the session's: the
+ * counters' row locks are then held for one statement, not while a session is written, so
+ * concurrent logins (all of one address behind a NAT share a counter) do not queue on them.
+ */
+export async function giveBack(db: Db, throttle: Throttle): Promise<void> {
+  await withoutTenant(db, (tx) => refundAttempt(tx, throttle));
 }
