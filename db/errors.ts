@@ -21,11 +21,18 @@ export const sqlState = {
  * keeps the driver's error in `cause`).
  */
 export function sqlStateOf(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 8 && current && typeof current === "object"; depth++) {
-    const code = (current as { code?: unknown }).code;
+  for (const link of causeChain(error)) {
+    const code = link.code;
     if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
-    current = (current as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** An error and the causes under it (at most 8), as records: where drivers put their fields. */
+export function* causeChain(error: unknown): Generator<Record<string, unknown>> {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current && typeof current === "object"; depth++) {
+    yield current as Record<string, unknown>;
+    current = (current as { cause?: unknown }).cause;
+  }
 }

@@ -1,5 +1,5 @@
 import { TRPCError } from "@trpc/server";
-import { sqlState, sqlStateOf } from "../db/errors.js";
+import { causeChain, sqlState, sqlStateOf } from "../db/errors.js";
 
 /** The one message for every authentication failure, so failures cannot be told apart. */
 export const unauthorizedMessage = "Invalid or expired credentials";
@@ -18,7 +18,8 @@ export const notFound = (what: string) => new TRPCError({ code: "NOT_FOUND", mes
  * describe another tenant's data) never reaches a client.
  */
 export function clientErrorFromDatabase(error: unknown): TRPCError | null {
-  switch (sqlStateOf(error)) {
+  const code = sqlStateOf(error);
+  switch (code) {
     case sqlState.insufficientPrivilege:
       return new TRPCError({ code: "FORBIDDEN", message: "This operation is not permitted", cause: error });
     case sqlState.foreignKeyViolation:
@@ -46,7 +47,6 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
     default:
       break;
   }
-  const code = sqlStateOf(error);
   // Class 22 (data exception: a value PostgreSQL cannot read) and 54 (a value too large to index
   // or store) are the input's fault, whichever statement met them.
   if (code?.startsWith("22") || code?.startsWith("54")) {
@@ -75,14 +75,11 @@ const field = (value: unknown) => (typeof value === "string" && value.length <= 
 export function loggedError(error: unknown): LoggedError {
   const code = sqlStateOf(error);
   if (code) {
-    let current: unknown = error;
     const found: LoggedError = { error: "database error", sqlState: code };
-    for (let depth = 0; depth < 8 && current && typeof current === "object"; depth++) {
-      const e = current as Record<string, unknown>;
+    for (const e of causeChain(error)) {
       found.constraint ??= field(e.constraint_name) ?? field(e.constraint);
       found.table ??= field(e.table_name) ?? field(e.table);
       found.column ??= field(e.column_name) ?? field(e.column);
-      current = e.cause;
     }
     return Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined)) as LoggedError;
   }

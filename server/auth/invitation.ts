@@ -5,11 +5,10 @@ import { enterTenant, withoutTenant, withTenant } from "../../db/tenant.js";
 import type { Context } from "../context.js";
 import { hasRole } from "../roles.js";
 import { lineField, nameField, passwordField } from "../validation.js";
-import { giveBack } from "./login.js";
 import { invalidInvitation, tooMany } from "./refusals.js";
 import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
-import { signupThrottle, takeAttempt } from "./throttle.js";
+import { giveBackAttempt, signupThrottle, takeAttempt } from "./throttle.js";
 import { parseOpaqueToken, sha256Hex } from "./tokens.js";
 
 export const acceptInviteInput = z.object({
@@ -84,6 +83,6 @@ export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInv
     },
     { statementTimeoutMs: ctx.config.statementTimeoutMs },
   );
-  if (throttle) await giveBack(ctx.database.db, throttle);
+  if (throttle) await giveBackAttempt(ctx.database.db, throttle);
   return session;
 }

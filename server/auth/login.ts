@@ -2,14 +2,14 @@ import { and, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { users } from "../../db/schema.js";
 import { enterTenant, withoutTenant, withTenant } from "../../db/tenant.js";
-import { type Db, rowsOf } from "../../db/types.js";
+import { rowsOf } from "../../db/types.js";
 import type { Context } from "../context.js";
 import { unauthorized } from "../errors.js";
 import { emailField, lineField } from "../validation.js";
 import { tooMany } from "./refusals.js";
 import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
-import { loginThrottle, refundAttempt, type Throttle, takeAttempt } from "./throttle.js";
+import { giveBackAttempt, loginThrottle, takeAttempt } from "./throttle.js";
 
 export const loginInput = z.object({
   tenantSlug: lineField().trim().toLowerCase().min(1).max(64),
@@ -56,15 +56,6 @@ export async function login(ctx: Context, input: z.infer<typeof loginInput>): Pr
     },
     { statementTimeoutMs: ctx.config.statementTimeoutMs },
   );
-  await giveBack(db, throttle);
+  await giveBackAttempt(db, throttle);
   return session;
-}
-
-/**
- * A success gives its attempt back in a transaction of its own, after the session's: the
- * counters' row locks are then held for one statement, not while a session is written, so
- * concurrent logins (all of one address behind a NAT share a counter) do not queue on them.
- */
-export async function giveBack(db: Db, throttle: Throttle): Promise<void> {
-  await withoutTenant(db, (tx) => refundAttempt(tx, throttle));
 }

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
-import type { Tx } from "../../db/types.js";
+import { withoutTenant } from "../../db/tenant.js";
+import type { Db, Tx } from "../../db/types.js";
 import { rowsOf } from "../../db/types.js";
 import type { AppConfig } from "../config.js";
 import { sha256Hex } from "./tokens.js";
@@ -67,8 +68,15 @@ export async function takeAttempt(tx: Tx, throttle: Throttle): Promise<number> {
   return Number(rowsOf<{ wait: number }>(result)[0]?.wait ?? 0);
 }
 
-/** After a success: its attempt is given back, and the counters it clears are cleared. */
-export async function refundAttempt(tx: Tx, throttle: Throttle): Promise<void> {
+/**
+ * After a success: its attempt is given back, and the counters it clears are cleared — in a
+ * transaction of its own, after the session's: the counters' row locks are then held for one
+ * statement, not while a session is written, so concurrent logins (all of one address behind a
+ * NAT share a counter) do not queue on them.
+ */
+export async function giveBackAttempt(db: Db, throttle: Throttle): Promise<void> {
   const refund = throttle.keys.filter((key) => !throttle.clearOnSuccess.includes(key));
-  await tx.execute(sql`select app.throttle_refund(${textArray(refund)}, ${textArray(throttle.clearOnSuccess)})`);
+  await withoutTenant(db, (tx) =>
+    tx.execute(sql`select app.throttle_refund(${textArray(refund)}, ${textArray(throttle.clearOnSuccess)})`),
+  );
 }
