@@ -10,10 +10,9 @@ export const sqlState = {
   queryCanceled: "57014",
   serializationFailure: "40001",
   deadlockDetected: "40P01",
-  // Raised by the one-statement reads (migration 0006).
+  // Raised by app.enter_member (db/sql/functions/enter_member.sql).
   notAMember: "BH401",
   tenantMismatch: "BH403",
-  scopeNotFound: "BH404",
 } as const;
 
 /**

@@ -1,5 +1,6 @@
 import { is, type SQL, sql } from "drizzle-orm";
 import { getTableConfig, PgDialect, PgTable } from "drizzle-orm/pg-core";
+import { functionDrift } from "./functions.js";
 import * as schema from "./schema.js";
 import { type Db, rowsOf } from "./types.js";
 
@@ -32,8 +33,8 @@ const commandNames = { r: "SELECT", a: "INSERT", w: "UPDATE", d: "DELETE" } as c
  * Verifies the database enforces isolation before a single request is served: the runtime role
  * cannot bypass RLS, and every table with a `tenant_id` column has RLS enabled and forced with
  * policies for every command (USING and WITH CHECK where the command takes them), definer
- * functions pin `search_path`, views over tenant data and one-statement reads run with the
- * caller's rights, and every one-statement read enters the tenant context first.
+ * functions pin `search_path`, views over tenant data run with the caller's rights, and the
+ * functions deployed are exactly those of `db/sql/functions/`.
  */
 export async function checkPosture(db: Db, options: { runtimeRole?: string } = {}): Promise<PostureReport> {
   const runtimeRole = options.runtimeRole ?? defaultRuntimeRole;
@@ -124,22 +125,9 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
 
   problems.push(...(await policyProblems(db)));
 
-  // One-statement reads (`app.read_*`) run as their caller and enter the tenant context first:
-  // a definer read would run as its owner, and one that skipped `app.enter_read` would read with
-  // no context and no membership check.
-  const reads = rowsOf<{ name: string; definer: boolean; enters: boolean }>(
-    await db.execute(sql`
-      select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) as name,
-             p.prosecdef as definer,
-             pg_catalog.strpos(p.prosrc, 'app.enter_read(') > 0 as enters
-        from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-       where n.nspname = 'app' and p.proname like 'read\\_%'`),
-  );
-  for (const row of reads) {
-    if (row.definer)
-      problems.push(`read function ${row.name} is SECURITY DEFINER: it would read with its owner's rights`);
-    if (!row.enters) problems.push(`read function ${row.name} does not call app.enter_read`);
-  }
+  // The functions in schema `app` are exactly those of db/sql/functions/: bodies, rights,
+  // search_path, owners and grants (a function changed by hand is a problem, not a warning).
+  problems.push(...(await functionDrift(db)));
 
   const views = rowsOf<{ name: string }>(
     await db.execute(sql`

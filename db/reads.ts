@@ -1,107 +1,208 @@
-import type { PGlite } from "@electric-sql/pglite";
-import { postgresClientOf } from "./pipelined.js";
+import { fillPlaceholders, is, type Query, sql } from "drizzle-orm";
+import {
+  PgColumn,
+  PgDatabase,
+  type PgDialect,
+  type PgQueryResultHKT,
+  type PgSession,
+  type SelectedFieldsOrdered,
+} from "drizzle-orm/pg-core";
+import type { MemberContext } from "./tenant.js";
 import type { Db } from "./types.js";
 
 /**
- * Who a one-statement read acts for: a signed-in member (their token's tenant, user and
- * session) and the tenant the request names, if it names one. Every field but `tenantSlug` is
- * required: a read function refuses to run without a member and a live session.
- */
-export interface ReadContext {
-  tenantId: string;
-  userId: string;
-  sessionId: string;
-  /** The tenant slug the request names (X-Tenant, subdomain); checked against `tenantId`. */
-  tenantSlug: string | null;
-  statementTimeoutMs: number;
-}
-
-/**
- * How a read function's result row becomes a JavaScript row: `columns` is how many columns the
- * SQL function returns, `row` builds the row from their values, in the function's order — an
- * object literal, so every row of a read has one shape (a loop over column names made each
- * store a lookup: ~2x slower for a page of 50). Timestamps arrive as epoch milliseconds:
- * `epochDate` turns them into Dates.
- */
-export interface RowDecoder<Row> {
-  columns: number;
-  row: (values: unknown[]) => Row;
-}
-
-/** A timestamp as read functions send it — milliseconds since the epoch — as a Date. */
-export const epochDate = (value: unknown): Date => new Date(value as number);
-
-/** A one-statement read: runs `app.<name>` for the context with the read's own arguments. */
-export type ReadFunction<Args extends unknown[], Row> = (db: Db, context: ReadContext, ...args: Args) => Promise<Row[]>;
-
-/** Runs read functions for one request's context: `read(fn, ...args)`. */
-export type Reader = <Args extends unknown[], Row>(fn: ReadFunction<Args, Row>, ...args: Args) => Promise<Row[]>;
-
-/** The reader of `context` on `db`. */
-export function readerFor(db: Db, context: ReadContext): Reader {
-  return (fn, ...args) => fn(db, context, ...args);
-}
-
-const namePattern = /^read_[a-z_]+$/;
-const typePattern = /^[a-z ]+$/;
-
-/**
- * A read that runs as one prepared statement: the SQL function `app.<name>` (see migration
- * 0006) enters the tenant context with `app.enter_read` — the same `app.set_context` as every
- * transaction, transaction-local to this statement — refuses a caller who is not a live member
- * (SQLSTATE BH401) or a request that names another tenant (BH403), and only then runs its query,
- * under FORCE RLS as the runtime role. No connection is reserved and there is no BEGIN or COMMIT:
- * a read costs one message and one answer, where a tenant transaction costs three statements
- * (BENCHMARKS.md, P1 and P2). The context's arguments come first and are always filled from the
- * `ReadContext`, so a read cannot be called without them.
+ * One-statement reads: any select built with Drizzle's query builder runs as a single
+ * statement, `app.read(<member>, <its SQL>, <its values>)` (db/sql/functions/read.sql), which
+ * enters the member's context first — refusing a non-member (BH401) or another tenant's slug
+ * (BH403) — and then runs the query as the runtime role under FORCE RLS, read-only. No
+ * connection is reserved and there is no BEGIN or COMMIT; Drizzle itself maps the rows on both
+ * engines (docs/decisions/006-one-generic-read.md). Anything but a select (`execute`, writes,
+ * relational queries, transactions) throws before it is sent.
  *
- * `argTypes` are the SQL types of the read's own arguments, in order; `decoder` turns each
- * result row into the read's row.
+ * Two ways to use them, one mechanism:
+ * - `readsFor(db, member).db`: a Drizzle database for one request; build and await any select.
+ * - `prepareRead(build)`: a hot read, built and prepared once per database with
+ *   `sql.placeholder(...)` for what varies, run for a member with its values. Drizzle's
+ *   query building costs more than the statement itself (P1), so the hot reads are prepared.
+ */
+export type ReadDb = PgDatabase<PgQueryResultHKT>;
+
+/** A member's reads for one request, and whether one of them has come back. */
+export interface Reads {
+  /** Build and await any select on it. */
+  db: ReadDb;
+  /** Runs a prepared read (`prepareRead`) with the values of its placeholders. */
+  run<Q extends Executable>(read: PreparedRead<Q>, values?: Record<string, unknown>): ReturnType<Q["execute"]>;
+  /** True once a read returned (rows or none): `app.enter_member` accepted the caller. */
+  confirmed(): boolean;
+}
+
+/** What a prepared read is: a Drizzle prepared select. */
+export interface Executable<Result = unknown> {
+  execute(values?: Record<string, unknown>): Promise<Result>;
+}
+
+/** A hot read: its prepared query on a given database (see `prepareRead`). */
+export type PreparedRead<Q extends Executable> = (db: Db) => Q;
+
+// What drizzle keeps on a database without declaring it (`@internal` in its types): the dialect
+// that renders SQL and the session that runs it on the driver. Covered by tests/data-layer.
+interface DrizzleInternals {
+  dialect: PgDialect;
+  session: PgSession;
+}
+
+/** The session of a read database: the driver's, with `prepareQuery` routed through app.read. */
+interface ReadSession extends PgSession {
+  driverSession: PgSession;
+  /** Bound for one request by `readsFor`; prepared reads get theirs at execution. */
+  boundMember?: MemberContext;
+  state?: { confirmed: boolean };
+}
+
+// The keys under which a prepared read gets its member and request state with its values.
+const memberKey = "\u0000bulkhead.member";
+const stateKey = "\u0000bulkhead.state";
+
+// The member's context and the select's values, as placeholders of the app.read statement.
+const readParams = ["tenant", "user", "timeout", "session", "slug"].map((name) => sql.placeholder(`\u0000${name}`));
+const valuesParam = sql.placeholder("\u0000values");
+
+const readDatabases = new WeakMap<Db, { dialect: PgDialect; session: ReadSession; db: ReadDb }>();
+
+function readDatabase(db: Db) {
+  let read = readDatabases.get(db);
+  if (!read) {
+    const { dialect, session } = db as unknown as DrizzleInternals;
+    const readSession = Object.create(session) as ReadSession;
+    readSession.driverSession = session;
+    readSession.prepareQuery = prepareReadQuery as PgSession["prepareQuery"];
+    readSession.transaction = () => {
+      throw new Error("one-statement reads open no transaction: use a tenant procedure (withMember)");
+    };
+    read = { dialect, session: readSession, db: new PgDatabase(dialect, readSession, undefined) };
+    readDatabases.set(db, read);
+  }
+  return read;
+}
+
+/** A Drizzle database whose every select is a one-statement read for `member`, for one request. */
+export function readsFor(db: Db, member: MemberContext): Reads {
+  const read = readDatabase(db);
+  const session = Object.create(read.session) as ReadSession;
+  const state = { confirmed: false };
+  session.boundMember = member;
+  session.state = state;
+  return {
+    db: new PgDatabase(read.dialect, session, undefined),
+    run: (prepared, values) => runRead(db, member, prepared, { ...values, [stateKey]: state }),
+    confirmed: () => state.confirmed,
+  };
+}
+
+/**
+ * A hot read, prepared once per database: `build` gets a read database and returns a prepared
+ * select (`.prepare("name")`), with `sql.placeholder(...)` for the values that vary. Run it with
+ * `runRead` (a read procedure's `ctx.read`).
  *
  * @example
- * const readProject = readFunction<[id: string], Project>("read_project", ["uuid"], {
- *   columns: 6,
- *   row: (v) => ({ id: v[0] as string, ..., createdAt: epochDate(v[4]), updatedAt: epochDate(v[5]) }),
- * });
- * const [project] = await readProject(db, context, id);
+ * const projectById = prepareRead((db) =>
+ *   db.select().from(projects)
+ *     .where(and(eq(projects.tenantId, sql.placeholder("tenantId")), eq(projects.id, sql.placeholder("id"))))
+ *     .prepare("project_by_id"));
+ * const [project] = await readsFor(db, member).run(projectById, { tenantId, id });
  */
-export function readFunction<Args extends unknown[], Row>(
-  name: string,
-  argTypes: readonly string[],
-  decoder: RowDecoder<Row>,
-): ReadFunction<Args, Row> {
-  if (!namePattern.test(name) || !argTypes.every((type) => typePattern.test(type))) {
-    throw new Error(`read function ${name}: bad name or argument type`);
-  }
-  const casts = ["uuid", "uuid", "integer", "uuid", "text", ...argTypes].map((type, i) => `$${i + 1}::${type}`);
-  const text = `select * from app.${name}(${casts.join(", ")})`;
-  const { columns, row } = decoder;
-  const toRow = (values: unknown[]): Row => {
-    // A function whose columns drifted from the decoder's must fail, never map values to wrong keys.
-    if (values.length !== columns) throw new Error(`read function ${name}: ${values.length} columns returned`);
-    return row(values);
-  };
-
-  return async (db, context, ...args) => {
-    const params = [
-      context.tenantId,
-      context.userId,
-      context.statementTimeoutMs,
-      context.sessionId,
-      context.tenantSlug,
-      ...args,
-    ];
-    const client = postgresClientOf(db);
-    if (client) {
-      // `prepare: true` asks for a named statement; a client opened with `prepare: false`
-      // (behind PgBouncer) keeps the last word, as everywhere.
-      const rows = (await client.unsafe(text, params as never[], { prepare: true }).values()) as unknown[][];
-      return rows.map(toRow);
+export function prepareRead<Q extends Executable>(build: (db: ReadDb) => Q): PreparedRead<Q> {
+  const prepared = new WeakMap<Db, Q>();
+  return (db) => {
+    let query = prepared.get(db);
+    if (!query) {
+      query = build(readDatabase(db).db);
+      prepared.set(db, query);
     }
-    // PGlite: one connection, and `query` waits for any open transaction to finish, so the
-    // statement can never run inside another request's context.
-    const pglite = (db as unknown as { $client: PGlite }).$client;
-    const result = await pglite.query<unknown[]>(text, params, { rowMode: "array" });
-    return result.rows.map(toRow);
+    return query;
   };
+}
+
+/** Runs a prepared read for `member` with the values of its placeholders. */
+export function runRead<Q extends Executable>(
+  db: Db,
+  member: MemberContext,
+  read: PreparedRead<Q>,
+  values: Record<string, unknown> = {},
+): ReturnType<Q["execute"]> {
+  return read(db).execute({ ...values, [memberKey]: member }) as ReturnType<Q["execute"]>;
+}
+
+interface ReadQuery extends Executable {
+  driverExecute(values: Record<string, unknown>): Promise<unknown>;
+  selectParams: unknown[];
+  boundMember: MemberContext | undefined;
+  state: { confirmed: boolean } | undefined;
+}
+
+function prepareReadQuery(
+  this: ReadSession,
+  ...[query, fields, name, arrayMode, mapper, ...rest]: Parameters<PgSession["prepareQuery"]>
+) {
+  if (!fields || mapper) throw new Error("a one-statement read is a select built with db.select()");
+  const statement = readStatement(query.sql, fields);
+  const prepared = this.driverSession.prepareQuery(statement, fields, name, arrayMode, undefined, ...rest);
+  const target = prepared as unknown as ReadQuery;
+  target.driverExecute = target.execute;
+  target.selectParams = query.params;
+  target.boundMember = this.boundMember;
+  target.state = this.state;
+  target.execute = executeRead;
+  return prepared;
+}
+
+// Made once and called as a method: a closure made per read that called the driver's method
+// through `.call` kept every page of rows alive past V8's young generation (BENCHMARKS.md,
+// "What held P2 under its line").
+async function executeRead(this: ReadQuery, values: Record<string, unknown> = {}) {
+  const member = (values[memberKey] as MemberContext | undefined) ?? this.boundMember;
+  if (!member) throw new Error("a one-statement read runs for a member: use runRead or readsFor");
+  const rows = await this.driverExecute({
+    "\u0000tenant": member.tenantId,
+    "\u0000user": member.userId,
+    "\u0000timeout": member.statementTimeoutMs,
+    "\u0000session": member.sessionId,
+    "\u0000slug": member.tenantSlug,
+    "\u0000values": fillPlaceholders(this.selectParams, values).map(asText),
+  });
+  const state = (values[stateKey] as { confirmed: boolean } | undefined) ?? this.state;
+  if (state) state.confirmed = true;
+  return rows;
+}
+
+/**
+ * The statement that runs a select through `app.read`: the member's context, the select's SQL
+ * and its values as text, and the result's columns named with their SQL types (a column's own
+ * type; anything else, e.g. `count(*)`, as text for its field's decoder).
+ */
+function readStatement(select: string, fields: SelectedFieldsOrdered): Query {
+  const columns = fields.map(({ field }, i) =>
+    is(field, PgColumn)
+      ? { name: `c${i}`, type: field.getSQLType(), cast: "" }
+      : { name: `c${i}`, type: "text", cast: "::text" },
+  );
+  const names = columns.map((column) => `"${column.name}"`).join(", ");
+  const text = columns.every((column) => column.cast === "")
+    ? select
+    : `select ${columns.map((column) => `q."${column.name}"${column.cast}`).join(", ")} from (${select}) as q(${names})`;
+  const definition = columns.map((column) => `"${column.name}" ${column.type}`).join(", ");
+  return {
+    sql: `select * from app.read($1::uuid, $2::uuid, $3::integer, $4::uuid, $5::text, $6::text, $7::text[]) as r(${definition})`,
+    params: [...readParams, text, valuesParam],
+  };
+}
+
+/** A select's value as `app.read` takes it: text, which PostgreSQL casts to the parameter's type. */
+function asText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value);
+  if (value instanceof Date) return value.toISOString();
+  throw new Error(`one-statement reads take scalar values, not ${Object.prototype.toString.call(value)}`);
 }

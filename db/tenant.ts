@@ -1,5 +1,4 @@
 import { sql } from "drizzle-orm";
-import { pipelinedTransaction, postgresClientOf } from "./pipelined.js";
 import type { MemberRole } from "./schema.js";
 import { type Db, rowsOf, type Tx } from "./types.js";
 
@@ -14,18 +13,30 @@ export interface TenantContext {
   sessionId?: string | null;
 }
 
+/** A signed-in member, as their verified access token names them. */
+export interface MemberContext {
+  tenantId: string;
+  userId: string;
+  /** The token's session: the caller counts as a member only while it is live. */
+  sessionId: string;
+  /** The tenant slug the request names (X-Tenant, subdomain), checked against `tenantId`; or null. */
+  tenantSlug: string | null;
+  /** `statement_timeout` for the transaction, in milliseconds. */
+  statementTimeoutMs: number;
+}
+
 export interface ContextOptions {
   /** `statement_timeout` for this transaction only, in milliseconds (default 5000). */
   statementTimeoutMs?: number;
   /**
    * Hold the caller's membership row (`FOR KEY SHARE`) until the transaction ends, so a removal
-   * or demotion waits for this transaction's writes. Read-write transactions do (the default);
-   * reads do not (docs/decisions/003-write-transactions-hold-the-membership.md).
+   * or demotion waits for this transaction's writes (default true;
+   * docs/decisions/003-write-transactions-hold-the-membership.md).
    */
   lockMember?: boolean;
 }
 
-/** Tells `runInContext` to roll back without an error of its own (see `tenantProcedure`). */
+/** Thrown inside a transaction to roll it back without an error of its own (see `tenantProcedure`). */
 export class Rollback extends Error {
   constructor() {
     super("rollback");
@@ -34,8 +45,9 @@ export class Rollback extends Error {
 }
 
 /**
- * Sets (or replaces) the context inside an open transaction, returning the user's current role.
- * `withTenant` calls it first thing; registration calls it again to act as the tenant it created.
+ * Sets (or replaces) the context inside an open transaction, returning the user's current role
+ * (null: not a member). Auth flows call it: login before the user is known, registration to act
+ * as the tenant it created.
  */
 export async function enterTenant(
   tx: Tx,
@@ -52,61 +64,40 @@ export async function enterTenant(
   return rowsOf<{ role: MemberRole | null }>(result)[0]?.role ?? null;
 }
 
-export interface PipelineOptions extends ContextOptions {
-  /** `BEGIN READ ONLY`: for queries, so a read path cannot write even by mistake. */
-  readOnly?: boolean;
-}
-
-async function runInContext<T>(
-  db: Db,
-  context: TenantContext | null,
-  options: PipelineOptions,
-  fn: (tx: Tx, role: Promise<MemberRole | null>) => Promise<T>,
-): Promise<T> {
-  const client = postgresClientOf(db);
-  if (client) {
-    return pipelinedTransaction(
-      client,
-      options.readOnly ?? false,
-      {
-        tenantId: context?.tenantId ?? null,
-        userId: context?.userId ?? null,
-        sessionId: context?.sessionId ?? null,
-        statementTimeoutMs: options.statementTimeoutMs ?? 5000,
-      },
-      fn,
-    );
-  }
-  return db.transaction(
-    async (tx) => {
-      const role = await enterTenant(tx, context, { ...options, lockMember: !options.readOnly });
-      return fn(tx, Promise.resolve(role));
-    },
-    options.readOnly ? { accessMode: "read only" } : undefined,
-  );
-}
-
 /**
- * Like `withTenant`, but `fn` starts before the context's answer arrives, so its first statement
- * travels with BEGIN and the context in one round trip (on PostgreSQL). `role` resolves to the
- * caller's current role (null: not a member); the caller must await it and discard everything
- * `fn` produced — the transaction rolls back when `fn` throws — unless it is a role it accepts.
- * `tenantProcedure` uses this; every statement still runs inside the tenant's context.
+ * The one way a member's request reaches tenant data: Drizzle's transaction, whose first
+ * statement (`app.enter_member`) enters the tenant's context and raises unless the caller is a
+ * member with a live session of the tenant the request names (SQLSTATE BH401 / BH403, mapped to
+ * UNAUTHORIZED / FORBIDDEN). `fn` runs only after that answer, with the caller's current role:
+ * no code of a procedure runs for a non-member. A read (`write: false`) is read-only from then
+ * on; a write holds the caller's membership row until it commits.
+ *
+ * @example
+ * const rows = await withMember(db, member, { write: false }, (tx) => tx.select().from(projects));
  */
-export function withTenantPipelined<T>(
+export function withMember<T>(
   db: Db,
-  context: TenantContext,
-  fn: (tx: Tx, role: Promise<MemberRole | null>) => Promise<T>,
-  options: PipelineOptions = {},
+  member: MemberContext,
+  options: { write: boolean },
+  fn: (tx: Tx, role: MemberRole) => Promise<T>,
 ): Promise<T> {
-  return runInContext(db, context, options, fn);
+  return db.transaction(async (tx) => {
+    const result = await tx.execute(
+      sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean) as role`,
+    );
+    const role = rowsOf<{ role: MemberRole | null }>(result)[0]?.role;
+    // enter_member raises for a non-member; a missing role would mean the function changed.
+    if (!role) throw new Error("app.enter_member returned no role");
+    return fn(tx, role);
+  });
 }
 
 /**
  * Runs `fn` in a transaction scoped to one tenant: as `bulkhead_app`, with `app.tenant_id` and
- * `app.user_id` set transaction-locally, so RLS confines every statement to that tenant. The only
- * way procedures reach tenant data. `role` is the user's current role in the tenant, or null
- * when `userId` is not (or no longer) a member.
+ * `app.user_id` set transaction-locally, so RLS confines every statement to that tenant. `role`
+ * is the user's current role in the tenant, or null when `userId` is not (or no longer) a
+ * member. For the auth flows, which act before a member exists; members' requests go through
+ * `withMember`.
  *
  * @example
  * const rows = await withTenant(db, { tenantId, userId }, (tx) => tx.select().from(projects));
@@ -117,7 +108,7 @@ export function withTenant<T>(
   fn: (tx: Tx, role: MemberRole | null) => Promise<T>,
   options: ContextOptions = {},
 ): Promise<T> {
-  return runInContext(db, context, options, async (tx, role) => fn(tx, await role));
+  return db.transaction(async (tx) => fn(tx, await enterTenant(tx, context, options)));
 }
 
 /**
@@ -126,8 +117,8 @@ export function withTenant<T>(
  * SECURITY DEFINER functions from here.
  */
 export function withoutTenant<T>(db: Db, fn: (tx: Tx) => Promise<T>, options: ContextOptions = {}): Promise<T> {
-  return runInContext(db, null, options, async (tx, role) => {
-    await role;
+  return db.transaction(async (tx) => {
+    await enterTenant(tx, null, options);
     return fn(tx);
   });
 }

@@ -1,6 +1,7 @@
 import { TRPCError } from "@trpc/server";
 import { type AnyColumn, type SQL, sql } from "drizzle-orm";
 import { z } from "zod";
+import { type Executable, type PreparedRead, prepareRead, type ReadDb, type Reads } from "../db/reads.js";
 
 /** `{ cursor?, limit? }` of every list procedure: limit 1..100, default 20. */
 export const pageInput = z.object({
@@ -72,14 +73,43 @@ export function afterCursor(createdAt: AnyColumn, id: AnyColumn, cursor: string 
   return sql`(${createdAt}, ${id}) < (${position.createdAt}::timestamptz, ${position.id}::uuid)`;
 }
 
+/** Where a page starts: nowhere (the first page), or after a cursor's row (placeholders). */
+export type PageStart = (createdAt: AnyColumn, id: AnyColumn) => SQL | undefined;
+
+const firstPage: PageStart = () => undefined;
+const afterPlaceholders: PageStart = (createdAt, id) =>
+  sql`(${createdAt}, ${id}) < (${sql.placeholder("afterCreatedAt")}::timestamptz, ${sql.placeholder("afterId")}::uuid)`;
+
+/** A list's two prepared reads: its first page, and a page after a cursor (each its own plan). */
+export interface PagedRead<Q extends Executable> {
+  first: PreparedRead<Q>;
+  after: PreparedRead<Q>;
+}
+
 /**
- * The cursor's position as the last two arguments of a paged read function
- * (`p_after_created_at`, `p_after_id`): both null for the first page.
+ * Prepares a list's reads from one builder: `build(db, start)` selects newest first
+ * (`newestFirst`), filters with `start(createdAt, id)` and limits to `sql.placeholder("limit")`.
+ * Read a page with `readPage`.
  */
-export function afterArgs(cursor: string | null | undefined): [createdAt: string | null, id: string | null] {
-  if (!cursor) return [null, null];
-  const position = decodeCursor(cursor);
-  return [position.createdAt, position.id];
+export function preparePages<Q extends Executable>(build: (db: ReadDb, start: PageStart) => Q): PagedRead<Q> {
+  return {
+    first: prepareRead((db) => build(db, firstPage)),
+    after: prepareRead((db) => build(db, afterPlaceholders)),
+  };
+}
+
+/** One page of a paged read: `limit + 1` rows after the input's cursor, as a `Page`. */
+export async function readPage<Row extends { createdAt: Date; id: string }>(
+  read: Reads["run"],
+  pages: PagedRead<Executable<Row[]>>,
+  values: Record<string, unknown>,
+  input: { cursor?: string | null; limit: number },
+): Promise<Page<Row>> {
+  const position = input.cursor ? decodeCursor(input.cursor) : null; // BAD_REQUEST before any read
+  const rows = await (position
+    ? read(pages.after, { ...values, limit: input.limit + 1, afterCreatedAt: position.createdAt, afterId: position.id })
+    : read(pages.first, { ...values, limit: input.limit + 1 }));
+  return toPage(rows, input.limit);
 }
 
 /** Builds a page from `limit + 1` rows fetched in `(created_at desc, id desc)` order. */

@@ -2,15 +2,14 @@
  * The one tRPC init. Routers import `router` and the base procedures from here only.
  */
 import { initTRPC, TRPCError } from "@trpc/server";
-import { eq } from "drizzle-orm";
 import { ZodError, z } from "zod";
-import { type ReadContext, readerFor } from "../db/reads.js";
-import { type MemberRole, tenants } from "../db/schema.js";
-import { Rollback, withTenantPipelined } from "../db/tenant.js";
+import { readsFor } from "../db/reads.js";
+import type { MemberRole } from "../db/schema.js";
+import { type MemberContext, Rollback, withMember } from "../db/tenant.js";
 import type { Tx } from "../db/types.js";
 import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
-import { clientErrorFromDatabase, loggedError, tenantMismatch, unauthorized } from "./errors.js";
+import { clientErrorFromDatabase, loggedError, unauthorized } from "./errors.js";
 import { hasRole } from "./roles.js";
 import { transformer } from "./wire.js";
 
@@ -90,47 +89,25 @@ export interface Member extends Caller {
 }
 
 /**
- * A member of the token's tenant: verifies the bearer JWT, opens the request's transaction with
- * the tenant context, runs the procedure with `ctx.db` as that transaction, and rolls back if
- * the procedure fails.
- *
- * Membership is read in the same transaction (so removal and demotion act on the very next
- * request), and counts only while the token's session is live (so logging out ends the
- * session's access tokens at once, not when they expire), by the context statement, which
- * travels with the procedure's first query: `ctx.membership` resolves to the caller's current
- * role or rejects with UNAUTHORIZED. Whatever the procedure did, nothing leaves this middleware —
- * no result, no commit — until membership is confirmed; a non-member gets UNAUTHORIZED and a
- * rolled-back transaction. Procedures that need the role before acting (`adminProcedure`,
- * `ownerProcedure`) await it first.
+ * A member of the token's tenant: verifies the bearer JWT, then runs the procedure inside the
+ * request's transaction (`withMember`, Drizzle's transaction on both engines) with `ctx.db` as
+ * that transaction and `ctx.member.role` as the caller's current role. The transaction's first
+ * statement refuses a non-member (UNAUTHORIZED: removed, or the token's session is over) and a
+ * request naming another tenant (FORBIDDEN) before the procedure runs, so removal and demotion
+ * act on the very next request and no procedure code ever runs for a non-member. Queries run
+ * read-only; mutations hold the caller's membership until they commit. A failed procedure's
+ * writes roll back.
  */
 export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) => {
   const caller = await verifiedCaller(ctx);
-
-  const proceed = (tx: Tx, membership: Promise<MemberRole>) => next({ ctx: { db: tx, member: caller, membership } });
+  const proceed = (tx: Tx, role: MemberRole) => next({ ctx: { db: tx, member: { ...caller, role } satisfies Member } });
   let outcome: Awaited<ReturnType<typeof proceed>> | undefined;
   try {
-    await withTenantPipelined(
-      ctx.database.db,
-      caller,
-      async (tx: Tx, role) => {
-        // Removed members and revoked sessions read as no role: their unexpired tokens stop
-        // working at once.
-        const membership = role.then((current) => {
-          if (!current) throw unauthorized();
-          return current;
-        });
-        membership.catch(() => undefined); // awaited below on every path
-        if (ctx.tenantHint !== null) {
-          await membership;
-          await assertTenantHint(tx, caller.tenantId, ctx.tenantHint);
-        }
-        outcome = await proceed(tx, membership);
-        await membership;
-        // tRPC's next() reports a failed procedure instead of throwing: roll its writes back.
-        if (!outcome.ok) throw new Rollback();
-      },
-      { statementTimeoutMs: ctx.config.statementTimeoutMs, readOnly: type === "query" },
-    );
+    await withMember(ctx.database.db, memberContext(ctx, caller), { write: type !== "query" }, async (tx, role) => {
+      outcome = await proceed(tx, role);
+      // tRPC's next() reports a failed procedure instead of throwing: roll its writes back.
+      if (!outcome.ok) throw new Rollback();
+    });
   } catch (error) {
     if (error instanceof Rollback && outcome) return outcome;
     throw error;
@@ -151,28 +128,29 @@ async function verifiedCaller(ctx: Context): Promise<Caller> {
   }
 }
 
-async function assertTenantHint(tx: Tx, tenantId: string, slug: string) {
-  const rows = await tx.select({ slug: tenants.slug }).from(tenants).where(eq(tenants.id, tenantId));
-  if (rows[0]?.slug !== slug) throw tenantMismatch();
+function memberContext(ctx: Context, caller: Caller): MemberContext {
+  return { ...caller, tenantSlug: ctx.tenantHint, statementTimeoutMs: ctx.config.statementTimeoutMs };
 }
 
 /**
- * A member's read that is one statement: the hot `list` and `get` queries (see `db/reads.ts`).
- * Verifies the bearer JWT as `tenantProcedure` does but opens no transaction; the procedure
- * calls `ctx.read(readFunction, ...args)`, and the read function itself, in its one statement,
- * enters the tenant context, confirms the caller is a member with a live session (else
- * UNAUTHORIZED) and that the tenant the request names is the token's (else FORBIDDEN) before it
- * reads anything, under RLS. A procedure that needs more than one statement, a role, or a write
- * is a `tenantProcedure`.
+ * A member's reads, each one statement: for the hot `list` and `get` queries. Verifies the
+ * bearer JWT as `tenantProcedure` does but opens no transaction: `ctx.db` is a Drizzle database
+ * on which every select runs as `app.read`, and `ctx.read(prepared, values)` runs a prepared
+ * read (`prepareRead`) the same way; `app.read` enters the tenant's context and refuses a
+ * non-member or another tenant's slug before it reads anything, under RLS (`db/reads.ts`).
+ * The procedure gets nothing else — no transaction, no role — so what it does before its first
+ * read is build a query; and its result reaches the caller only if a read succeeded (else
+ * INTERNAL_SERVER_ERROR: a read procedure must read). A procedure that needs more than
+ * selects, a role, or one snapshot for several statements is a `tenantProcedure`.
  */
 export const tenantReadProcedure = publicProcedure.use(async ({ ctx, next }) => {
   const caller = await verifiedCaller(ctx);
-  const context: ReadContext = {
-    ...caller,
-    tenantSlug: ctx.tenantHint,
-    statementTimeoutMs: ctx.config.statementTimeoutMs,
-  };
-  return next({ ctx: { member: caller, read: readerFor(ctx.database.db, context) } });
+  const reads = readsFor(ctx.database.db, memberContext(ctx, caller));
+  const outcome = await next({ ctx: { db: reads.db, read: reads.run, member: caller } });
+  if (outcome.ok && !reads.confirmed()) {
+    throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "a read procedure returned without reading" });
+  }
+  return outcome;
 });
 
 function assertRole(role: MemberRole, minimum: MemberRole) {
@@ -182,15 +160,13 @@ function assertRole(role: MemberRole, minimum: MemberRole) {
 }
 
 /** An admin or owner of the tenant, by the role read in this request's transaction. */
-export const adminProcedure = tenantProcedure.use(async ({ ctx, next }) => {
-  const role = await ctx.membership;
-  assertRole(role, "admin");
-  return next({ ctx: { member: { ...ctx.member, role } satisfies Member } });
+export const adminProcedure = tenantProcedure.use(({ ctx, next }) => {
+  assertRole(ctx.member.role, "admin");
+  return next();
 });
 
 /** An owner of the tenant. */
-export const ownerProcedure = tenantProcedure.use(async ({ ctx, next }) => {
-  const role = await ctx.membership;
-  assertRole(role, "owner");
-  return next({ ctx: { member: { ...ctx.member, role } satisfies Member } });
+export const ownerProcedure = tenantProcedure.use(({ ctx, next }) => {
+  assertRole(ctx.member.role, "owner");
+  return next();
 });

@@ -1,14 +1,12 @@
-import { sql } from "drizzle-orm";
+import { and, eq, sql, TransactionRollbackError } from "drizzle-orm";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../db/errors.js";
-import { beginWithContext } from "../db/pipelined.js";
-import { readerFor, readFunction } from "../db/reads.js";
-import { projects } from "../db/schema.js";
+import { prepareRead, readsFor } from "../db/reads.js";
+import { projects, users } from "../db/schema.js";
 import { usesStatementCache, withStatementCache } from "../db/statement-cache.js";
-import { withoutTenant, withTenant, withTenantPipelined } from "../db/tenant.js";
+import { type MemberContext, withMember, withoutTenant, withTenant } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
-import { listProjects } from "../server/routers/projects.js";
 import { createTestApp, createTwoTenants, sessionOf, type TenantHandle, type TestApp } from "./helpers/app.js";
 
 let t: TestApp;
@@ -128,48 +126,57 @@ describe("without tenant context (fail closed)", () => {
   });
 });
 
-describe("the pipelined opening statement", () => {
-  it("inlines only strict uuids and a safe integer, and refuses anything else before sending", () => {
-    const session = crypto.randomUUID();
-    const ok = { tenantId: a.tenantId, userId: a.userId, sessionId: session, statementTimeoutMs: 5000 };
-    expect(beginWithContext(true, ok)).toBe(
-      `begin read only; select app.set_context('${a.tenantId}'::uuid, '${a.userId}'::uuid, 5000, '${session}'::uuid, false) as role`,
-    );
-    expect(beginWithContext(false, { tenantId: null, userId: null, sessionId: null, statementTimeoutMs: 1 })).toBe(
-      "begin; select app.set_context(null::uuid, null::uuid, 1, null::uuid, true) as role",
-    );
-    const hostile = [
-      { ...ok, tenantId: `${a.tenantId}'::uuid, null, 1); commit; select ('` },
-      { ...ok, userId: `${a.userId}'--` },
-      { ...ok, sessionId: `${session}'::uuid) as role; select ('` },
-      { ...ok, tenantId: ` ${a.tenantId}` },
-      { ...ok, tenantId: `${a.tenantId}\n` },
-      { ...ok, statementTimeoutMs: 1.5 },
-      { ...ok, statementTimeoutMs: Number.NaN },
-      { ...ok, statementTimeoutMs: -1 },
-    ];
-    for (const context of hostile) expect(() => beginWithContext(true, context)).toThrow(/tenant context/);
+describe("the member's transaction (withMember)", () => {
+  const member = (overrides: Partial<MemberContext> = {}): MemberContext => ({
+    tenantId: a.tenantId,
+    userId: a.userId,
+    sessionId: sessionOf(a),
+    tenantSlug: null,
+    statementTimeoutMs: 5000,
+    ...overrides,
   });
 
-  it("a malformed tenant id fails the transaction before the procedure runs", async () => {
-    let ran = false;
+  it("is Drizzle's own transaction, on either engine: rollback() exists and rolls back", async () => {
     const error = await failure(
-      withTenantPipelined(
-        t.database.db,
-        { tenantId: "not-a-uuid", userId: a.userId },
-        async () => {
-          ran = true;
-        },
-        { readOnly: true },
+      withMember(t.database.db, member(), { write: true }, async (tx, role) => {
+        expect(role).toBe("owner");
+        await tx.insert(projects).values({ tenantId: a.tenantId, name: "rolled back", createdBy: a.userId });
+        tx.rollback();
+      }),
+    );
+    expect(error).toBeInstanceOf(TransactionRollbackError);
+    const names = await withTenant(t.database.db, asA(), (tx) => tx.select({ name: projects.name }).from(projects));
+    expect(names.map((row) => row.name)).not.toContain("rolled back");
+  });
+
+  it("refuses a non-member, an ended session and another tenant's slug before the callback runs", async () => {
+    let ran = 0;
+    const attempt = (context: MemberContext) =>
+      failure(
+        withMember(t.database.db, context, { write: false }, async () => {
+          ran++;
+        }),
+      ).then(sqlStateOf);
+    expect(await attempt(member({ tenantId: b.tenantId }))).toBe("BH401");
+    expect(await attempt(member({ sessionId: crypto.randomUUID() }))).toBe("BH401");
+    expect(await attempt(member({ userId: b.userId }))).toBe("BH401");
+    expect(await attempt(member({ tenantSlug: b.slug }))).toBe("BH403");
+    expect(await attempt(member({ tenantId: "not-a-uuid" }))).toBe("22P02");
+    expect(ran).toBe(0);
+  });
+
+  it("a read is read-only from its first statement on", async () => {
+    const error = await failure(
+      withMember(t.database.db, member(), { write: false }, (tx) =>
+        tx.insert(projects).values({ tenantId: a.tenantId, name: "in a read", createdBy: a.userId }),
       ),
     );
-    expect(error).toBeInstanceOf(Error);
-    expect(ran).toBe(false);
+    expect(sqlStateOf(error)).toBe("25006");
   });
 });
 
 describe("one-statement reads", () => {
-  const context = () => ({
+  const member = (): MemberContext => ({
     tenantId: a.tenantId,
     userId: a.userId,
     sessionId: sessionOf(a),
@@ -177,24 +184,63 @@ describe("one-statement reads", () => {
     statementTimeoutMs: 5000,
   });
 
-  it("read a page as the caller's tenant, with dates from epoch milliseconds", async () => {
-    const read = readerFor(t.database.db, context());
-    const page = await listProjects(read, { limit: 10 });
-    expect(page.items.map((p) => p.name)).toEqual(["A project"]);
-    expect(page.items[0]?.createdAt).toBeInstanceOf(Date);
+  it("run any select for the member, mapped by Drizzle: dates, joins and expressions", async () => {
+    const reads = readsFor(t.database.db, member());
+    expect(reads.confirmed()).toBe(false);
+    const rows = await reads.db
+      .select({
+        name: projects.name,
+        createdAt: projects.createdAt,
+        owner: users.email,
+        total: sql<number>`count(*) over ()`.mapWith(Number),
+      })
+      .from(projects)
+      .innerJoin(users, and(eq(users.tenantId, projects.tenantId), eq(users.id, projects.createdBy)));
+    expect(rows).toEqual([
+      { name: "A project", createdAt: expect.any(Date), owner: expect.stringContaining("@"), total: 1 },
+    ]);
+    expect(reads.confirmed()).toBe(true);
     const [created] = await withTenant(t.database.db, asA(), (tx) =>
       tx.select({ createdAt: projects.createdAt }).from(projects),
     );
-    expect(page.items[0]?.createdAt.getTime()).toBe(created?.createdAt.getTime());
+    expect(rows[0]?.createdAt.getTime()).toBe(created?.createdAt.getTime());
+    // No tenant filter in the query: RLS alone keeps B's project out.
+    expect((await reads.db.select({ name: projects.name }).from(projects)).map((row) => row.name)).toEqual([
+      "A project",
+    ]);
   });
 
-  it("refuse a name that is not a read function, and columns that drifted from the function's", async () => {
-    const idOnly = { columns: 1, row: (v: unknown[]) => ({ id: v[0] as string }) };
-    expect(() => readFunction("set_context", [], idOnly)).toThrow("bad name or argument type");
-    expect(() => readFunction("read_project", ["uuid; drop table projects"], idOnly)).toThrow("bad name");
-    const drifted = readFunction<[string], { id: string }>("read_project", ["uuid"], idOnly);
-    const [project] = await withTenant(t.database.db, asA(), (tx) => tx.select({ id: projects.id }).from(projects));
-    await expect(drifted(t.database.db, context(), project?.id ?? "")).rejects.toThrow("6 columns returned");
+  it("prepared once, run for each member with its own values", async () => {
+    const byName = prepareRead((db) =>
+      db
+        .select({ id: projects.id })
+        .from(projects)
+        .where(eq(projects.name, sql.placeholder("name")))
+        .prepare("by_name"),
+    );
+    const asB = { ...member(), tenantId: b.tenantId, userId: b.userId, sessionId: sessionOf(b) };
+    expect(await readsFor(t.database.db, member()).run(byName, { name: "A project" })).toHaveLength(1);
+    expect(await readsFor(t.database.db, member()).run(byName, { name: "B project" })).toEqual([]);
+    expect(await readsFor(t.database.db, asB).run(byName, { name: "B project" })).toHaveLength(1);
+    expect(byName(t.database.db)).toBe(byName(t.database.db));
+    const outsider = readsFor(t.database.db, { ...member(), sessionId: crypto.randomUUID() });
+    expect(sqlStateOf(await failure(outsider.run(byName, { name: "A project" })))).toBe("BH401");
+    expect(outsider.confirmed()).toBe(false);
+  });
+
+  it("refuse what is not a select before anything is sent", async () => {
+    const { db } = readsFor(t.database.db, member());
+    await expect(async () => db.execute(sql`select 1`)).rejects.toThrow("a one-statement read is a select");
+    await expect(async () =>
+      db.insert(projects).values({ tenantId: a.tenantId, name: "x", createdBy: a.userId }),
+    ).rejects.toThrow("a one-statement read is a select");
+    await expect(async () => db.transaction(async () => undefined)).rejects.toThrow("open no transaction");
+    await expect(async () =>
+      db
+        .select({ id: projects.id })
+        .from(projects)
+        .where(eq(projects.name, sql`${sql.param(["a", "b"])}`)),
+    ).rejects.toThrow("scalar values");
   });
 });
 

@@ -35,21 +35,36 @@ describe("posture check", () => {
     expect((await checkPosture(db.database.db)).problems).toEqual([]);
   });
 
-  it("fails when a one-statement read runs with its owner's rights or skips app.enter_read", async () => {
-    const read = "app.read_task(uuid, uuid, integer, uuid, text, uuid)";
+  it("reports every function that differs from db/sql/functions/, and one no file defines", async () => {
+    const read = "app.read(uuid, uuid, integer, uuid, text, text, text[])";
     const definer = await problemsWhile(
       `alter function ${read} security definer`,
       `alter function ${read} security invoker`,
     );
-    expect(definer).toContainEqual(
-      expect.stringMatching(/^read function app\.read_task\(p_tenant uuid, .*\) is SECURITY DEFINER: it would read/),
+    expect(definer).toEqual([
+      expect.stringMatching(
+        /^function app\.read\(p_tenant uuid, .*\) differs from db\/sql\/functions\/read\.sql: it is SECURITY DEFINER$/,
+      ),
+    ]);
+    const body = await problemsWhile(
+      "create or replace function app.current_user_id() returns uuid language sql stable set search_path = pg_catalog, pg_temp as $$ select null::uuid $$",
+      "create or replace function app.current_user_id() returns uuid language sql stable parallel safe set search_path = pg_catalog, pg_temp as $$ SELECT nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid $$",
     );
-    expect(definer).toHaveLength(1);
+    expect(body).toEqual([
+      "function app.current_user_id() differs from db/sql/functions/current_user_id.sql: its body",
+    ]);
+    const granted = await problemsWhile(
+      "grant execute on function app.prune_expired(integer, integer) to public",
+      "revoke execute on function app.prune_expired(integer, integer) from public",
+    );
+    expect(granted).toEqual([
+      "function app.prune_expired(p_batch integer, p_throttle_window_seconds integer) differs from db/sql/functions/prune_expired.sql: who may execute it (PUBLIC, bulkhead_app)",
+    ]);
     const sneaky = await problemsWhile(
-      "create function app.read_everything() returns bigint language sql as 'select count(*) from public.projects'",
+      "create function app.read_everything() returns bigint language sql set search_path = pg_catalog, pg_temp as 'select count(*) from public.projects'",
       "drop function app.read_everything()",
     );
-    expect(sneaky).toContain("read function app.read_everything() does not call app.enter_read");
+    expect(sneaky).toEqual(["function app.read_everything() is not defined in db/sql/functions/"]);
   });
 
   it("fails when a tenant table has RLS disabled", async () => {
@@ -152,7 +167,10 @@ describe("posture check", () => {
       "alter function app.current_tenant_id() reset search_path",
       "alter function app.current_tenant_id() set search_path = pg_catalog, pg_temp",
     );
-    expect(problems).toEqual(["function app.current_tenant_id() does not pin search_path"]);
+    expect(problems).toEqual([
+      "function app.current_tenant_id() does not pin search_path",
+      "function app.current_tenant_id() differs from db/sql/functions/current_tenant_id.sql: search_path (not pinned)",
+    ]);
   });
 
   it("fails on a policy that drifted from db/schema.ts: renamed, truncated, edited or undeclared", async () => {

@@ -1,62 +1,47 @@
-import { and, count, eq } from "drizzle-orm";
+import { and, count, eq, getTableColumns, sql } from "drizzle-orm";
 import { z } from "zod";
-import { epochDate, type Reader, type RowDecoder, readFunction } from "../../db/reads.js";
+import { prepareRead, type Reads } from "../../db/reads.js";
 import { projects } from "../../db/schema.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { afterArgs, pageInput, toPage } from "../pagination.js";
-import { adminProcedure, router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
+import { newestFirst, pageInput, preparePages, readPage } from "../pagination.js";
+import { adminProcedure, type Caller, router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
 import { descriptionField, idField, nameField } from "../validation.js";
 
-const projectColumns = {
-  id: projects.id,
-  name: projects.name,
-  description: projects.description,
-  createdBy: projects.createdBy,
-  createdAt: projects.createdAt,
-  updatedAt: projects.updatedAt,
-};
+const { tenantId: _tenantId, ...projectColumns } = getTableColumns(projects);
 
-export type Project = {
-  id: string;
-  name: string;
-  description: string | null;
-  createdBy: string;
-  createdAt: Date;
-  updatedAt: Date;
-};
+export type Project = Omit<typeof projects.$inferSelect, "tenantId">;
 
-/** `app.read_projects_page` and `app.read_project` return these columns, in this order. */
-const projectRow: RowDecoder<Project> = {
-  columns: 6,
-  row: (v) => ({
-    id: v[0] as string,
-    name: v[1] as string,
-    description: v[2] as string | null,
-    createdBy: v[3] as string,
-    createdAt: epochDate(v[4]),
-    updatedAt: epochDate(v[5]),
-  }),
-};
+const tenantId = sql.placeholder("tenantId");
 
-const readProjectsPage = readFunction<[limit: number, afterCreatedAt: string | null, afterId: string | null], Project>(
-  "read_projects_page",
-  ["integer", "timestamptz", "uuid"],
-  projectRow,
+const projectPages = preparePages((db, start) =>
+  db
+    .select(projectColumns)
+    .from(projects)
+    .where(and(eq(projects.tenantId, tenantId), start(projects.createdAt, projects.id)))
+    .orderBy(...newestFirst(projects.createdAt, projects.id))
+    .limit(sql.placeholder("limit"))
+    .prepare("projects_page"),
 );
-const readProject = readFunction<[id: string], Project>("read_project", ["uuid"], projectRow);
+
+const projectById = prepareRead((db) =>
+  db
+    .select(projectColumns)
+    .from(projects)
+    .where(and(eq(projects.tenantId, tenantId), eq(projects.id, sql.placeholder("id"))))
+    .prepare("project_by_id"),
+);
 
 /** One page of the caller's tenant's projects, newest first: the hottest read, one statement. */
-export async function listProjects(read: Reader, input: { cursor?: string | null; limit: number }) {
-  const rows = await read(readProjectsPage, input.limit + 1, ...afterArgs(input.cursor));
-  return toPage(rows, input.limit);
+export function listProjects(read: Reads["run"], member: Caller, input: { cursor?: string | null; limit: number }) {
+  return readPage(read, projectPages, { tenantId: member.tenantId }, input);
 }
 
 // Queries name the tenant explicitly although RLS already confines them: the predicate lets the
-// planner use the (tenant_id, ...) indexes and check the policy once, not per row. `list` and
-// `get` are one-statement reads (migration 0006's `app.read_projects_page`, `app.read_project`).
+// planner use the (tenant_id, ...) indexes and check the policy once, not per row (and routes a
+// query to one shard on Citus). `list` and `get` are one-statement reads (db/reads.ts).
 export const projectsRouter = router({
-  list: tenantReadProcedure.input(pageInput).query(({ ctx, input }) => listProjects(ctx.read, input)),
+  list: tenantReadProcedure.input(pageInput).query(({ ctx, input }) => listProjects(ctx.read, ctx.member, input)),
 
   /** Per-tenant totals: an index-only count on (tenant_id, ...), with the policy a one-time check. */
   stats: tenantProcedure.query(async ({ ctx }) => {
@@ -68,7 +53,7 @@ export const projectsRouter = router({
   }),
 
   get: tenantReadProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {
-    const [project] = await ctx.read(readProject, input.id);
+    const [project] = await ctx.read(projectById, { tenantId: ctx.member.tenantId, id: input.id });
     if (!project) throw notFound("Project");
     return project satisfies Project;
   }),

@@ -1,34 +1,17 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, sql } from "drizzle-orm";
 import { z } from "zod";
-import { sqlState, sqlStateOf } from "../../db/errors.js";
-import { epochDate, type RowDecoder, readFunction } from "../../db/reads.js";
+import { prepareRead } from "../../db/reads.js";
 import { projects, taskStatuses, tasks, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
-import { afterArgs, pageInput, toPage } from "../pagination.js";
+import { newestFirst, pageInput, preparePages, readPage } from "../pagination.js";
 import { router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
 import { idField, nameField } from "../validation.js";
 
-const taskColumns = {
-  id: tasks.id,
-  projectId: tasks.projectId,
-  title: tasks.title,
-  status: tasks.status,
-  assigneeId: tasks.assigneeId,
-  createdAt: tasks.createdAt,
-  updatedAt: tasks.updatedAt,
-};
+const { tenantId: _tenantId, ...taskColumns } = getTableColumns(tasks);
 
-export type Task = {
-  id: string;
-  projectId: string;
-  title: string;
-  status: (typeof taskStatuses)[number];
-  assigneeId: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-};
+export type Task = Omit<typeof tasks.$inferSelect, "tenantId">;
 
 // The composite foreign keys already refuse another tenant's project or member; these checks
 // only turn that into a clear NOT_FOUND before the write, indistinguishable from a missing id.
@@ -51,50 +34,58 @@ async function assertMember(tx: Tx, tenantId: string, userId: string | null | un
 
 const status = z.enum(taskStatuses);
 
-/** `app.read_tasks_page` and `app.read_task` return these columns, in this order. */
-const taskRow: RowDecoder<Task> = {
-  columns: 7,
-  row: (v) => ({
-    id: v[0] as string,
-    projectId: v[1] as string,
-    title: v[2] as string,
-    status: v[3] as Task["status"],
-    assigneeId: v[4] as string | null,
-    createdAt: epochDate(v[5]),
-    updatedAt: epochDate(v[6]),
-  }),
-};
+const tenantId = sql.placeholder("tenantId");
 
-// `list` and `get` are one-statement reads (migration 0006's `app.read_tasks_page`, `app.read_task`).
-const readTasksPage = readFunction<
-  [
-    projectId: string,
-    status: Task["status"] | null,
-    limit: number,
-    afterCreatedAt: string | null,
-    afterId: string | null,
-  ],
-  Task
->("read_tasks_page", ["uuid", "text", "integer", "timestamptz", "uuid"], taskRow);
-const readTask = readFunction<[id: string], Task>("read_task", ["uuid"], taskRow);
+const taskPages = preparePages((db, start) =>
+  db
+    .select(taskColumns)
+    .from(tasks)
+    .where(
+      and(
+        eq(tasks.tenantId, tenantId),
+        eq(tasks.projectId, sql.placeholder("projectId")),
+        sql`(${sql.placeholder("status")}::text is null or ${tasks.status} = ${sql.placeholder("status")})`,
+        start(tasks.createdAt, tasks.id),
+      ),
+    )
+    .orderBy(...newestFirst(tasks.createdAt, tasks.id))
+    .limit(sql.placeholder("limit"))
+    .prepare("tasks_page"),
+);
+
+const taskById = prepareRead((db) =>
+  db
+    .select(taskColumns)
+    .from(tasks)
+    .where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, sql.placeholder("id"))))
+    .prepare("task_by_id"),
+);
+
+const projectExists = prepareRead((db) =>
+  db
+    .select({ id: projects.id })
+    .from(projects)
+    .where(and(eq(projects.tenantId, tenantId), eq(projects.id, sql.placeholder("id"))))
+    .prepare("project_exists"),
+);
 
 export const tasksRouter = router({
   list: tenantReadProcedure
     .input(pageInput.extend({ projectId: idField, status: status.optional() }))
     .query(async ({ ctx, input }) => {
-      const after = afterArgs(input.cursor); // a malformed cursor is BAD_REQUEST, before any read
-      try {
-        const rows = await ctx.read(readTasksPage, input.projectId, input.status ?? null, input.limit + 1, ...after);
-        return toPage(rows, input.limit);
-      } catch (error) {
-        // Another tenant's project is as missing as one that never existed.
-        if (sqlStateOf(error) === sqlState.scopeNotFound) throw notFound("Project");
-        throw error;
-      }
+      const values = { tenantId: ctx.member.tenantId, projectId: input.projectId, status: input.status ?? null };
+      // Two one-statement reads side by side: the project (another tenant's is as missing as one
+      // that never existed) and the page.
+      const [project, page] = await Promise.all([
+        ctx.read(projectExists, { tenantId: values.tenantId, id: input.projectId }),
+        readPage(ctx.read, taskPages, values, input),
+      ]);
+      if (project.length === 0) throw notFound("Project");
+      return page;
     }),
 
   get: tenantReadProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {
-    const [task] = await ctx.read(readTask, input.id);
+    const [task] = await ctx.read(taskById, { tenantId: ctx.member.tenantId, id: input.id });
     if (!task) throw notFound("Task");
     return task satisfies Task;
   }),

@@ -10,7 +10,13 @@ import { connectPostgres } from "../../db/postgres.js";
 import { projects, tasks, users } from "../../db/schema.js";
 import { withoutTenant, withTenant } from "../../db/tenant.js";
 import { type Db, rowsOf, type Tx } from "../../db/types.js";
-import { createCallerFactory, router, tenantProcedure } from "../../server/trpc.js";
+import {
+  adminProcedure,
+  createCallerFactory,
+  router,
+  tenantProcedure,
+  tenantReadProcedure,
+} from "../../server/trpc.js";
 import {
   codeOf,
   createTestApp,
@@ -284,13 +290,14 @@ describe("isolation pitfalls (attacks)", () => {
         session: sessionOf(a) as string | null,
         slug: null as string | null,
       };
-      // The runtime role calling the read functions itself, with whatever arguments it likes.
-      const page = (args: Partial<typeof own>) => {
+      // The runtime role calling app.read itself, with whatever arguments it likes.
+      const read = (args: Partial<typeof own>, query: string, values: string[] = []) => {
         const c = { ...own, ...args };
         return db.execute(
-          sql`select name from app.read_projects_page(${c.tenant}::uuid, ${c.user}::uuid, 5000, ${c.session}::uuid, ${c.slug}::text, 100, null, null)`,
+          sql`select * from app.read(${c.tenant}::uuid, ${c.user}::uuid, 5000, ${c.session}::uuid, ${c.slug}::text, ${query}::text, ${sql.param(values)}::text[]) as r(name text)`,
         );
       };
+      const page = (args: Partial<typeof own>) => read(args, "select name from projects order by name");
       const none = [{ tenant: null, user: null, role: single ? "bulkhead_app" : "postgres" }];
 
       const names = rowsOf<{ name: string }>(await page({})).map((row) => row.name);
@@ -306,21 +313,21 @@ describe("isolation pitfalls (attacks)", () => {
       expect(await stateOf(page({ slug: b.slug }))).toBe("BH403");
       expect(rowsOf(await page({ slug: a.slug })).length).toBe(names.length);
       expect(await leftoverContext(db)).toEqual(none);
-      // Ids of B's rows read as missing ones, in A's context.
-      const one = (id: string) =>
-        db.execute(
-          sql`select id from app.read_project(${a.tenantId}::uuid, ${a.userId}::uuid, 5000, ${own.session}::uuid, null, ${id}::uuid)`,
-        );
-      expect(rowsOf(await one(secret))).toEqual([]);
-      const tasksOf = (projectId: string) =>
-        stateOf(
-          db.execute(
-            sql`select id from app.read_tasks_page(${a.tenantId}::uuid, ${a.userId}::uuid, 5000, ${own.session}::uuid, null, ${projectId}::uuid, null, 10, null, null)`,
-          ),
-        );
-      expect(await tasksOf(secret)).toBe("BH404");
-      expect(await tasksOf(crypto.randomUUID())).toBe("BH404");
+      // B's rows read as missing ones in A's context, even asked for by id without a tenant filter.
+      expect(rowsOf(await read({}, "select name from projects where id = $1", [secret]))).toEqual([]);
+      // The query runs read-only, as one statement: no write, no second statement, no way out.
+      expect(
+        await stateOf(read({}, "select name from (select 1) s, lateral (delete from projects returning name) d")),
+      ).toBe("42601");
+      expect(await stateOf(read({}, "update projects set name = 'x' returning name"))).toBe("25006");
+      expect(await stateOf(read({}, "select name from projects; delete from projects"))).toBe("42601");
       expect(await leftoverContext(db)).toEqual(none);
+      // Values are values: a quote in one is data, never SQL.
+      const quoted = rowsOf<{ name: string }>(
+        await read({}, "select $1::text as name", ["x'); delete from projects; --"]),
+      );
+      expect(quoted).toEqual([{ name: "x'); delete from projects; --" }]);
+      expect((await a.client.projects.list.query({ limit: 100 })).items.length).toBe(names.length);
       if (single) {
         // Outside a transaction nothing sets a timeout, so reads run under the role's default.
         expect(rowsOf(await db.execute(sql`show statement_timeout`))).toEqual([{ statement_timeout: "5s" }]);
@@ -334,5 +341,51 @@ describe("isolation pitfalls (attacks)", () => {
     expect(await codeOf(hinted.tasks.get.query({ id: crypto.randomUUID() }))).toBe("FORBIDDEN");
     expect(await codeOf(a.client.projects.get.query({ id: secret }))).toBe("NOT_FOUND");
     expect(await codeOf(a.client.tasks.list.query({ projectId: secret }))).toBe("NOT_FOUND");
+  });
+
+  it("21. no code of a procedure runs for a non-member: removed, signed out, or naming another tenant", async () => {
+    const ran: string[] = [];
+    const spy = router({
+      query: tenantProcedure.query(() => {
+        ran.push("query");
+        return "answered";
+      }),
+      mutation: tenantProcedure.mutation(() => {
+        ran.push("mutation");
+        return "done";
+      }),
+      admin: adminProcedure.mutation(() => {
+        ran.push("admin");
+        return "done";
+      }),
+      // A read procedure that answers without reading: it must never answer at all.
+      unread: tenantReadProcedure.query(() => "answered without a read"),
+    });
+    const call = (ctx: ReturnType<typeof contextFor>) => createCallerFactory(spy)(ctx);
+    const outcome = (promise: Promise<unknown>) =>
+      promise.then(
+        (value) => value,
+        (error: { code?: string }) => error.code,
+      );
+    const removed = await t.addMember(a, "admin");
+    const signedOut = await t.addMember(a, "admin");
+    expect(await call(contextFor(removed)).admin()).toBe("done");
+    ran.length = 0;
+    await a.client.members.remove.mutate({ userId: removed.userId });
+    await signedOut.client.auth.logout.mutate({});
+
+    for (const who of [removed, signedOut]) {
+      expect(await outcome(call(contextFor(who)).query())).toBe("UNAUTHORIZED");
+      expect(await outcome(call(contextFor(who)).mutation())).toBe("UNAUTHORIZED");
+      expect(await outcome(call(contextFor(who)).admin())).toBe("UNAUTHORIZED");
+    }
+    const elsewhere = { ...contextFor(a), tenantHint: b.slug };
+    expect(await outcome(call(elsewhere).query())).toBe("FORBIDDEN");
+    expect(await outcome(call(elsewhere).mutation())).toBe("FORBIDDEN");
+    expect(ran).toEqual([]);
+    // A member gets through, and a read procedure that never read answers nobody.
+    expect(await call(contextFor(a)).query()).toBe("answered");
+    expect(ran).toEqual(["query"]);
+    expect(await outcome(call(contextFor(a)).unread())).toBe("INTERNAL_SERVER_ERROR");
   });
 });

@@ -31,8 +31,8 @@ async function rewriteFunction(db: Db, signature: string, rewrite: (source: stri
 const rewriteSetContext = (db: Db, rewrite: (source: string) => string) =>
   rewriteFunction(db, "app.set_context(uuid, uuid, integer, uuid, boolean)", rewrite);
 
-const rewriteEnterRead = (db: Db, rewrite: (source: string) => string) =>
-  rewriteFunction(db, "app.enter_read(uuid, uuid, integer, uuid, text)", rewrite);
+const rewriteEnterMember = (db: Db, rewrite: (source: string) => string) =>
+  rewriteFunction(db, "app.enter_member(uuid, uuid, integer, uuid, text, boolean)", rewrite);
 
 export const defences: Defence[] = [
   {
@@ -130,19 +130,30 @@ export const defences: Defence[] = [
     },
   },
   {
-    name: "read-membership",
-    description: "one-statement reads refuse a caller who is not a live member",
+    name: "enter-member",
+    description: "a member's transaction and one-statement read refuse a caller who is not a live member",
     engines: ["pglite", "postgres"],
     async remove(db) {
-      await rewriteEnterRead(db, (source) => source.replace("IF v_role IS NULL THEN", "IF false THEN"));
+      await rewriteEnterMember(db, (source) => source.replace("IF v_role IS NULL THEN", "IF false THEN"));
     },
   },
   {
-    name: "read-tenant-hint",
-    description: "one-statement reads refuse a request that names another tenant",
+    name: "tenant-hint",
+    description: "a member's transaction and one-statement read refuse a request that names another tenant",
     engines: ["pglite", "postgres"],
     async remove(db) {
-      await rewriteEnterRead(db, (source) => source.replace("IF p_tenant_slug IS NOT NULL", "IF false"));
+      await rewriteEnterMember(db, (source) => source.replace("IF p_tenant_slug IS NOT NULL", "IF false"));
+    },
+  },
+  {
+    name: "reads-read-only",
+    description: "a member's read, transaction or one statement, cannot write",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/isolation", "tests/data-layer.test.ts"],
+    async remove(db) {
+      await rewriteEnterMember(db, (source) =>
+        source.replace("PERFORM pg_catalog.set_config('transaction_read_only', 'on', true);", "NULL;"),
+      );
     },
   },
   {

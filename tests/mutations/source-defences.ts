@@ -157,6 +157,28 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/auth/tokens.test.ts"],
   },
   {
+    name: "procedure-after-membership",
+    description: "no code of a tenant procedure runs before its transaction has confirmed the member",
+    edits: [
+      {
+        file: "db/tenant.ts",
+        find: "  return db.transaction(async (tx) => {\n    const result = await tx.execute(\n      sql`select app.enter_member(",
+        replace:
+          '  return db.transaction(async (tx) => {\n    const early = fn(tx, "member");\n    early.catch(() => undefined);\n    const result = await tx.execute(\n      sql`select app.enter_member(',
+      },
+      { file: "db/tenant.ts", find: "    return fn(tx, role);\n  });\n}", replace: "    return early;\n  });\n}" },
+    ],
+    suites: ["tests/isolation/attacks.test.ts"],
+    filter: "no code of a procedure runs",
+  },
+  {
+    name: "read-must-read",
+    description: "a read procedure answers only after a read confirmed the member",
+    edits: [{ file: "server/trpc.ts", find: "if (outcome.ok && !reads.confirmed()) {", replace: "if (false) {" }],
+    suites: ["tests/isolation/attacks.test.ts"],
+    filter: "no code of a procedure runs",
+  },
+  {
     name: "role-checks",
     description: "admin and owner procedures check the caller's current role",
     edits: [{ file: "server/trpc.ts", find: "if (!hasRole(role, minimum)) {", replace: "if (false) {" }],

@@ -1,0 +1,37 @@
+-- Deletes up to p_batch expired refresh tokens, invitations and stale throttle rows per call,
+-- across all tenants (as bulkhead_owner, whose pruning policies admit exactly those rows).
+-- Returns true when a table had a full batch (call again), false when done, and NULL when
+-- another caller holds the pruning lock and this one did nothing.
+CREATE OR REPLACE FUNCTION app.prune_expired(p_batch integer, p_throttle_window_seconds integer)
+  RETURNS boolean
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_deleted bigint;
+  v_more boolean := false;
+BEGIN
+  IF p_batch IS NULL OR p_batch < 1 OR p_throttle_window_seconds IS NULL OR p_throttle_window_seconds < 1 THEN
+    RAISE EXCEPTION 'prune_expired: batch and window must be positive' USING ERRCODE = '22023';
+  END IF;
+  IF NOT pg_try_advisory_xact_lock(724311902) THEN
+    RETURN NULL; -- another caller is pruning: this one did nothing
+  END IF;
+  DELETE FROM public.refresh_tokens WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM public.refresh_tokens WHERE expires_at < now() LIMIT p_batch));
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  v_more := v_more OR v_deleted >= p_batch;
+  DELETE FROM public.invitations WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM public.invitations WHERE expires_at < now() LIMIT p_batch));
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  v_more := v_more OR v_deleted >= p_batch;
+  DELETE FROM public.login_throttle WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM public.login_throttle
+     WHERE window_started_at < now() - make_interval(secs => p_throttle_window_seconds) LIMIT p_batch));
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  v_more := v_more OR v_deleted >= p_batch;
+  RETURN v_more;
+END
+$$;
+ALTER FUNCTION app.prune_expired(integer, integer) OWNER TO bulkhead_owner;
+REVOKE ALL ON FUNCTION app.prune_expired(integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.prune_expired(integer, integer) TO bulkhead_app;

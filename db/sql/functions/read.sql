@@ -1,0 +1,45 @@
+-- The one-statement read: any SELECT the server builds with Drizzle, run for a member in one
+-- statement with no BEGIN or COMMIT (db/reads.ts; docs/decisions/006-one-generic-read.md).
+-- It enters the member's context first (app.enter_member: BH401/BH403, then read-only), and
+-- only then plans and runs the query, as the runtime role under FORCE RLS.
+--
+-- p_query is the SELECT's text with $1..$n placeholders, p_params its values as text. The
+-- query is kept as a prepared statement named by its text's md5, so it is planned once per
+-- connection as the static SQL of a PL/pgSQL function would be (planning it on every call cost
+-- ~0.25x of P1). Values are passed to EXECUTE as quoted literals (quote_nullable), never as
+-- SQL. A connection keeps at most 256 of these statements: past that it drops its own and
+-- starts again. The caller names the result's columns (`AS r(...)`).
+--
+-- On Citus, distribute it by p_tenant (create_distributed_function), colocated with the tenant
+-- tables: the call then runs on the worker holding that tenant's shards (docs/scaling-out.md).
+CREATE OR REPLACE FUNCTION app.read(p_tenant uuid, p_user uuid, p_statement_timeout_ms integer, p_session uuid,
+                                    p_tenant_slug text, p_query text, p_params text[])
+  RETURNS SETOF record
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+  v_name text;
+  v_args text;
+  v_stale text;
+BEGIN
+  PERFORM app.enter_member(p_tenant, p_user, p_statement_timeout_ms, p_session, p_tenant_slug, false);
+  IF p_query IS NULL OR pg_catalog.strpos(p_query, ';') > 0 THEN
+    RAISE EXCEPTION 'read: one statement, without a semicolon' USING ERRCODE = '42601';
+  END IF;
+  v_name := 'bulkhead_read_' || pg_catalog.md5(p_query);
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements s WHERE s.name = v_name) THEN
+    IF (SELECT count(*) FROM pg_catalog.pg_prepared_statements s WHERE s.name LIKE 'bulkhead\_read\_%') >= 256 THEN
+      FOR v_stale IN SELECT s.name FROM pg_catalog.pg_prepared_statements s WHERE s.name LIKE 'bulkhead\_read\_%' LOOP
+        EXECUTE pg_catalog.format('DEALLOCATE %I', v_stale);
+      END LOOP;
+    END IF;
+    EXECUTE pg_catalog.format('PREPARE %I AS %s', v_name, p_query);
+  END IF;
+  SELECT pg_catalog.string_agg(pg_catalog.quote_nullable(a.value), ', ' ORDER BY a.n) INTO v_args
+    FROM pg_catalog.unnest(p_params) WITH ORDINALITY AS a(value, n);
+  RETURN QUERY EXECUTE pg_catalog.format('EXECUTE %I%s', v_name,
+    CASE WHEN v_args IS NULL THEN '' ELSE '(' || v_args || ')' END);
+END
+$$;
+REVOKE ALL ON FUNCTION app.read(uuid, uuid, integer, uuid, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.read(uuid, uuid, integer, uuid, text, text, text[]) TO bulkhead_app;
