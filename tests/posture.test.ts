@@ -1,5 +1,7 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { functionsFolder } from "../db/functions.js";
 import { checkPosture } from "../db/posture.js";
 import { openTestDatabase, type TestDatabase } from "./helpers/db.js";
 
@@ -22,6 +24,11 @@ async function problemsWhile(breakSql: string, fixSql: string, runtimeRole?: str
 
 /** Statement by statement: PGlite's extended protocol takes one command at a time. */
 async function runScript(script: string) {
+  if (script.includes("$$")) {
+    // A function file: one statement whose body holds semicolons of its own.
+    await db.admin.execute(sql.raw(script));
+    return;
+  }
   for (const statement of script
     .split(";")
     .map((s) => s.trim())
@@ -48,7 +55,7 @@ describe("posture check", () => {
     ]);
     const body = await problemsWhile(
       "create or replace function app.current_user_id() returns uuid language sql stable set search_path = pg_catalog, pg_temp as $$ select null::uuid $$",
-      "create or replace function app.current_user_id() returns uuid language sql stable parallel safe set search_path = pg_catalog, pg_temp as $$ SELECT nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid $$",
+      readFileSync(`${functionsFolder}/current_user_id.sql`, "utf8"),
     );
     expect(body).toEqual([
       "function app.current_user_id() differs from db/sql/functions/current_user_id.sql: its body",

@@ -5,8 +5,8 @@
 --
 -- p_query is the SELECT's text with $1..$n placeholders, p_params its values as text. The
 -- query is kept as a prepared statement named by its text's md5, so it is planned once per
--- connection as the static SQL of a PL/pgSQL function would be (planning it on every call cost
--- ~0.25x of P1). Values are passed to EXECUTE as quoted literals (quote_nullable), never as
+-- connection, as the static SQL of a PL/pgSQL function would be (decision 006 has what planning
+-- it on every call cost). Values reach EXECUTE as quoted literals (quote_nullable), never as
 -- SQL. A connection keeps at most 256 of these statements: past that it drops its own and
 -- starts again. The caller names the result's columns (`AS r(...)`).
 --
@@ -21,24 +21,38 @@ DECLARE
   v_name text;
   v_args text;
   v_stale text;
+  v_execute text;
+  v_value text;
 BEGIN
   PERFORM app.enter_member(p_tenant, p_user, p_statement_timeout_ms, p_session, p_tenant_slug, false);
   IF p_query IS NULL OR pg_catalog.strpos(p_query, ';') > 0 THEN
     RAISE EXCEPTION 'read: one statement, without a semicolon' USING ERRCODE = '42601';
   END IF;
   v_name := 'bulkhead_read_' || pg_catalog.md5(p_query);
-  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements s WHERE s.name = v_name) THEN
+  -- A loop, not string_agg over unnest: a query here cost more than the rest of the function.
+  IF p_params IS NOT NULL THEN
+    FOREACH v_value IN ARRAY p_params LOOP
+      v_args := CASE WHEN v_args IS NULL THEN '' ELSE v_args || ', ' END || pg_catalog.quote_nullable(v_value);
+    END LOOP;
+  END IF;
+  v_execute := pg_catalog.format('EXECUTE %I%s', v_name, CASE WHEN v_args IS NULL THEN '' ELSE '(' || v_args || ')' END);
+  BEGIN
+    RETURN QUERY EXECUTE v_execute;
+  EXCEPTION WHEN invalid_sql_statement_name OR syntax_error THEN
+    -- EXECUTE of a statement this connection has not prepared (yet) fails, as 26000 or, when
+    -- it is asked for rows, as 42601; anything else is re-raised. Finding out so costs less than
+    -- looking it up in pg_prepared_statements on every call (docs/decisions/006-one-generic-read.md).
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements s WHERE s.name = v_name) THEN
+      RAISE;
+    END IF;
     IF (SELECT count(*) FROM pg_catalog.pg_prepared_statements s WHERE s.name LIKE 'bulkhead\_read\_%') >= 256 THEN
       FOR v_stale IN SELECT s.name FROM pg_catalog.pg_prepared_statements s WHERE s.name LIKE 'bulkhead\_read\_%' LOOP
         EXECUTE pg_catalog.format('DEALLOCATE %I', v_stale);
       END LOOP;
     END IF;
     EXECUTE pg_catalog.format('PREPARE %I AS %s', v_name, p_query);
-  END IF;
-  SELECT pg_catalog.string_agg(pg_catalog.quote_nullable(a.value), ', ' ORDER BY a.n) INTO v_args
-    FROM pg_catalog.unnest(p_params) WITH ORDINALITY AS a(value, n);
-  RETURN QUERY EXECUTE pg_catalog.format('EXECUTE %I%s', v_name,
-    CASE WHEN v_args IS NULL THEN '' ELSE '(' || v_args || ')' END);
+    RETURN QUERY EXECUTE v_execute;
+  END;
 END
 $$;
 REVOKE ALL ON FUNCTION app.read(uuid, uuid, integer, uuid, text, text, text[]) FROM PUBLIC;
