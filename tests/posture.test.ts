@@ -1,6 +1,6 @@
+import { readFileSync } from "node:fs";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
 import { functionsFolder } from "../db/functions.js";
 import { checkPosture } from "../db/posture.js";
 import { openTestDatabase, type TestDatabase } from "./helpers/db.js";
