@@ -199,6 +199,30 @@ export const tasks = pgTable(
   ],
 );
 
+/** Comments on a task: written by a member, deleted by their author or an admin. */
+export const comments = pgTable(
+  "comments",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: id(),
+    taskId: uuid("task_id").notNull(),
+    // Deliberately not a foreign key, like projects.created_by: a comment outlives its author.
+    authorId: uuid("author_id").notNull(),
+    body: text("body").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: "comments_pkey", columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: "comments_task_fkey",
+      columns: [t.tenantId, t.taskId],
+      foreignColumns: [tasks.tenantId, tasks.id],
+    }).onDelete("cascade"),
+    index("comments_tenant_task_created_idx").on(t.tenantId, t.taskId, t.createdAt.desc(), t.id.desc()),
+    tenantPolicy("comments", t.tenantId),
+  ],
+);
+
 /**
  * Refresh-token sessions. Only a SHA-256 of the secret is stored. Tokens rotate: each use
  * spends the row and issues a successor in the same `family_id`; presenting a spent token

@@ -31,6 +31,17 @@ export const descriptionField = z
   .trim()
   .max(5000);
 
+/** A comment: multi-line text (newlines and tabs), 1–10,000 characters after trimming. */
+export const commentField = z
+  .string()
+  .refine(
+    (value) => !controlOrLoneSurrogateMultiline.test(value),
+    "must not contain control characters other than newlines and tabs",
+  )
+  .trim()
+  .min(1, "must not be empty")
+  .max(10_000);
+
 export const emailField = lineField().trim().toLowerCase().pipe(z.email()).pipe(z.string().max(254));
 
 export const passwordField = lineField().min(12, "must be at least 12 characters").max(256);

@@ -1,6 +1,7 @@
 import { router } from "../trpc.js";
 import { auditRouter } from "./audit.js";
 import { authRouter } from "./auth.js";
+import { commentsRouter } from "./comments.js";
 import { healthProcedure } from "./health.js";
 import { membersRouter } from "./members.js";
 import { projectsRouter } from "./projects.js";
@@ -14,6 +15,7 @@ export const appRouter = router({
   members: membersRouter,
   projects: projectsRouter,
   tasks: tasksRouter,
+  comments: commentsRouter,
   audit: auditRouter,
 });
 

@@ -42,7 +42,15 @@ describe("isolation pitfalls (catalogue and runtime role)", () => {
   it("2. owner path: every tenant table forces RLS, and the owner role sees 0 rows without context", async () => {
     const tables = await tenantTables();
     expect(tables).toEqual(
-      expect.arrayContaining(["audit_events", "invitations", "projects", "refresh_tokens", "tasks", "users"]),
+      expect.arrayContaining([
+        "audit_events",
+        "comments",
+        "invitations",
+        "projects",
+        "refresh_tokens",
+        "tasks",
+        "users",
+      ]),
     );
     const flags = await rows<{ name: string; rls: boolean; forced: boolean }>(
       t.admin,

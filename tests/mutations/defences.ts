@@ -17,7 +17,16 @@ export interface Defence {
   suites?: string[];
 }
 
-const tenantTables = ["tenants", "users", "projects", "tasks", "refresh_tokens", "invitations", "audit_events"];
+const tenantTables = [
+  "tenants",
+  "users",
+  "projects",
+  "tasks",
+  "comments",
+  "refresh_tokens",
+  "invitations",
+  "audit_events",
+];
 
 /** Replaces `signature`'s definition with `rewrite(its source)`; fails when nothing changes. */
 async function rewriteFunction(db: Db, signature: string, rewrite: (source: string) => string) {

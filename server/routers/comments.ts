@@ -1,0 +1,91 @@
+import { TRPCError } from "@trpc/server";
+import { and, eq, getTableColumns, sql } from "drizzle-orm";
+import { z } from "zod";
+import { prepareRead } from "../../db/reads.js";
+import { comments, tasks } from "../../db/schema.js";
+import { audit } from "../audit.js";
+import { notFound } from "../errors.js";
+import { newestFirst, pageInput, preparePages, readPage } from "../pagination.js";
+import { hasRole } from "../roles.js";
+import { router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
+import { commentField, idField } from "../validation.js";
+
+const { tenantId: _tenantId, ...commentColumns } = getTableColumns(comments);
+
+export type Comment = Omit<typeof comments.$inferSelect, "tenantId">;
+
+const tenantId = sql.placeholder("tenantId");
+
+// A task's comments, newest first: one statement per page, prepared once (db/reads.ts).
+const commentPages = preparePages((db, start) =>
+  db
+    .select(commentColumns)
+    .from(comments)
+    .where(
+      and(
+        eq(comments.tenantId, tenantId),
+        eq(comments.taskId, sql.placeholder("taskId")),
+        start(comments.createdAt, comments.id),
+      ),
+    )
+    .orderBy(...newestFirst(comments.createdAt, comments.id))
+    .limit(sql.placeholder("limit"))
+    .prepare("comments_page"),
+);
+
+const taskExists = prepareRead((db) =>
+  db
+    .select({ id: tasks.id })
+    .from(tasks)
+    .where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, sql.placeholder("id"))))
+    .prepare("task_exists"),
+);
+
+export const commentsRouter = router({
+  list: tenantReadProcedure.input(pageInput.extend({ taskId: idField })).query(async ({ ctx, input }) => {
+    const values = { tenantId: ctx.member.tenantId, taskId: input.taskId };
+    // Another tenant's task is as missing as one that never existed.
+    const [task, page] = await Promise.all([
+      ctx.read(taskExists, { tenantId: values.tenantId, id: input.taskId }),
+      readPage(ctx.read, commentPages, values, input),
+    ]);
+    if (task.length === 0) throw notFound("Task");
+    return page;
+  }),
+
+  create: tenantProcedure.input(z.object({ taskId: idField, body: commentField })).mutation(async ({ ctx, input }) => {
+    const { tenantId, userId } = ctx.member;
+    const [task] = await ctx.db
+      .select({ id: tasks.id })
+      .from(tasks)
+      .where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, input.taskId)));
+    if (!task) throw notFound("Task");
+    const [comment] = await ctx.db
+      .insert(comments)
+      .values({ tenantId, taskId: input.taskId, authorId: userId, body: input.body })
+      .returning(commentColumns);
+    if (!comment) throw notFound("Comment");
+    await audit(ctx, { action: "comment.created", targetType: "comment", targetId: comment.id });
+    return comment satisfies Comment;
+  }),
+
+  /** By its author, or by an admin or owner. */
+  delete: tenantProcedure.input(z.object({ id: idField })).mutation(async ({ ctx, input }) => {
+    const { tenantId, userId, role } = ctx.member;
+    const [comment] = await ctx.db
+      .select({ authorId: comments.authorId })
+      .from(comments)
+      .where(and(eq(comments.tenantId, tenantId), eq(comments.id, input.id)));
+    if (!comment) throw notFound("Comment");
+    if (comment.authorId !== userId && !hasRole(role, "admin")) {
+      throw new TRPCError({ code: "FORBIDDEN", message: "Only its author or an admin can delete a comment" });
+    }
+    const deleted = await ctx.db
+      .delete(comments)
+      .where(and(eq(comments.tenantId, tenantId), eq(comments.id, input.id)))
+      .returning({ id: comments.id });
+    if (deleted.length === 0) throw notFound("Comment"); // deleted meanwhile
+    await audit(ctx, { action: "comment.deleted", targetType: "comment", targetId: input.id });
+    return { ok: true as const };
+  }),
+});
