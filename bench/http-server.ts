@@ -1,27 +1,62 @@
 /**
- * The server the HTTP benchmarks load: Bulkhead's app exactly as server/node.ts builds it, plus
- * a plain Hono route in the same process that runs the baseline SELECT with raw postgres.js.
+ * The server the HTTP benchmarks load: Bulkhead's app exactly as server/node.ts builds it, plus,
+ * in the same process, the baselines: plain Hono routes running the baseline SELECT (P2) and the
+ * baseline write (P6) with raw postgres.js, and `projects.list` as a team would write it with
+ * Drizzle's documented RLS pattern behind the same tRPC and Hono (P7).
  *   BENCH_APP_URL (bulkhead_app), BENCH_BASELINE_URL (superuser, no RLS), JWT_SECRET; prints
  *   `ready <port>` once it listens.
  */
 import { serve } from "@hono/node-server";
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { and, eq, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import postgres from "postgres";
 import { connectPostgres } from "../db/postgres.js";
+import { projects } from "../db/schema.js";
 import { createApp } from "../server/app.js";
 import { createArgon2Hasher } from "../server/auth/argon2.js";
+import { TokenService } from "../server/auth/tokens.js";
 import { parseConfig, toAppConfig } from "../server/config.js";
-import { silentLogger } from "../server/deps.js";
-import { baselineRead } from "./lib.js";
+import { silentLogger, systemClock } from "../server/deps.js";
+import { afterCursor, newestFirst, pageInput, toPage } from "../server/pagination.js";
+import { publicProcedure, router } from "../server/trpc.js";
+import { baselineRead, baselineWrite } from "./lib.js";
 
 const env = parseConfig(process.env);
 const database = connectPostgres({ url: process.env.BENCH_APP_URL ?? "", poolMax: 10, prepare: true });
 const raw = postgres(process.env.BENCH_BASELINE_URL ?? "", { max: 10, onnotice: () => {} });
-const app = createApp({
-  database,
-  config: toAppConfig(env, env.JWT_SECRET ?? ""),
-  hasher: createArgon2Hasher(),
-  logger: silentLogger,
+const config = toAppConfig(env, env.JWT_SECRET ?? "");
+const app = createApp({ database, config, hasher: createArgon2Hasher(), logger: silentLogger });
+
+// P7: Drizzle's documented RLS pattern (drizzle docs, "Row-Level Security": a transaction that
+// sets the claims with set_config, then the query), on a database of its own with the same pool,
+// behind the same tRPC (same init, transformer and input) and Hono: the bearer token verified as
+// Bulkhead verifies it, no membership or session check.
+const drizzleRls = connectPostgres({ url: process.env.BENCH_APP_URL ?? "", poolMax: 10, prepare: true });
+const tokens = new TokenService(config.jwt, systemClock);
+const p7 = router({
+  list: publicProcedure.input(pageInput).query(async ({ ctx, input }) => {
+    const claims = await tokens.verifyAccess(ctx.accessToken ?? "");
+    return drizzleRls.db.transaction(async (tx) => {
+      await tx.execute(
+        sql`select set_config('app.tenant_id', ${claims.tenantId}, true), set_config('app.user_id', ${claims.userId}, true)`,
+      );
+      const rows = await tx
+        .select({
+          id: projects.id,
+          name: projects.name,
+          description: projects.description,
+          createdBy: projects.createdBy,
+          createdAt: projects.createdAt,
+          updatedAt: projects.updatedAt,
+        })
+        .from(projects)
+        .where(and(eq(projects.tenantId, claims.tenantId), afterCursor(projects.createdAt, projects.id, input.cursor)))
+        .orderBy(...newestFirst(projects.createdAt, projects.id))
+        .limit(input.limit + 1);
+      return toPage(rows, input.limit);
+    });
+  }),
 });
 
 const outer = new Hono();
@@ -29,6 +64,24 @@ outer.get("/baseline/projects", async (c) => {
   const tenant = c.req.query("tenant") ?? "";
   return c.json({ items: await baselineRead(raw, tenant) });
 });
+// P6: what tasks.create writes (the task and its audit event), in one postgres.js transaction.
+outer.post("/baseline/tasks", async (c) => {
+  const body = await c.req.json<{ tenantId: string; userId: string; projectId: string; title: string }>();
+  return c.json(await baselineWrite(raw, body));
+});
+outer.all("/p7/*", (c) =>
+  fetchRequestHandler({
+    endpoint: "/p7",
+    req: c.req.raw,
+    router: p7,
+    createContext: () =>
+      ({
+        accessToken: c.req.header("authorization")?.replace(/^Bearer /, "") ?? null,
+        requestId: "p7",
+        logger: silentLogger,
+      }) as never,
+  }),
+);
 outer.route("/", app);
 
 // Port 0: the system picks a free one (a fixed port could be some outgoing connection's).

@@ -19,6 +19,24 @@ export const baselineRead = (sql: postgres.Sql, tenantId: string) => sql`
   select id, name, description, created_by, created_at, updated_at from projects
   where tenant_id = ${tenantId} order by created_at desc nulls last, id desc nulls last limit 50`;
 
+/**
+ * The baseline of P6: what `tasks.create` writes — the task, then its audit event — in one
+ * transaction by raw postgres.js, with no context, membership check or RLS.
+ */
+export const baselineWrite = (
+  sql: postgres.Sql,
+  who: { tenantId: string; userId: string; projectId: string; title: string },
+) =>
+  sql.begin(async (tx) => {
+    const [task] = await tx<{ id: string }[]>`
+      insert into tasks (tenant_id, project_id, title) values (${who.tenantId}, ${who.projectId}, ${who.title})
+      returning id, project_id, title, status, assignee_id, created_at, updated_at`;
+    await tx`
+      insert into audit_events (tenant_id, actor_id, action, target_type, target_id, request_id)
+      values (${who.tenantId}, ${who.userId}, 'task.created', 'task', ${task?.id ?? null}, 'baseline')`;
+    return task;
+  });
+
 /** Creates and migrates a scratch database; `drop()` removes it. */
 export async function scratchDatabase(label: string) {
   const name = `bulkhead_bench_${label}_${process.pid}`;

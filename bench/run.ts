@@ -9,6 +9,8 @@ import { benchHttp } from "./p2-http.js";
 import { benchScale } from "./p3-scale.js";
 import { benchTests } from "./p4-tests.js";
 import { benchLogins } from "./p5-logins.js";
+import { benchWrites } from "./p6-writes.js";
+import { benchRlsPattern } from "./p7-rls-pattern.js";
 import { benchInput } from "./p8-input.js";
 
 const only = process.argv
@@ -21,6 +23,8 @@ const all: [string, () => Promise<Row | Row[]>][] = [
   ["P3", benchScale],
   ["P4", benchTests],
   ["P5", benchLogins],
+  ["P6", benchWrites],
+  ["P7", benchRlsPattern],
   ["P8", benchInput],
 ];
 
