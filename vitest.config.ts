@@ -8,7 +8,10 @@ const engine = process.env.BULKHEAD_TEST_ENGINE === "postgres" ? "postgres" : "p
  * (`*.slow.test.ts`) and the fuzzers at long counts; `all` runs both (the PostgreSQL suite).
  */
 const tier = process.env.BULKHEAD_TEST_TIER ?? "fast";
-const include = tier === "slow" ? ["tests/**/*.slow.test.ts", "tests/fuzz/**/*.test.ts"] : ["tests/**/*.test.ts"];
+const include =
+  tier === "slow"
+    ? ["tests/**/*.slow.test.ts", "tests/fuzz/**/*.test.ts"]
+    : ["tests/**/*.test.ts", "server/**/*.test.ts"];
 const exclude = ["tests/edge/**", "**/node_modules/**", ...(tier === "fast" ? ["tests/**/*.slow.test.ts"] : [])];
 
 export default defineConfig({

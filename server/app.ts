@@ -16,6 +16,7 @@ import { bearerToken, createContextInner, TenantHintError, tenantHintOf } from "
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
 import { loggedError, tenantMismatch } from "./errors.js";
 import { appRouter } from "./routers/_app.js";
+import { useWireSerializer } from "./wire/index.js";
 
 /** The most calls one batched request may carry; `@bulkhead/client` batches at most this many. */
 export const maxBatchSize = 20;
@@ -61,6 +62,7 @@ function tenantHintFor(request: Request, baseDomain: string | undefined): string
 }
 
 export function createApp(deps: AppDeps) {
+  useWireSerializer(deps.config.wireSerializer);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? consoleLogger;
   const tokens = deps.tokens ?? new TokenService(deps.config.jwt, clock);

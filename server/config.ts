@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { WireSerializer } from "./wire/index.js";
 
 const booleanString = z
   .enum(["true", "false", "1", "0", "yes", "no"])
@@ -58,6 +59,8 @@ export const configSchema = z.object({
   SIGNUP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   PRUNE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(3600),
+  /** Who writes responses: Bulkhead's one-pass serializer, or superjson itself (decision 008). */
+  WIRE_SERIALIZER: z.enum(["bulkhead", "superjson"]).default("bulkhead"),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -73,6 +76,8 @@ export interface AppConfig {
   };
   refreshTokenTtlDays: number;
   statementTimeoutMs: number;
+  /** Who writes responses (WIRE_SERIALIZER). */
+  wireSerializer: WireSerializer;
   baseDomain?: string;
   /** When set, the client address is this many entries from the right of X-Forwarded-For. */
   trustedProxyHops: number | null;
@@ -130,6 +135,7 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
     },
     refreshTokenTtlDays: raw.REFRESH_TOKEN_TTL_DAYS,
     statementTimeoutMs: raw.STATEMENT_TIMEOUT_MS,
+    wireSerializer: raw.WIRE_SERIALIZER,
     ...(raw.BASE_DOMAIN ? { baseDomain: raw.BASE_DOMAIN } : {}),
     trustedProxyHops: raw.TRUST_PROXY ? raw.TRUSTED_PROXY_HOPS : null,
     login: {

@@ -11,10 +11,10 @@ import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
 import { clientErrorFromDatabase, loggedError, unauthorized } from "./errors.js";
 import { hasRole } from "./roles.js";
-import { transformer } from "./wire.js";
+import { transformer } from "./wire/index.js";
 
 const t = initTRPC.context<Context>().create({
-  // superjson's wire format; responses written in one pass (server/wire.ts).
+  // superjson's wire format; responses written in one pass unless configured otherwise (server/wire/).
   transformer,
   // Never put stacks in responses, whatever NODE_ENV says.
   isDev: false,

@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import superjson from "superjson";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { isoString, serializeOutput } from "../server/wire.js";
+import { isoString, serializeOutput } from "./serializer.js";
 
 const asWire = (serialize: () => unknown) => {
   try {

@@ -3,15 +3,13 @@
  * responses are written by `serializeOutput`, which produces exactly what `superjson.serialize`
  * produces — key for key, annotation for annotation — for the values procedures return (plain
  * objects and arrays of strings, finite numbers, booleans, nulls and valid Dates, none of them
- * shared), in one pass and without superjson's general machinery, which cost ~230 µs of the
- * ~1.6 ms a 50-row `projects.list` took on the server (BENCHMARKS.md, P2). Anything else —
+ * shared), in one pass and without superjson's general machinery. Anything else —
  * undefined, NaN, -0, bigint, Map, Set, class instances, an object reachable twice — goes to
  * superjson unchanged, so the output is always superjson's. The equivalence is property-tested
- * against superjson (tests/wire.test.ts).
+ * against superjson (serializer.test.ts); docs/decisions/008-one-pass-serializer.md has what it
+ * buys.
  */
-import type { CombinedDataTransformer } from "@trpc/server";
 import superjson, { type SuperJSONResult } from "superjson";
-import { deserializeInput } from "./input.js";
 
 type Leaf = readonly string[];
 
@@ -334,12 +332,3 @@ export function serializeOutput(value: unknown): SuperJSONResult {
   const values = isContainer(annotations) ? annotationRecord(annotations) : annotations;
   return { json, meta: { values, v: 1 } } as SuperJSONResult;
 }
-
-/** tRPC's transformer: superjson in, superjson's format out (written by `serializeOutput`). */
-export const transformer: CombinedDataTransformer = {
-  input: { serialize: (value) => superjson.serialize(value), deserialize: deserializeInput },
-  output: {
-    serialize: serializeOutput,
-    deserialize: (value) => superjson.deserialize(value),
-  },
-};
