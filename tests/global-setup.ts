@@ -1,10 +1,16 @@
 /**
  * Migrates once per run: a PGlite data directory dumped to a file (each test file loads a copy),
  * or a PostgreSQL template database (each test file gets `CREATE DATABASE ... TEMPLATE`).
+ * The PGlite dump is kept between runs under node_modules/.cache, keyed by a hash of everything
+ * that shapes it (the migrations, the function files, PGlite's version): a fresh PGlite's
+ * initdb alone took ~6 s here, before any test could start. A mutation run never uses it.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
@@ -20,7 +26,41 @@ declare module "vitest" {
   }
 }
 
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/** A hash of what the migrated PGlite depends on: migrations, function files, PGlite's version. */
+function pgliteDumpKey(): string {
+  const hash = createHash("sha256");
+  for (const folder of ["drizzle", "drizzle/meta", "db/sql/functions"]) {
+    for (const file of readdirSync(join(root, folder)).sort()) {
+      if (!/\.(sql|json)$/.test(file)) continue;
+      hash
+        .update(`${folder}/${file}\0`)
+        .update(readFileSync(join(root, folder, file)))
+        .update("\0");
+    }
+  }
+  hash.update(readFileSync(join(root, "node_modules/@electric-sql/pglite/package.json")));
+  return hash.digest("hex").slice(0, 32);
+}
+
 export default async function setup(project: TestProject) {
+  if (testEngine === "pglite" && !process.env.BULKHEAD_MUTATION) {
+    const cacheDir = join(root, "node_modules/.cache/bulkhead-tests");
+    const cached = join(cacheDir, `pglite-${pgliteDumpKey()}.tar`);
+    if (!existsSync(cached)) {
+      const database = await connectCopySource();
+      await migratePgliteDb(database.db);
+      const dump = await dumpForCopies(database.client); // closes it
+      await mkdir(cacheDir, { recursive: true });
+      const partial = `${cached}.${process.pid}`;
+      await writeFile(partial, dump);
+      await rename(partial, cached); // whole or not at all, for a run starting meanwhile
+    }
+    project.provide("pgliteDump", cached);
+    project.provide("templateDatabase", "");
+    return;
+  }
   if (testEngine === "pglite") {
     const dir = await mkdtemp(join(tmpdir(), "bulkhead-test-"));
     const database = await connectCopySource();
