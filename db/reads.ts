@@ -158,8 +158,7 @@ function prepareReadQuery(
 }
 
 // Made once and called as a method: a closure made per read that called the driver's method
-// through `.call` kept every page of rows alive past V8's young generation (BENCHMARKS.md,
-// "What held P2 under its line").
+// through `.call` kept every page of rows alive past V8's young generation (decision 009).
 async function executeRead(this: ReadQuery, values: Record<string, unknown> = {}) {
   const member = (values[memberKey] as MemberContext | undefined) ?? this.boundMember;
   if (!member) throw new Error("a one-statement read runs for a member: use runRead or readsFor");

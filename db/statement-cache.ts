@@ -1,12 +1,9 @@
 import type { Sql } from "postgres";
 
 /**
- * drizzle's postgres.js driver sends every query that is not explicitly `.prepare()`d as an
- * unnamed statement (`prepare: false`), so PostgreSQL parses and plans it on every call — which
- * halved read throughput in the P1 benchmark. postgres.js itself can keep a per-connection cache
- * of named statements keyed by the SQL text; this wrapper turns that on for drizzle's queries,
- * inside transactions too. Only for direct connections: behind PgBouncer in transaction mode
- * named statements must stay off (DATABASE_PREPARE=false), and then the client is used as is.
+ * Makes every query Drizzle sends through postgres.js a named statement, planned once per
+ * connection, inside transactions too; direct connections only, never behind PgBouncer in
+ * transaction mode (docs/decisions/009-named-statements-on-postgres-js.md).
  */
 export function withStatementCache(client: Sql): Sql {
   return wrap(client) as Sql;
@@ -25,12 +22,8 @@ type Overridden = "unsafe" | "begin" | "savepoint";
 
 function wrap<T extends object>(target: T): T {
   const client = target as unknown as Record<Overridden, Method>;
-  // The replacements are made once per wrapped client and call the client's own methods. Made
-  // anew on every read, closing over the method just read and calling it with `.call`, they kept
-  // every page of rows a query returned alive through young-generation collections: each
-  // request's rows were promoted and left for full collections (~15 KB a `projects.list`
-  // request, scavenges 3-4x slower). A direct or method call from such a closure, or `.call` from
-  // a closure made once, does not do it (BENCHMARKS.md, "What held P2 under its line").
+  // Made once per wrapped client: made per read and calling through `.call`, they kept every
+  // page of rows alive past V8's young generation (decision 009).
   const overrides: Record<Overridden, Method> = {
     // postgres.js also takes `unsafe(query, options)`.
     unsafe: (query, params, options) =>

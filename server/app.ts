@@ -107,7 +107,7 @@ export function createApp(deps: AppDeps) {
     maxSize: maxBodyBytes,
     onError: (c) => c.json({ error: `Request body larger than ${maxBodyBytes} bytes` }, 413),
   });
-  // GET and HEAD carry no body tRPC reads; asking for one would build a whole Request (~70 µs).
+  // GET and HEAD carry no body tRPC reads; asking for one would build a whole Request.
   app.use("/trpc/*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
   app.all("/trpc/*", (c) =>

@@ -135,8 +135,8 @@ let d0 = 0;
 let d1 = 0;
 
 /**
- * `date.toISOString()`, several times faster: V8's takes ~0.4 µs here, and a page of 50 rows has
- * 100 timestamps (the baseline's `JSON.stringify` pays the same). The string is made in one
+ * `date.toISOString()`, several times faster (a page of 50 rows has 100 timestamps; decision
+ * 008 and BENCHMARKS.md, "What changed to get here"). The string is made in one
  * piece from its character codes: a template literal made ~8 intermediate strings per call
  * (~26 KB a page, all garbage). Years 0–9999 only; others (written `+010000-…`) take the
  * engine's. The calendar day is cached: rows cluster in time.
@@ -261,7 +261,7 @@ function uniformBlock(uniform: Uniform, prefix: string): Readonly<Record<string,
     for (const key in shape) out[at + key] = shape[key] as Leaf;
   }
   // Rebuilt by JSON.parse, which gives an object fast properties: the loop above leaves one of
-  // 100 keys in dictionary mode, which JSON.stringify writes ~40% slower (~17 -> ~11 µs a page).
+  // 100 keys in dictionary mode, which JSON.stringify writes markedly slower (BENCHMARKS.md).
   block = Object.freeze(JSON.parse(JSON.stringify(out)) as Record<string, Leaf>);
   if (count * (shape ? Object.keys(shape).length : 1) <= maxBlockKeys) {
     if (uniformBlocks.size >= maxUniformBlocks) uniformBlocks.clear();
