@@ -5,6 +5,7 @@ import {
   type PgDialect,
   type PgQueryResultHKT,
   type PgSession,
+  PgTimestamp,
   type SelectedFieldsOrdered,
 } from "drizzle-orm/pg-core";
 import type { MemberContext } from "./tenant.js";
@@ -146,8 +147,9 @@ function prepareReadQuery(
   ...[query, fields, name, arrayMode, mapper, ...rest]: Parameters<PgSession["prepareQuery"]>
 ) {
   if (!fields || mapper) throw new Error("a one-statement read is a select built with db.select()");
-  const statement = readStatement(query.sql, fields);
-  const prepared = this.driverSession.prepareQuery(statement, fields, name, arrayMode, undefined, ...rest);
+  const plan = readPlan(fields);
+  const statement = readStatement(query.sql, plan);
+  const prepared = this.driverSession.prepareQuery(statement, fields, name, arrayMode, plan.mapRows, ...rest);
   const target = prepared as unknown as ReadQuery;
   target.driverExecute = target.execute;
   target.selectParams = query.params;
@@ -175,21 +177,81 @@ async function executeRead(this: ReadQuery, values: Record<string, unknown> = {}
   return rows;
 }
 
+interface ReadColumn {
+  /** Its type in the result's column list, and how the wrapping select converts it. */
+  type: string;
+  convert: "none" | "text" | "epoch";
+  key: string;
+  decode: ((value: unknown) => unknown) | null;
+}
+
+interface ReadPlan {
+  columns: ReadColumn[];
+  /** Rows to the select's shape; undefined (Drizzle's own mapping) for nested selections. */
+  mapRows: ((rows: unknown[][]) => unknown[]) | undefined;
+}
+
+/**
+ * How a select's fields travel through `app.read` and back: a column keeps its SQL type, except
+ * a Date timestamp, which comes as epoch milliseconds (exact for `timestamp(3)`), anything else
+ * (e.g. `count(*)`) as text for its field's decoder. Flat selections get a row mapper of their
+ * own: Drizzle's generic one, with its string timestamps, cost ~180 µs a 50-row page against
+ * ~45 µs (decision 006).
+ */
+function readPlan(fields: SelectedFieldsOrdered): ReadPlan {
+  const columns: ReadColumn[] = fields.map(({ field, path }) => {
+    const key = path.length === 1 ? (path[0] ?? "") : "";
+    if (is(field, PgTimestamp)) return { type: "double precision", convert: "epoch", key, decode: epochDate };
+    if (is(field, PgColumn)) {
+      const column = field;
+      return { type: column.getSQLType(), convert: "none", key, decode: (value) => column.mapFromDriverValue(value) };
+    }
+    const decoder = (field as { decoder?: { mapFromDriverValue(value: unknown): unknown } }).decoder;
+    return {
+      type: "text",
+      convert: "text",
+      key,
+      decode: decoder ? (value) => decoder.mapFromDriverValue(value) : null,
+    };
+  });
+  const flat = fields.every(({ path }) => path.length === 1);
+  return { columns, mapRows: flat ? rowMapper(columns) : undefined };
+}
+
+const epochDate = (value: unknown) => new Date(value as number);
+
+function rowMapper(columns: ReadColumn[]) {
+  const keys = columns.map((column) => column.key);
+  const decoders = columns.map((column) => column.decode);
+  return (rows: unknown[][]) =>
+    rows.map((row) => {
+      const out: Record<string, unknown> = {};
+      for (let i = 0; i < keys.length; i++) {
+        const value = row[i];
+        const decode = decoders[i];
+        out[keys[i] as string] = value === null || value === undefined || !decode ? (value ?? null) : decode(value);
+      }
+      return out;
+    });
+}
+
 /**
  * The statement that runs a select through `app.read`: the member's context, the select's SQL
- * and its values as text, and the result's columns named with their SQL types (a column's own
- * type; anything else, e.g. `count(*)`, as text for its field's decoder).
+ * (wrapped to convert columns where the plan says so) and its values as text, and the result's
+ * columns named with their types.
  */
-function readStatement(select: string, fields: SelectedFieldsOrdered): Query {
-  const columns = fields.map(({ field }, i) =>
-    is(field, PgColumn)
-      ? { name: `c${i}`, type: field.getSQLType(), cast: "" }
-      : { name: `c${i}`, type: "text", cast: "::text" },
-  );
+function readStatement(select: string, plan: ReadPlan): Query {
+  const columns = plan.columns.map((column, i) => ({ ...column, name: `c${i}` }));
   const names = columns.map((column) => `"${column.name}"`).join(", ");
-  const text = columns.every((column) => column.cast === "")
+  const converted = (column: (typeof columns)[number]) =>
+    column.convert === "epoch"
+      ? `(extract(epoch from q."${column.name}") * 1000)::double precision`
+      : column.convert === "text"
+        ? `q."${column.name}"::text`
+        : `q."${column.name}"`;
+  const text = columns.every((column) => column.convert === "none")
     ? select
-    : `select ${columns.map((column) => `q."${column.name}"${column.cast}`).join(", ")} from (${select}) as q(${names})`;
+    : `select ${columns.map(converted).join(", ")} from (${select}) as q(${names})`;
   const definition = columns.map((column) => `"${column.name}" ${column.type}`).join(", ");
   return {
     sql: `select * from app.read($1::uuid, $2::uuid, $3::integer, $4::uuid, $5::text, $6::text, $7::text[]) as r(${definition})`,
