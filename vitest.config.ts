@@ -23,16 +23,17 @@ export default defineConfig({
     include,
     exclude,
     globalSetup: ["tests/global-setup.ts"],
-    // The fast tier in worker threads: 33–37 s against 42–49 s in forked processes here. The
-    // slower tiers keep processes: they spawn servers and load PostgreSQL clients for minutes.
-    pool: tier === "fast" ? "threads" : "forks",
+    // The fast tier on PGlite in worker threads: 33–37 s against 42–49 s in forked processes
+    // here. PostgreSQL and the slower tiers keep processes: they spawn servers and hold
+    // PostgreSQL clients for minutes.
+    pool: tier === "fast" && engine === "pglite" ? "threads" : "forks",
     // Files share a worker's module cache: each builds its own database, app and clients, and
     // nothing in the suite keeps state in modules or globals. Re-importing drizzle, tRPC and
     // PGlite (wasm included) for every file cost more CPU than most files' tests (72 s -> 39 s).
     isolate: false,
     // Slower tiers wait on PostgreSQL and child servers as much as on the CPU: 3 beat 2 on 2
     // cores. The fast tier is all CPU (PGlite in the same process): 2.
-    maxWorkers: tier === "fast" ? 2 : 3,
+    maxWorkers: tier === "fast" && engine === "pglite" ? 2 : 3,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     name: tier === "fast" ? engine : `${engine} ${tier}`,

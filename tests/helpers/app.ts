@@ -1,3 +1,4 @@
+import { threadId } from "node:worker_threads";
 import { type BulkheadClient, createBulkheadClient, type Session } from "../../client/src/index.js";
 import { createApp } from "../../server/app.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
@@ -62,7 +63,8 @@ export interface TestAppOptions {
 
 let slugCounter = 0;
 /** A unique slug for a test tenant. */
-export const uniqueSlug = (prefix = "t") => `${prefix}-${process.pid}-${Date.now().toString(36)}-${slugCounter++}`;
+export const uniqueSlug = (prefix = "t") =>
+  `${prefix}-${process.pid}-${threadId}-${Date.now().toString(36)}-${slugCounter++}`;
 
 export const password = "correct horse battery staple";
 

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { threadId } from "node:worker_threads";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { inject } from "vitest";
@@ -51,7 +52,8 @@ export async function openTestDatabase(
     return { database, admin: database.db, engine: "pglite", url: null, close: () => database.close() };
   }
 
-  const name = `bulkhead_test_${process.pid}_${Date.now()}_${counter++}`;
+  // The thread too: files of one run may share a process (the fast tier runs in worker threads).
+  const name = `bulkhead_test_${process.pid}_${threadId}_${Date.now()}_${counter++}`;
   const server = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await server.unsafe(`create database ${name} template ${inject("templateDatabase")}`);
   await server.end();
