@@ -120,6 +120,25 @@ function differences(source: FunctionSource, deployed: DeployedFunction): string
   return found;
 }
 
+/** How the deployed versions of `source`'s function differ from its file; empty when they match. */
+function sourceDrift(source: FunctionSource, deployed: DeployedFunction[]): string[] {
+  const versions = deployed.filter((fn) => fn.name === source.name);
+  const problems: string[] = [];
+  if (versions.length === 0) problems.push(`function app.${source.name} is missing (db/sql/functions/${source.file})`);
+  if (versions.length > 1) {
+    problems.push(
+      `function app.${source.name} has ${versions.length} definitions; db/sql/functions/${source.file} has one`,
+    );
+  }
+  for (const version of versions) {
+    const found = differences(source, version);
+    if (found.length > 0) {
+      problems.push(`function ${version.signature} differs from db/sql/functions/${source.file}: ${found.join(", ")}`);
+    }
+  }
+  return problems;
+}
+
 /**
  * Every way the functions in schema `app` differ from `db/sql/functions/`: a body, rights,
  * search_path, owner or grants changed by hand, a file not applied, or a function no file
@@ -127,25 +146,7 @@ function differences(source: FunctionSource, deployed: DeployedFunction): string
  */
 export async function functionDrift(db: Db, sources: FunctionSource[] = functionSources()): Promise<string[]> {
   const deployed = await deployedFunctions(db);
-  const problems: string[] = [];
-  for (const source of sources) {
-    const versions = deployed.filter((fn) => fn.name === source.name);
-    if (versions.length === 0)
-      problems.push(`function app.${source.name} is missing (db/sql/functions/${source.file})`);
-    if (versions.length > 1) {
-      problems.push(
-        `function app.${source.name} has ${versions.length} definitions; db/sql/functions/${source.file} has one`,
-      );
-    }
-    for (const version of versions) {
-      const found = differences(source, version);
-      if (found.length > 0) {
-        problems.push(
-          `function ${version.signature} differs from db/sql/functions/${source.file}: ${found.join(", ")}`,
-        );
-      }
-    }
-  }
+  const problems = sources.flatMap((source) => sourceDrift(source, deployed));
   const known = new Set(sources.map((source) => source.name));
   for (const fn of deployed) {
     if (!known.has(fn.name)) problems.push(`function ${fn.signature} is not defined in db/sql/functions/`);
@@ -160,10 +161,7 @@ export async function functionDrift(db: Db, sources: FunctionSource[] = function
  */
 export async function applyFunctions(db: Db, run: (text: string) => Promise<unknown>): Promise<string[]> {
   const deployed = await deployedFunctions(db);
-  const stale = functionSources().filter((source) => {
-    const versions = deployed.filter((fn) => fn.name === source.name);
-    return versions.length !== 1 || versions.some((version) => differences(source, version).length > 0);
-  });
+  const stale = functionSources().filter((source) => sourceDrift(source, deployed).length > 0);
   if (stale.length > 0) await run(`BEGIN;\n${stale.map((source) => source.text).join("\n")}\nCOMMIT;`);
   return stale.map((source) => source.file);
 }

@@ -9,13 +9,6 @@ export function withStatementCache(client: Sql): Sql {
   return wrap(client) as Sql;
 }
 
-const cached = new WeakSet<object>();
-
-/** Whether `client` came from `withStatementCache` (so connections reserved from it should too). */
-export function usesStatementCache(client: object): boolean {
-  return cached.has(client);
-}
-
 type Callback = (sql: unknown) => unknown;
 type Method = (...args: unknown[]) => unknown;
 type Overridden = "unsafe" | "begin" | "savepoint";
@@ -40,7 +33,6 @@ function wrap<T extends object>(target: T): T {
       return value;
     },
   });
-  cached.add(proxy);
   return proxy;
 }
 
