@@ -10,7 +10,10 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
+import { secureHeaders } from "hono/secure-headers";
+import { browserSessionOf, sessionModeHeader } from "./auth/browser.js";
 import { randomSecret, TokenService } from "./auth/tokens.js";
 import { bearerToken, createContextInner, TenantHintError, tenantHintOf } from "./context.js";
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
@@ -88,6 +91,40 @@ export function createApp(deps: AppDeps) {
     c.res.headers.set("x-request-id", id);
   });
 
+  // Every response: nosniff, no framing, no referrer, HSTS, and a CSP for the app WEB_DIST serves.
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        baseUri: ["'none'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        objectSrc: ["'none'"],
+        imgSrc: ["'self'", "data:"],
+      },
+      xFrameOptions: "DENY",
+    }),
+  );
+
+  // CORS for the CORS_ORIGINS allowlist only, with credentials. Any other origin gets no CORS
+  // header at all (its preflight a bare 403), so a foreign page learns nothing of the list.
+  const { origins, corsMaxAgeSeconds } = deps.config.browser;
+  const allowCors = cors({
+    origin: (origin) => origin,
+    credentials: true,
+    allowMethods: ["GET", "POST"],
+    allowHeaders: ["authorization", "content-type", sessionModeHeader, "x-tenant", "x-request-id", "trpc-accept"],
+    exposeHeaders: ["x-request-id", "retry-after"],
+    maxAge: corsMaxAgeSeconds,
+  });
+  app.use(async (c, next) => {
+    const origin = c.req.header("origin");
+    if (origin && origins.includes(origin)) return allowCors(c, next);
+    if (origin && c.req.method === "OPTIONS") return c.body(null, 403);
+    await next();
+    if (origins.length > 0) c.res.headers.append("vary", "Origin");
+  });
+
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
   app.get("/readyz", async (c) => {
@@ -131,6 +168,7 @@ export function createApp(deps: AppDeps) {
           tenantHint: tenantHintFor(req, deps.config.baseDomain),
           clientAddress: clientAddressOf(req, c.env, deps),
           resHeaders,
+          browser: browserSessionOf(req, deps.config, resHeaders),
         }),
     }),
   );

@@ -25,6 +25,34 @@ const previousKeys = z.string().transform((value, ctx) => {
   return keys;
 });
 
+/**
+ * `https://app.example.com,http://localhost:5173` — the origins a browser may call from with
+ * credentials. Each must be exactly an origin (scheme, host, optional port): never `*`, a path or
+ * a trailing slash, so that what is compared is what the browser sends in `Origin`.
+ */
+const originList = z.string().transform((value, ctx) => {
+  const origins: string[] = [];
+  for (const part of value
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    let origin: string | null = null;
+    try {
+      const url = new URL(part);
+      if ((url.protocol === "https:" || url.protocol === "http:") && url.origin === part) origin = url.origin;
+    } catch {}
+    if (!origin) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${part}" is not an origin like https://app.example.com (no *, path or /)`,
+      });
+      return z.NEVER;
+    }
+    origins.push(origin);
+  }
+  return origins;
+});
+
 /** Every setting Bulkhead reads, with its default; parsed from env vars or Worker bindings. */
 export const configSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
@@ -44,6 +72,11 @@ export const configSchema = z.object({
   JWT_AUDIENCE: z.string().min(1).default("bulkhead-api"),
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
   REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  /** How long a just-rotated refresh token still answers with the same rotated session (0: never). */
+  REFRESH_TOKEN_REUSE_SECONDS: z.coerce.number().int().min(0).max(60).default(10),
+  /** Origins allowed to call with credentials (CORS and the session cookie's CSRF check). */
+  CORS_ORIGINS: originList.default([]),
+  CORS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
   BASE_DOMAIN: z.string().min(1).optional(),
   TRUST_PROXY: booleanString.default(false),
   /** How many proxies of ours append to X-Forwarded-For: the client is the N-th entry from the right. */
@@ -75,6 +108,10 @@ export interface AppConfig {
     accessTokenTtlSeconds: number;
   };
   refreshTokenTtlDays: number;
+  /** Seconds in which a spent refresh token returns the session it was rotated into. */
+  refreshTokenReuseSeconds: number;
+  /** Browser access: the allowed origins, and whether a `Secure`-less cookie may be set for localhost. */
+  browser: { origins: string[]; corsMaxAgeSeconds: number; allowInsecureLocalhost: boolean };
   statementTimeoutMs: number;
   /** Who writes responses (WIRE_SERIALIZER). */
   wireSerializer: WireSerializer;
@@ -134,6 +171,12 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       accessTokenTtlSeconds: raw.ACCESS_TOKEN_TTL_SECONDS,
     },
     refreshTokenTtlDays: raw.REFRESH_TOKEN_TTL_DAYS,
+    refreshTokenReuseSeconds: raw.REFRESH_TOKEN_REUSE_SECONDS,
+    browser: {
+      origins: raw.CORS_ORIGINS,
+      corsMaxAgeSeconds: raw.CORS_MAX_AGE_SECONDS,
+      allowInsecureLocalhost: raw.NODE_ENV !== "production",
+    },
     statementTimeoutMs: raw.STATEMENT_TIMEOUT_MS,
     wireSerializer: raw.WIRE_SERIALIZER,
     ...(raw.BASE_DOMAIN ? { baseDomain: raw.BASE_DOMAIN } : {}),

@@ -1,4 +1,5 @@
 import type { Database } from "../db/types.js";
+import type { BrowserSession } from "./auth/browser.js";
 import type { TokenService } from "./auth/tokens.js";
 import type { AppConfig } from "./config.js";
 import type { Clock, Logger, PasswordHasher } from "./deps.js";
@@ -21,6 +22,8 @@ export interface ContextInnerOptions {
   clientAddress: string | null;
   /** Response headers a procedure may add to (e.g. Retry-After). */
   resHeaders: Headers;
+  /** The request's session mode and refresh cookie (`auth/browser.ts`). */
+  browser: BrowserSession;
 }
 
 /**

@@ -27,16 +27,26 @@ export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
 export type Session = RouterOutputs["auth"]["login"];
 
-/** The tokens the client needs; a full `Session` fits. */
+/** The tokens the client holds; a full `Session` fits. In cookie mode there is no refresh token. */
 export interface SessionTokens {
   accessToken: string;
-  refreshToken: string;
+  refreshToken?: string;
 }
+
+/**
+ * How the refresh token travels. `"bearer"` (the default; servers, CLIs, mobile): in response
+ * bodies, kept by you via `session`/`onSession`. `"cookie"` (browsers): only in an HttpOnly
+ * cookie JavaScript cannot read; the access token stays in this client's memory, and a reload
+ * gets a new one from the cookie on its first call.
+ */
+export type SessionMode = "bearer" | "cookie";
 
 export interface BulkheadClientOptions {
   /** The tRPC endpoint, e.g. `http://localhost:3000/trpc`. */
   url: string;
-  /** A session to start with (e.g. restored from storage). */
+  /** `"bearer"` (default) or `"cookie"`; chosen per client, sent with every request. */
+  mode?: SessionMode;
+  /** A session to start with (e.g. restored from storage; bearer mode). */
   session?: SessionTokens | null;
   /** Called with every new session (login, registration, invitation, refresh) and null when it ends. */
   onSession?: (session: SessionTokens | null) => void;
@@ -44,6 +54,14 @@ export interface BulkheadClientOptions {
   fetch?: typeof fetch;
   /** Extra headers on every request, e.g. `{ "x-tenant": "acme" }`. */
   headers?: Record<string, string> | (() => Record<string, string>);
+  /**
+   * Share refreshes with the other tabs of this origin (Web Locks and BroadcastChannel, where the
+   * runtime has them): one tab refreshes at a time, and the others adopt its session instead of
+   * spending the token again. A string names the channel. Default: on in cookie mode (a
+   * browser's tabs share the one cookie, so they share its session), off in bearer mode (each
+   * client keeps the session it was given).
+   */
+  shareAcrossTabs?: boolean | string;
 }
 
 export type BulkheadClient = TRPCClient<AppRouter>;
@@ -62,45 +80,78 @@ export function errorCode(error: unknown): string | null {
   return null;
 }
 
+type TabMessage = { type: "session"; session: SessionTokens } | { type: "signed-out" };
+
+/** Web Locks and BroadcastChannel when the runtime has them (browsers); otherwise in-tab only. */
+function tabsOf(name: string | null) {
+  const locks = (globalThis.navigator as { locks?: LockManager } | undefined)?.locks;
+  const channel = name && typeof BroadcastChannel === "function" ? new BroadcastChannel(name) : null;
+  return {
+    exclusive: <T>(run: () => Promise<T>): Promise<T> =>
+      name && locks ? (locks.request(`${name}:refresh`, run) as Promise<T>) : run(),
+    post: (message: TabMessage) => channel?.postMessage(message),
+    listen: (handler: (message: TabMessage) => void) => {
+      if (channel) channel.onmessage = (event: MessageEvent<TabMessage>) => handler(event.data);
+    },
+  };
+}
+
 /**
  * Creates the typed client. It sends the bearer token, adopts sessions returned by login,
- * registration and invitations, and on UNAUTHORIZED refreshes once with the refresh token and
- * retries; concurrent calls share that one refresh.
+ * registration and invitations, and on UNAUTHORIZED refreshes once and retries; concurrent calls
+ * share that one refresh, and so do the tabs of one browser (`shareAcrossTabs`).
  */
 export function createBulkheadClient(options: BulkheadClientOptions): BulkheadClient {
+  const cookieMode = options.mode === "cookie";
   let session: SessionTokens | null = options.session ?? null;
+  // In cookie mode a reload starts with no access token, but the cookie may still hold a session.
+  let cookieMayHoldSession = cookieMode;
   let refreshing: Promise<boolean> | null = null;
-  const fetchImpl = options.fetch;
+  const baseFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const fetchImpl: typeof fetch = cookieMode
+    ? (input, init) => baseFetch(input, { ...init, credentials: "include" })
+    : baseFetch;
+  const share = options.shareAcrossTabs ?? cookieMode;
+  const tabs = tabsOf(share === false ? null : typeof share === "string" ? share : `bulkhead:${options.url}`);
 
-  const setSession = (next: SessionTokens | null) => {
+  const adopt = (next: SessionTokens | null) => {
     session = next;
+    cookieMayHoldSession = cookieMode && next !== null;
     options.onSession?.(next);
   };
+  const setSession = (next: SessionTokens | null) => {
+    adopt(next);
+    tabs.post(next ? { type: "session", session: next } : { type: "signed-out" });
+  };
+  tabs.listen((message) => adopt(message.type === "session" ? message.session : null));
 
   const headers = () => ({
     ...(typeof options.headers === "function" ? options.headers() : options.headers),
+    ...(cookieMode ? { "x-bulkhead-session": "cookie" } : {}),
     ...(session ? { authorization: `Bearer ${session.accessToken}` } : {}),
   });
 
-  // A bare client for the refresh call itself, outside the retrying link chain.
+  // A bare client for the refresh call itself, outside the retrying link chain; unbatched, so
+  // its URL is the refresh cookie's path.
   const refresher = createTRPCClient<AppRouter>({
-    links: [
-      httpLink({ url: options.url, transformer: superjson, ...(fetchImpl ? { fetch: fetchImpl } : {}), headers }),
-    ],
+    links: [httpLink({ url: options.url, transformer: superjson, fetch: fetchImpl, headers })],
   });
 
-  const refreshOnce = (): Promise<boolean> => {
-    const refreshToken = session?.refreshToken;
-    if (!refreshToken) return Promise.resolve(false);
-    refreshing ??= refresher.auth.refresh
-      .mutate({ refreshToken })
-      .then((next) => {
-        setSession(next);
-        return true;
-      })
-      .catch(() => {
-        setSession(null);
-        return false;
+  /** Refreshes unless another call or tab already replaced `staleToken`; true when a session is in hand. */
+  const refreshOnce = (staleToken: string | undefined): Promise<boolean> => {
+    refreshing ??= tabs
+      .exclusive(async () => {
+        if (session && session.accessToken !== staleToken) return true;
+        const refreshToken = session?.refreshToken;
+        if (!cookieMode && !refreshToken) return false;
+        if (cookieMode && !cookieMayHoldSession) return false;
+        try {
+          setSession(toTokens(await refresher.auth.refresh.mutate(cookieMode ? undefined : { refreshToken })));
+          return true;
+        } catch {
+          setSession(null);
+          return false;
+        }
       })
       .finally(() => {
         refreshing = null;
@@ -113,25 +164,24 @@ export function createBulkheadClient(options: BulkheadClientOptions): BulkheadCl
     ({ op, next }) =>
       observable((observer) => {
         let retried = false;
-        let tokenUsed = session?.accessToken;
         let subscription: { unsubscribe(): void } | undefined;
         const attempt = () => {
-          tokenUsed = session?.accessToken;
+          const tokenUsed = session?.accessToken;
           subscription = next(op).subscribe({
             next(result) {
               const data = result.result.type === "data" ? result.result.data : undefined;
-              if (sessionPaths.has(op.path) && isSession(data)) setSession(data);
+              if (sessionPaths.has(op.path) && isSession(data)) setSession(toTokens(data));
+              if (op.path === "auth.logout") setSession(null);
               observer.next(result);
             },
             error(error) {
-              if (retried || noRetryPaths.has(op.path) || errorCode(error) !== "UNAUTHORIZED" || !session) {
+              const mayRefresh = session !== null || cookieMayHoldSession;
+              if (retried || noRetryPaths.has(op.path) || errorCode(error) !== "UNAUTHORIZED" || !mayRefresh) {
                 observer.error(error);
                 return;
               }
               retried = true;
-              // Another call may have refreshed already while this one was in flight.
-              const renewed = session.accessToken !== tokenUsed ? Promise.resolve(true) : refreshOnce();
-              void renewed.then((ok) => (ok ? attempt() : observer.error(error)));
+              void refreshOnce(tokenUsed).then((ok) => (ok ? attempt() : observer.error(error)));
             },
             complete() {
               observer.complete();
@@ -150,18 +200,20 @@ export function createBulkheadClient(options: BulkheadClientOptions): BulkheadCl
         transformer: superjson,
         // The server refuses batches of more than 20 calls; split larger ones.
         maxItems: 20,
-        ...(fetchImpl ? { fetch: fetchImpl } : {}),
+        fetch: fetchImpl,
         headers,
       }),
     ],
   });
 }
 
+/** The tokens of a session response; nothing else of it is kept or shared between tabs. */
+function toTokens(session: SessionTokens): SessionTokens {
+  return session.refreshToken === undefined
+    ? { accessToken: session.accessToken }
+    : { accessToken: session.accessToken, refreshToken: session.refreshToken };
+}
+
 function isSession(value: unknown): value is SessionTokens {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as SessionTokens).accessToken === "string" &&
-    typeof (value as SessionTokens).refreshToken === "string"
-  );
+  return typeof value === "object" && value !== null && typeof (value as SessionTokens).accessToken === "string";
 }

@@ -7,16 +7,24 @@ import { revokeFamily, spendRefreshToken, startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
 import { parseOpaqueToken } from "./tokens.js";
 
-export const refreshInput = z.object({ refreshToken: lineField().min(1).max(200) });
+/** In cookie mode the token comes from the cookie, and the input is empty. */
+export const refreshInput = z.object({ refreshToken: lineField().min(1).max(200).optional() }).optional();
 
-/** Rotates a refresh token: a spent one replayed revokes its family (RFC 9700). */
+/**
+ * Rotates a refresh token: a spent one replayed revokes its family (RFC 9700), unless it is
+ * another tab's refresh inside the reuse window (`spendRefreshToken`).
+ */
 export async function refresh(ctx: Context, input: z.infer<typeof refreshInput>): Promise<Session> {
-  const parsed = parseOpaqueToken("rt", input.refreshToken);
-  if (!parsed) throw unauthorized();
+  const { browser } = ctx;
+  browser.assertSafe({ usesCookie: browser.cookieMode || !input?.refreshToken });
+  const token = browser.cookieMode ? browser.cookieToken : (input?.refreshToken ?? null);
+  const parsed = token ? parseOpaqueToken("rt", token) : null;
+  if (!token || !parsed) throw unauthorized();
   const { tenantId } = parsed;
   const now = ctx.clock.now();
   const result = await withTenant(ctx.database.db, { tenantId, userId: null }, async (tx) => {
-    const outcome = await spendRefreshToken(tx, tenantId, input.refreshToken, now);
+    const reuse = ctx.config.refreshTokenReuseSeconds;
+    const outcome = await spendRefreshToken(tx, ctx.tokens, tenantId, token, now, reuse);
     if (outcome.kind === "reused") {
       // Committed on purpose: the replay revokes every token of the family, the thief's and ours.
       await revokeFamily(tx, tenantId, outcome.familyId, now);
@@ -34,7 +42,7 @@ export async function refresh(ctx: Context, input: z.infer<typeof refreshInput>)
     return startSession(
       tx,
       ctx,
-      { tenantId, userId: outcome.userId, familyId: outcome.familyId },
+      { tenantId, userId: outcome.userId, familyId: outcome.familyId, refreshToken: outcome.child },
       { action: "auth.refreshed", targetType: "user", targetId: outcome.userId },
     );
   });

@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, gt, inArray, isNull } from "drizzle-orm";
 import { refreshTokens, tenants, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { type AuditEntry, recordAudit } from "../audit.js";
@@ -20,25 +20,25 @@ interface SessionDeps {
  * Starts a session — registration, login, refresh, an accepted invitation — and records it in
  * the audit trail in the same transaction, so every session that exists was audited.
  */
-export async function startSession(
-  tx: Tx,
-  deps: SessionDeps,
-  who: { tenantId: string; userId: string; familyId?: string },
-  event: AuditEntry,
-): Promise<Session> {
+export async function startSession(tx: Tx, deps: SessionDeps, who: SessionOwner, event: AuditEntry): Promise<Session> {
   await recordAudit(tx, { ...event, tenantId: who.tenantId, actorId: who.userId }, deps);
   return issueSession(tx, deps, who);
 }
 
+interface SessionOwner {
+  tenantId: string;
+  userId: string;
+  /** The family (session) to continue; a new one when absent. */
+  familyId?: string;
+  /** The refresh token to hand out: a rotation's child (`stored` when a replay finds it already saved). */
+  refreshToken?: { token: string; stored: boolean };
+}
+
 /**
- * Issues an access token and a new refresh token (in `familyId`, or a new family) for a member,
+ * Issues an access token and a refresh token (in `familyId`, or a new family) for a member,
  * inside a transaction already in that tenant's context.
  */
-async function issueSession(
-  tx: Tx,
-  deps: SessionDeps,
-  who: { tenantId: string; userId: string; familyId?: string },
-): Promise<Session> {
+async function issueSession(tx: Tx, deps: SessionDeps, who: SessionOwner): Promise<Session> {
   const [user] = await tx
     .select(memberColumns)
     .from(users)
@@ -46,31 +46,43 @@ async function issueSession(
   const [tenant] = await tx.select(tenantColumns).from(tenants).where(eq(tenants.id, who.tenantId));
   if (!user || !tenant) throw unauthorized();
 
-  const refreshToken = makeOpaqueToken("rt", who.tenantId);
+  const refreshToken = who.refreshToken?.token ?? makeOpaqueToken("rt", who.tenantId);
   const now = deps.clock.now();
   // The family is the session: its access tokens name it, and die when it is revoked.
   const familyId = who.familyId ?? crypto.randomUUID();
-  await tx.insert(refreshTokens).values({
-    tenantId: who.tenantId,
-    userId: who.userId,
-    familyId,
-    tokenHash: await sha256Hex(refreshToken),
-    expiresAt: new Date(now.getTime() + deps.config.refreshTokenTtlDays * 86_400_000),
-  });
+  if (!who.refreshToken?.stored) {
+    await tx.insert(refreshTokens).values({
+      tenantId: who.tenantId,
+      userId: who.userId,
+      familyId,
+      tokenHash: await sha256Hex(refreshToken),
+      expiresAt: new Date(now.getTime() + deps.config.refreshTokenTtlDays * 86_400_000),
+    });
+  }
   const access = await deps.tokens.signAccess({ userId: who.userId, tenantId: who.tenantId, sessionId: familyId });
   return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken, user, tenant };
 }
 
 export type RefreshOutcome =
-  | { kind: "rotated"; userId: string; familyId: string }
+  | { kind: "rotated" | "repeated"; userId: string; familyId: string; child: { token: string; stored: boolean } }
   | { kind: "reused"; familyId: string }
   | { kind: "invalid" };
 
 /**
- * Spends a refresh token atomically. A token that exists but was already spent or revoked is a
- * replay: the caller revokes its whole family (RFC 9700 reuse detection) and commits that.
+ * Spends a refresh token atomically; it rotates into the token `tokens.childRefreshTokens`
+ * derives from it. A token that exists but was already spent or revoked is a replay: the caller
+ * revokes its whole family (RFC 9700 reuse detection) and commits that — except a replay of a
+ * token spent at most `reuseSeconds` ago whose family is live, which is another tab of the same
+ * browser refreshing at the same moment: it gets the same rotated token ("repeated").
  */
-export async function spendRefreshToken(tx: Tx, tenantId: string, token: string, now: Date): Promise<RefreshOutcome> {
+export async function spendRefreshToken(
+  tx: Tx,
+  tokens: TokenService,
+  tenantId: string,
+  token: string,
+  now: Date,
+  reuseSeconds: number,
+): Promise<RefreshOutcome> {
   const tokenHash = await sha256Hex(token);
   const [spent] = await tx
     .update(refreshTokens)
@@ -85,14 +97,47 @@ export async function spendRefreshToken(tx: Tx, tenantId: string, token: string,
       ),
     )
     .returning({ userId: refreshTokens.userId, familyId: refreshTokens.familyId });
-  if (spent) return { kind: "rotated", ...spent };
+  if (spent) {
+    const [child] = await tokens.childRefreshTokens(token, tenantId);
+    return { kind: "rotated", ...spent, child: { token: child as string, stored: false } };
+  }
 
   const [known] = await tx
-    .select({ familyId: refreshTokens.familyId, usedAt: refreshTokens.usedAt, revokedAt: refreshTokens.revokedAt })
+    .select({
+      familyId: refreshTokens.familyId,
+      userId: refreshTokens.userId,
+      usedAt: refreshTokens.usedAt,
+      revokedAt: refreshTokens.revokedAt,
+    })
     .from(refreshTokens)
     .where(and(eq(refreshTokens.tenantId, tenantId), eq(refreshTokens.tokenHash, tokenHash)));
-  if (known && (known.usedAt || known.revokedAt)) return { kind: "reused", familyId: known.familyId };
-  return { kind: "invalid" };
+  if (!known || !(known.usedAt || known.revokedAt)) return { kind: "invalid" };
+  if (known.usedAt && !known.revokedAt && now.getTime() - known.usedAt.getTime() <= reuseSeconds * 1000) {
+    const children = await tokens.childRefreshTokens(token, tenantId);
+    const hashes = await Promise.all(children.map(sha256Hex));
+    const [live] = await tx
+      .select({ tokenHash: refreshTokens.tokenHash })
+      .from(refreshTokens)
+      .where(
+        and(
+          eq(refreshTokens.tenantId, tenantId),
+          eq(refreshTokens.familyId, known.familyId),
+          inArray(refreshTokens.tokenHash, hashes),
+          isNull(refreshTokens.revokedAt),
+          gt(refreshTokens.expiresAt, now),
+        ),
+      );
+    const child = live && children[hashes.indexOf(live.tokenHash)];
+    if (child) {
+      return {
+        kind: "repeated",
+        userId: known.userId,
+        familyId: known.familyId,
+        child: { token: child, stored: true },
+      };
+    }
+  }
+  return { kind: "reused", familyId: known.familyId };
 }
 
 /** Revokes every live token of a family. */

@@ -82,6 +82,30 @@ export class TokenService {
     return { token, expiresAt: new Date(expiresAt * 1000) };
   }
 
+  /**
+   * The refresh token a refresh token rotates into: an HMAC of the parent under the signing key,
+   * so a tab that replays the parent inside the reuse window is given the very token the first
+   * tab got (nothing else stays live), and no one without the key can compute it. The first
+   * entry is the current key's; the others, the previous keys', for a rotation inside the window.
+   */
+  async childRefreshTokens(parent: string, tenantId: string): Promise<string[]> {
+    const data = new TextEncoder().encode(`bulkhead refresh child\0${parent}`);
+    const keys = [this.#encodedCurrent, ...[...this.#keys.values()].filter((key) => key !== this.#encodedCurrent)];
+    return Promise.all(
+      keys.map(async (raw) => {
+        const key = await crypto.subtle.importKey(
+          "raw",
+          new Uint8Array(raw),
+          { name: "HMAC", hash: "SHA-256" },
+          false,
+          ["sign"],
+        );
+        const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, data));
+        return `bhrt_${tenantId}_${base64url(mac)}`;
+      }),
+    );
+  }
+
   #remember(token: string, claims: AccessClaims, expiresAt: number, notBefore: number) {
     if (this.#verified.size >= verifiedCacheSize) {
       const oldest = this.#verified.keys().next();

@@ -13,17 +13,43 @@ import { notFound } from "../errors.js";
 import { publicProcedure, router, tenantProcedure } from "../trpc.js";
 import { lineField } from "../validation.js";
 
+/**
+ * The procedures that start a session: in cookie mode (auth/browser.ts) only from an allowed
+ * origin, checked before any work, and the refresh token goes into the cookie, not the body.
+ */
+const sessionProcedure = publicProcedure.use(({ ctx, next }) => {
+  ctx.browser.assertSafe({ usesCookie: false });
+  return next();
+});
+
 export const authRouter = router({
-  registerTenant: publicProcedure.input(registrationInput).mutation(({ ctx, input }) => registerTenant(ctx, input)),
+  registerTenant: sessionProcedure
+    .input(registrationInput)
+    .mutation(async ({ ctx, input }) => ctx.browser.deliver(await registerTenant(ctx, input))),
 
-  login: publicProcedure.input(loginInput).mutation(({ ctx, input }) => login(ctx, input)),
+  login: sessionProcedure
+    .input(loginInput)
+    .mutation(async ({ ctx, input }) => ctx.browser.deliver(await login(ctx, input))),
 
-  refresh: publicProcedure.input(refreshInput).mutation(({ ctx, input }) => refresh(ctx, input)),
+  refresh: publicProcedure
+    .input(refreshInput)
+    .mutation(async ({ ctx, input }) => ctx.browser.deliver(await refresh(ctx, input))),
 
+  /**
+   * Ends the session of `refreshToken`; in cookie mode, the session of the access token (and
+   * the cookie); with neither, every session of the caller.
+   */
   logout: tenantProcedure
     .input(z.object({ refreshToken: lineField().min(1).max(200).optional() }).optional())
     .mutation(async ({ ctx, input }) => {
       const { tenantId, userId } = ctx.member;
+      if (ctx.browser.cookieMode) {
+        ctx.browser.assertSafe({ usesCookie: false });
+        await revokeFamily(ctx.db, tenantId, ctx.member.sessionId, ctx.clock.now());
+        ctx.browser.clear();
+        await audit(ctx, { action: "auth.logout", targetType: "user", targetId: userId });
+        return { ok: true as const };
+      }
       const mine = and(
         eq(refreshTokens.tenantId, tenantId),
         eq(refreshTokens.userId, userId),
@@ -63,5 +89,7 @@ export const authRouter = router({
     return { user, tenant };
   }),
 
-  acceptInvite: publicProcedure.input(acceptInviteInput).mutation(({ ctx, input }) => acceptInvite(ctx, input)),
+  acceptInvite: sessionProcedure
+    .input(acceptInviteInput)
+    .mutation(async ({ ctx, input }) => ctx.browser.deliver(await acceptInvite(ctx, input))),
 });

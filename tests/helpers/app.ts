@@ -2,6 +2,7 @@ import { threadId } from "node:worker_threads";
 import { type BulkheadClient, createBulkheadClient, type Session } from "../../client/src/index.js";
 import { createApp } from "../../server/app.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
+import { browserSessionOf } from "../../server/auth/browser.js";
 import { TokenService } from "../../server/auth/tokens.js";
 import { type AppConfig, parseConfig, toAppConfig } from "../../server/config.js";
 import { createContextInner } from "../../server/context.js";
@@ -68,8 +69,17 @@ export const uniqueSlug = (prefix = "t") =>
 
 export const password = "correct horse battery staple";
 
+/** A bearer-mode session: its refresh token is in the body. */
+export type BearerSession = Session & { refreshToken: string };
+
+/** The session of a bearer-mode response; throws if the refresh token is missing. */
+export function bearerSession(session: Session): BearerSession {
+  if (typeof session.refreshToken !== "string") throw new Error("a bearer-mode session came without its refresh token");
+  return session as BearerSession;
+}
+
 export interface TenantHandle {
-  session: Session;
+  session: BearerSession;
   client: BulkheadClient;
   tenantId: string;
   userId: string;
@@ -114,10 +124,12 @@ export async function createTestApp(options: TestAppOptions = {}) {
   /** Registers a tenant with an owner and returns the owner's signed-in client. */
   const registerTenant = async (name = "Tenant", slug = uniqueSlug()): Promise<TenantHandle> => {
     const anonymous = client();
-    const session = await anonymous.auth.registerTenant.mutate({
-      tenant: { name, slug },
-      owner: { email: `owner@${slug}.test`, password, name: `${name} Owner` },
-    });
+    const session = bearerSession(
+      await anonymous.auth.registerTenant.mutate({
+        tenant: { name, slug },
+        owner: { email: `owner@${slug}.test`, password, name: `${name} Owner` },
+      }),
+    );
     return { session, client: anonymous, tenantId: session.tenant.id, userId: session.user.id, slug };
   };
 
@@ -126,7 +138,9 @@ export async function createTestApp(options: TestAppOptions = {}) {
     const address = email ?? `${role}-${slugCounter++}@${owner.slug}.test`;
     const invite = await owner.client.members.invite.mutate({ email: address, role });
     const member = client();
-    const session = await member.auth.acceptInvite.mutate({ token: invite.token, name: `A ${role}`, password });
+    const session = bearerSession(
+      await member.auth.acceptInvite.mutate({ token: invite.token, name: `A ${role}`, password }),
+    );
     return { session, client: member, tenantId: session.tenant.id, userId: session.user.id, slug: owner.slug };
   };
 
@@ -136,6 +150,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
    */
   const requestContext = (accessToken: string, overrides: { config?: AppConfig } = {}) => {
     const used = overrides.config ?? config;
+    const resHeaders = new Headers();
     return createContextInner({
       database: db.database,
       config: used,
@@ -148,7 +163,8 @@ export async function createTestApp(options: TestAppOptions = {}) {
       accessToken,
       tenantHint: null,
       clientAddress: null,
-      resHeaders: new Headers(),
+      resHeaders,
+      browser: browserSessionOf(new Request("http://localhost/trpc"), used, resHeaders),
     });
   };
 

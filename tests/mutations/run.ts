@@ -93,9 +93,15 @@ function report(name: string, failed: string[]) {
 }
 
 const databaseOnly = process.argv.includes("--database");
+// `-- --only=a,b`: just those rows, while working on a defence.
+const only = process.argv
+  .find((arg) => arg.startsWith("--only="))
+  ?.slice(7)
+  .split(",");
+const chosen = (name: string) => !only || only.includes(name);
 try {
-  const databaseRows = defences.filter((d) => d.engines.includes(testEngine));
-  const codeRows = databaseOnly ? [] : sourceDefences;
+  const databaseRows = defences.filter((d) => d.engines.includes(testEngine) && chosen(d.name));
+  const codeRows = databaseOnly ? [] : sourceDefences.filter((d) => chosen(d.name));
   const suitesOfDatabase = [...new Set(databaseRows.flatMap((d) => d.suites ?? ["tests/isolation"]))];
   const suitesOfCode = [...new Set(codeRows.flatMap((d) => d.suites))];
   console.log(

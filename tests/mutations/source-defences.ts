@@ -24,6 +24,10 @@ const login = "server/auth/login.ts";
 const registration = "server/auth/registration.ts";
 const invitation = "server/auth/invitation.ts";
 const tokens = "server/auth/tokens.ts";
+const app = "server/app.ts";
+const browserSession = "server/auth/browser.ts";
+const sessions = "server/auth/sessions.ts";
+const browser = "tests/browser/sessions.test.ts";
 
 export const sourceDefences: SourceDefence[] = [
   {
@@ -317,5 +321,120 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/hardening/host.test.ts"],
+  },
+  {
+    name: "cors-allowlist",
+    description: "only CORS_ORIGINS get CORS headers",
+    edits: [
+      {
+        file: app,
+        find: "if (origin && origins.includes(origin)) return allowCors(c, next);",
+        replace: "if (origin) return allowCors(c, next);",
+      },
+    ],
+    suites: [browser],
+  },
+  {
+    name: "cors-foreign-preflight",
+    description: "a foreign origin's preflight gets a bare 403",
+    edits: [{ file: app, find: `if (origin && c.req.method === "OPTIONS") return c.body(null, 403);`, replace: "" }],
+    suites: [browser],
+  },
+  {
+    name: "secure-headers",
+    description: "every response carries the secure headers",
+    edits: [
+      {
+        file: app,
+        find: "    secureHeaders({",
+        replace: "    ((_options: unknown) => (_c: unknown, next: () => Promise<void>) => next())({",
+      },
+    ],
+    suites: [browser],
+  },
+  {
+    name: "cookie-http-only",
+    description: "the refresh cookie is HttpOnly",
+    edits: [{ file: browserSession, find: "httpOnly: true,", replace: "httpOnly: false," }],
+    suites: [browser],
+  },
+  {
+    name: "cookie-same-site",
+    description: "the refresh cookie is SameSite=Strict",
+    edits: [{ file: browserSession, find: `sameSite: "Strict",`, replace: `sameSite: "Lax",` }],
+    suites: [browser],
+  },
+  {
+    name: "cookie-path",
+    description: "the refresh cookie goes only to the refresh URL",
+    edits: [{ file: browserSession, find: "path: refreshCookiePath,", replace: `path: "/",` }],
+    suites: [browser],
+  },
+  {
+    name: "cookie-secure",
+    description: "Secure is dropped only for plain-HTTP loopback outside production",
+    edits: [{ file: browserSession, find: "    config.browser.allowInsecureLocalhost &&\n", replace: "" }],
+    suites: [browser],
+  },
+  {
+    name: "cookie-not-in-body",
+    description: "in cookie mode no response body holds the refresh token",
+    edits: [
+      {
+        file: browserSession,
+        find: "      return visible;",
+        replace: "      return { ...visible, refreshToken: session.refreshToken };",
+      },
+    ],
+    suites: [browser],
+  },
+  {
+    name: "csrf-origin",
+    description: "the cookie is used, and cookie mode granted, only for an allowed Origin",
+    edits: [{ file: browserSession, find: "&& !originAllowed) {", replace: "&& false) {" }],
+    suites: [browser],
+  },
+  {
+    name: "csrf-header",
+    description: "the cookie refreshes only with the X-Bulkhead-Session header a form cannot send",
+    edits: [{ file: browserSession, find: "if (usesCookie && cookieToken && !cookieMode) {", replace: "if (false) {" }],
+    suites: [browser],
+  },
+  {
+    name: "reuse-window-bounded",
+    description: "a replay after the reuse window revokes the family",
+    edits: [
+      {
+        file: sessions,
+        find: "now.getTime() - known.usedAt.getTime() <= reuseSeconds * 1000",
+        replace: "now.getTime() - known.usedAt.getTime() >= 0",
+      },
+    ],
+    suites: [browser],
+  },
+  {
+    name: "reuse-window-same-token",
+    description: "tabs refreshing at once get one rotated token (derived), not a live one each",
+    edits: [
+      {
+        file: sessions,
+        find: "child: { token: child as string, stored: false }",
+        replace: `child: { token: makeOpaqueToken("rt", tenantId), stored: false }`,
+      },
+    ],
+    suites: [browser],
+  },
+  {
+    name: "reuse-window-live-family",
+    description: "inside the window, an ended session's token still gets nothing",
+    edits: [
+      { file: sessions, find: "if (known.usedAt && !known.revokedAt && ", replace: "if (known.usedAt && " },
+      {
+        file: sessions,
+        find: "          isNull(refreshTokens.revokedAt),\n          gt(refreshTokens.expiresAt, now),",
+        replace: "          gt(refreshTokens.expiresAt, now),",
+      },
+    ],
+    suites: [browser],
   },
 ];

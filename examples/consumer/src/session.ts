@@ -9,6 +9,11 @@ import { startServer } from "./server.js";
 
 const show = (label: string, value: unknown) => console.log(`${label.padEnd(22)} ${JSON.stringify(value)}`);
 const short = (token: string) => `${token.slice(0, 16)}…`;
+/** Bearer mode (the default) returns the refresh token in the body; cookie mode never does. */
+const bearerToken = (session: { refreshToken?: string }) => {
+  if (!session.refreshToken) throw new Error("expected a bearer-mode session");
+  return session.refreshToken;
+};
 
 async function main() {
   const given = process.argv[2];
@@ -35,18 +40,25 @@ async function main() {
     });
     show("login", { accessToken: short(login.accessToken), expires: login.accessTokenExpiresAt.toISOString() });
 
-    // 3. Refresh: a new pair; the old refresh token is spent, and replaying it revokes the family.
-    const refreshed = await createBulkheadClient({ url }).auth.refresh.mutate({ refreshToken: login.refreshToken });
+    // 3. Refresh: a new pair; the old refresh token is spent. Replayed at once (another tab of
+    // the same browser), it answers with the same rotated token; replayed after the reuse
+    // window (REFRESH_TOKEN_REUSE_SECONDS, 10 s by default), it is theft and revokes the family.
+    const loginToken = bearerToken(login);
+    const refreshed = await createBulkheadClient({ url }).auth.refresh.mutate({ refreshToken: loginToken });
     show("refresh", {
-      refreshToken: short(refreshed.refreshToken),
-      rotated: refreshed.refreshToken !== login.refreshToken,
+      refreshToken: short(bearerToken(refreshed)),
+      rotated: refreshed.refreshToken !== loginToken,
     });
+    const tab = await createBulkheadClient({ url }).auth.refresh.mutate({ refreshToken: loginToken });
+    show("replay at once (tab)", { sameRotatedToken: tab.refreshToken === refreshed.refreshToken });
+    console.log("… waiting 10.5 s, out of the reuse window");
+    await new Promise((resolve) => setTimeout(resolve, 10_500));
     const replay = await createBulkheadClient({ url })
-      .auth.refresh.mutate({ refreshToken: login.refreshToken })
+      .auth.refresh.mutate({ refreshToken: loginToken })
       .catch((e: unknown) => errorCode(e));
     show("replay old token", replay);
     const afterReplay = await createBulkheadClient({ url })
-      .auth.refresh.mutate({ refreshToken: refreshed.refreshToken })
+      .auth.refresh.mutate({ refreshToken: bearerToken(refreshed) })
       .catch((e: unknown) => errorCode(e));
     show("new token after replay", afterReplay);
 
