@@ -14,6 +14,7 @@ const include =
     : ["tests/**/*.test.ts", "server/**/*.test.ts"];
 const exclude = [
   "tests/edge/**",
+  "tests/e2e/**",
   "**/node_modules/**",
   ...(tier === "fast" ? ["tests/**/*.slow.test.ts", "tests/fuzz/**"] : []),
 ];

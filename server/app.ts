@@ -173,6 +173,8 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
+  if (deps.webApp) app.get("*", deps.webApp);
+
   app.notFound((c) => c.json({ error: "Not found" }, 404));
 
   app.onError((error, c) => {

@@ -92,6 +92,8 @@ export const configSchema = z.object({
   SIGNUP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   PRUNE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(3600),
+  /** A built web app (`npm run build:web` writes examples/web/dist) that the Node server serves at `/`. */
+  WEB_DIST: z.string().min(1).optional(),
   /** Who writes responses: Bulkhead's one-pass serializer, or superjson itself (decision 008). */
   WIRE_SERIALIZER: z.enum(["bulkhead", "superjson"]).default("bulkhead"),
 });

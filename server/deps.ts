@@ -1,3 +1,4 @@
+import type { MiddlewareHandler } from "hono";
 import type { Database } from "../db/types.js";
 import type { TokenService } from "./auth/tokens.js";
 import type { AppConfig } from "./config.js";
@@ -46,6 +47,8 @@ export interface AppDeps {
   tokens?: TokenService;
   clock?: Clock;
   logger?: Logger;
+  /** Serves a web app's files for GET requests no API route answered (WEB_DIST on Node). */
+  webApp?: MiddlewareHandler;
   /** The peer address of a request, when the runtime knows it (Node's socket, Workers' header). */
   peerAddress?: (request: Request, env: unknown) => string | undefined;
 }

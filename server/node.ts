@@ -2,13 +2,16 @@
  * The Node entry point, and the only module with side effects: reads the environment, opens and
  * checks the database, listens, and shuts down gracefully on SIGTERM/SIGINT.
  */
-import { dirname, join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { type HttpBindings, serve } from "@hono/node-server";
+import { serveStatic } from "@hono/node-server/serve-static";
+import type { MiddlewareHandler } from "hono";
 import { openDatabase } from "../db/open.js";
 import { checkPosture } from "../db/posture.js";
 import { createApp } from "./app.js";
 import { createArgon2Hasher } from "./auth/argon2.js";
-import { longestThrottleWindowSeconds, toAppConfig } from "./config.js";
+import { ConfigError, longestThrottleWindowSeconds, toAppConfig } from "./config.js";
 import { databaseConfigOf } from "./database-config.js";
 import { consoleLogger } from "./deps.js";
 import { loadEnv } from "./env.js";
@@ -16,6 +19,25 @@ import { startPruning } from "./pruning.js";
 import { resolveJwtSecret } from "./secrets.js";
 
 const logger = consoleLogger;
+
+/**
+ * The built web app at `/`, for a same-origin deployment: its files, and index.html for every
+ * other path (the app routes in the browser). Hashed assets are cached for a year.
+ */
+function webApp(dist: string): MiddlewareHandler {
+  const root = resolve(dist);
+  const index = join(root, "index.html");
+  if (!existsSync(index)) throw new ConfigError(`WEB_DIST: ${index} does not exist; run npm run build:web`);
+  const cache = (path: string, c: Parameters<MiddlewareHandler>[0]) =>
+    c.header("cache-control", path.includes("/assets/") ? "public, max-age=31536000, immutable" : "no-cache");
+  const files = serveStatic({ root, onFound: cache });
+  const page = serveStatic({ path: index, onFound: cache });
+  return (c, next) =>
+    files(c, async () => {
+      const response = await page(c, next);
+      if (response) c.res = response;
+    });
+}
 
 async function main() {
   const raw = loadEnv();
@@ -37,6 +59,7 @@ async function main() {
     config,
     hasher: createArgon2Hasher(),
     logger,
+    ...(raw.WEB_DIST ? { webApp: webApp(raw.WEB_DIST) } : {}),
     peerAddress: (_request, env) => (env as Partial<HttpBindings> | undefined)?.incoming?.socket.remoteAddress,
   });
 

@@ -80,6 +80,36 @@ export function errorCode(error: unknown): string | null {
   return null;
 }
 
+/** What a failed call said, in the parts an interface shows; null when the server was not reached. */
+export interface ErrorDetails {
+  /** The tRPC code: `"BAD_REQUEST"`, `"UNAUTHORIZED"`, … */
+  code: string | null;
+  /** The server's message: one sentence per invalid field for BAD_REQUEST, never SQL or a stack. */
+  message: string;
+  /** Invalid fields and their issues (BAD_REQUEST), by input path (`"owner.email"`). */
+  fieldErrors: Record<string, string[]>;
+  /** Quote it to support: the server logged the failure under it. */
+  requestId: string | null;
+}
+
+export function errorDetails(error: unknown): ErrorDetails | null {
+  if (!(error instanceof TRPCClientError) || !error.data) return null;
+  const data = error.data as {
+    requestId?: unknown;
+    zodError?: { fieldErrors?: Record<string, string[] | undefined> } | null;
+  };
+  const fieldErrors: Record<string, string[]> = {};
+  for (const [field, issues] of Object.entries(data.zodError?.fieldErrors ?? {})) {
+    if (issues?.length) fieldErrors[field] = issues;
+  }
+  return {
+    code: errorCode(error),
+    message: error.message,
+    fieldErrors,
+    requestId: typeof data.requestId === "string" ? data.requestId : null,
+  };
+}
+
 type TabMessage = { type: "session"; session: SessionTokens } | { type: "signed-out" };
 
 /** Web Locks and BroadcastChannel when the runtime has them (browsers); otherwise in-tab only. */

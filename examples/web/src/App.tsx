@@ -1,0 +1,106 @@
+/** The shell: who is signed in decides between the public screens and the workspace. */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useSyncExternalStore } from "react";
+import { api, isUnauthorized, type Me, sessionState } from "./api";
+import { AuditLog } from "./audit";
+import { AcceptInvitation, CreateWorkspace, SignIn } from "./auth";
+import { Members } from "./members";
+import { ProjectBoard, Projects } from "./projects";
+import { Link, navigate, useLocation } from "./router";
+import { Brand, Button, ErrorMessage } from "./ui";
+
+const publicPaths = new Set(["/signin", "/signup", "/invite"]);
+
+export function App() {
+  const { path } = useLocation();
+  const queries = useQueryClient();
+  // On a reload the first call finds no access token; the client gets one from the cookie.
+  const me = useQuery({ queryKey: ["me"], queryFn: () => api.auth.me.query(), retry: false, staleTime: 60_000 });
+  const session = useSyncExternalStore(sessionState.subscribe, sessionState.get);
+
+  // Signed out in this tab or another: drop every cached answer of that session, and ask again.
+  useEffect(() => {
+    if (session === false) {
+      queries.removeQueries({ predicate: (query) => query.queryKey[0] !== "me" });
+      void queries.resetQueries({ queryKey: ["me"] });
+    }
+  }, [session, queries]);
+
+  // A failed `me` keeps its last data in TanStack Query: a failure means no one is signed in.
+  const user = me.isError ? undefined : me.data;
+  const signedOut = me.isError && isUnauthorized(me.error);
+  useEffect(() => {
+    if (signedOut && !publicPaths.has(path)) navigate("/signin", { replace: true });
+    if (user && (publicPaths.has(path) || path === "/") && path !== "/invite") navigate("/projects", { replace: true });
+  }, [signedOut, user, path]);
+
+  if (path === "/invite" && !user) return <AcceptInvitation />;
+  if (me.isPending) return <p className="splash">Loading…</p>;
+  if (!user) {
+    if (me.error && !signedOut) {
+      return (
+        <main className="auth">
+          <div className="auth-panel">
+            <ErrorMessage error={me.error} />
+            <Button onClick={() => me.refetch()}>Try again</Button>
+          </div>
+        </main>
+      );
+    }
+    return path === "/signup" ? <CreateWorkspace /> : <SignIn />;
+  }
+  return <Workspace me={user} path={path} />;
+}
+
+function Workspace({ me, path }: { me: Me; path: string }) {
+  const queries = useQueryClient();
+  const isAdmin = me.user.role !== "member";
+  const signOut = useMutation({
+    mutationFn: () => api.auth.logout.mutate(),
+    onSettled: () => {
+      queries.clear();
+      navigate("/signin", { replace: true });
+    },
+  });
+  const board = /^\/projects\/([^/]+)$/.exec(path);
+  const nav = [
+    { to: "/projects", label: "Projects" },
+    { to: "/members", label: "Members" },
+    ...(isAdmin ? [{ to: "/audit", label: "Audit log" }] : []),
+  ];
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <Brand>
+          <span data-testid="workspace-name">{me.tenant.name}</span>
+        </Brand>
+        <nav aria-label="Main">
+          {nav.map((item) => (
+            <Link key={item.to} to={item.to} aria-current={path.startsWith(item.to) ? "page" : undefined}>
+              {item.label}
+            </Link>
+          ))}
+        </nav>
+        <div className="who">
+          <span className="muted" data-testid="signed-in-as">
+            {me.user.name}
+          </span>
+          <Button variant="quiet" busy={signOut.isPending} onClick={() => signOut.mutate()}>
+            Sign out
+          </Button>
+        </div>
+      </header>
+      <main className="content">
+        {board?.[1] ? (
+          <ProjectBoard id={decodeURIComponent(board[1])} />
+        ) : path === "/members" ? (
+          <Members me={me} />
+        ) : path === "/audit" && isAdmin ? (
+          <AuditLog />
+        ) : (
+          <Projects />
+        )}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,152 @@
+/** The screens before a session: sign in, create a workspace, accept an invitation. */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { api } from "./api";
+import { Link, navigate, useLocation } from "./router";
+import { Brand, Button, ErrorMessage, Field, Form, NewPasswordField, text } from "./ui";
+
+/** After any of them: forget every cached answer of the previous session, and go to the projects. */
+function useSignedIn() {
+  const queries = useQueryClient();
+  return async () => {
+    queries.clear();
+    await queries.fetchQuery({ queryKey: ["me"], queryFn: () => api.auth.me.query() });
+    navigate("/projects", { replace: true });
+  };
+}
+
+function AuthFrame({ title, lead, children }: { title: string; lead: string; children: React.ReactNode }) {
+  return (
+    <main className="auth">
+      <div className="auth-panel">
+        <Brand>Bulkhead</Brand>
+        <h1>{title}</h1>
+        <p className="lead">{lead}</p>
+        {children}
+      </div>
+    </main>
+  );
+}
+
+export function SignIn() {
+  const { query } = useLocation();
+  const signedIn = useSignedIn();
+  const login = useMutation({
+    mutationFn: (form: FormData) =>
+      api.auth.login.mutate({
+        tenantSlug: text(form, "tenant"),
+        email: text(form, "email"),
+        password: text(form, "password"),
+      }),
+    onSuccess: signedIn,
+  });
+  return (
+    <AuthFrame title="Sign in" lead="to your team's workspace.">
+      <Form onSubmit={(form) => login.mutate(form)}>
+        <Field
+          label="Workspace"
+          name="tenant"
+          required
+          autoComplete="organization"
+          defaultValue={query.get("workspace") ?? ""}
+          placeholder="acme"
+        />
+        <Field label="Email" name="email" type="email" required autoComplete="email" />
+        <Field label="Password" name="password" type="password" required autoComplete="current-password" />
+        <ErrorMessage error={login.error} />
+        <Button type="submit" busy={login.isPending}>
+          Sign in
+        </Button>
+      </Form>
+      <p className="switch">
+        New here? <Link to="/signup">Create a workspace</Link>
+      </p>
+    </AuthFrame>
+  );
+}
+
+const slugOf = (name: string) =>
+  name
+    .toLowerCase()
+    .normalize("NFKD")
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40);
+
+export function CreateWorkspace() {
+  const signedIn = useSignedIn();
+  const [name, setName] = useState("");
+  const [slug, setSlug] = useState<string | null>(null);
+  const register = useMutation({
+    mutationFn: (form: FormData) =>
+      api.auth.registerTenant.mutate({
+        tenant: { name: text(form, "workspace"), slug: text(form, "slug") },
+        owner: { name: text(form, "name"), email: text(form, "email"), password: text(form, "password") },
+      }),
+    onSuccess: signedIn,
+  });
+  return (
+    <AuthFrame
+      title="Create a workspace"
+      lead="Your team's projects, tasks and members, isolated from everyone else's."
+    >
+      <Form onSubmit={(form) => register.mutate(form)}>
+        <Field
+          label="Workspace name"
+          name="workspace"
+          required
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+        />
+        <Field
+          label="Workspace address"
+          name="slug"
+          required
+          value={slug ?? slugOf(name)}
+          onChange={(e) => setSlug(e.target.value)}
+          hint="Lower-case letters, digits and dashes; you sign in with it."
+        />
+        <Field label="Your name" name="name" required autoComplete="name" />
+        <Field label="Email" name="email" type="email" required autoComplete="email" />
+        <NewPasswordField />
+        <ErrorMessage error={register.error} />
+        <Button type="submit" busy={register.isPending}>
+          Create workspace
+        </Button>
+      </Form>
+      <p className="switch">
+        Already have one? <Link to="/signin">Sign in</Link>
+      </p>
+    </AuthFrame>
+  );
+}
+
+export function AcceptInvitation() {
+  const { query } = useLocation();
+  const token = query.get("token") ?? "";
+  const signedIn = useSignedIn();
+  const accept = useMutation({
+    mutationFn: (form: FormData) =>
+      api.auth.acceptInvite.mutate({ token, name: text(form, "name"), password: text(form, "password") }),
+    onSuccess: signedIn,
+  });
+  return (
+    <AuthFrame title="Join your team" lead="You were invited to a Bulkhead workspace. Choose your name and a password.">
+      {token ? (
+        <Form onSubmit={(form) => accept.mutate(form)}>
+          <Field label="Your name" name="name" required autoComplete="name" />
+          <NewPasswordField />
+          <ErrorMessage
+            error={accept.error}
+            messages={{ UNAUTHORIZED: "This invitation has expired, was revoked, or was already used." }}
+          />
+          <Button type="submit" busy={accept.isPending}>
+            Accept invitation
+          </Button>
+        </Form>
+      ) : (
+        <p className="error">This link has no invitation in it. Ask for a new one.</p>
+      )}
+    </AuthFrame>
+  );
+}

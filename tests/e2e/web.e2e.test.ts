@@ -1,0 +1,284 @@
+/**
+ * The web app in headless Chromium (Debian's, driven by playwright-core): two tenants in two
+ * isolated browser contexts, a member invited into a third, each seeing only its own data; the
+ * session kept across reloads by the HttpOnly cookie alone; five tabs reloading at once; sign-out.
+ * Screenshots of each main screen go to test-results/. `npm run test:e2e` builds the app first.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ServerProcess, startServer, testPort, waitUntilReady } from "../helpers/server.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const dist = join(root, "examples/web/dist");
+const shots = join(root, "test-results");
+const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const password = "correct horse battery staple";
+const laptop = { width: 1280, height: 800 };
+const phone = { width: 390, height: 844 };
+
+let server: ServerProcess;
+let browser: Browser;
+/** Every tRPC response body any page received: none may hold a refresh token. */
+const bodies: string[] = [];
+/** Uncaught errors in any page: there must be none. */
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(join(dist, "index.html"))) throw new Error("examples/web/dist is missing: run npm run build:web");
+  mkdirSync(shots, { recursive: true });
+  server = startServer(
+    { WEB_DIST: dist, PGLITE_DATA_DIR: "memory://", PRUNE_INTERVAL_SECONDS: "0", NODE_ENV: "development" },
+    testPort(),
+  );
+  if (!(await waitUntilReady(server))) throw new Error(`the server did not start:\n${server.output()}`);
+  browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+});
+
+// A failed step leaves a picture of every open page behind.
+afterEach(async (context) => {
+  expect(pageErrors).toEqual([]);
+  if (context.task.result?.state !== "fail") return;
+  const pages = browser.contexts().flatMap((c) => c.pages());
+  await Promise.all(pages.map((page, i) => shot(page, `failed-${context.task.name.slice(0, 40)}-${i}`)));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  server?.child.kill("SIGTERM");
+  await server?.exited;
+});
+
+async function newContext(): Promise<BrowserContext> {
+  const context = await browser.newContext({ baseURL: server.url, viewport: laptop });
+  context.setDefaultTimeout(15_000);
+  context.on("page", (page) => page.on("pageerror", (error) => pageErrors.push(`${page.url()}: ${error.stack}`)));
+  context.on("response", async (response) => {
+    if (!response.url().includes("/trpc/")) return;
+    bodies.push(await response.text().catch(() => ""));
+  });
+  return context;
+}
+
+/** Waits until the locator's first match is visible (playwright-core has no expect of its own). */
+const shown = (locator: Locator) => locator.first().waitFor({ state: "visible" });
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+async function signUp(page: Page, workspace: string, slug: string, name: string, email: string) {
+  await page.goto("/signup");
+  await page.getByLabel("Workspace name").fill(workspace);
+  await page.getByLabel("Workspace address").fill(slug);
+  await page.getByLabel("Your name").fill(name);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  return page;
+}
+
+async function createProject(page: Page, name: string) {
+  const form = page.locator("form").filter({ has: page.getByRole("button", { name: "Create" }) });
+  await form.getByLabel("Name").fill(name);
+  await form.getByRole("button", { name: "Create" }).click();
+  await shown(page.getByRole("link", { name: new RegExp(`^${name}`) }));
+}
+
+describe("the web app in Chromium", () => {
+  const run = Date.now().toString(36);
+  const alpha = { slug: `alpha-${run}`, email: "ada@alpha.test" };
+  const beta = { slug: `beta-${run}`, email: "bob@beta.test" };
+  let a: BrowserContext;
+  let aPage: Page;
+  let alphaProjectUrl = "";
+  let inviteLink = "";
+
+  it("creates a workspace, and refuses bad input with a message a person understands", async () => {
+    a = await newContext();
+    aPage = await a.newPage();
+    await signUp(aPage, "Alpha Inc", alpha.slug, "Ada", alpha.email);
+    await shot(aPage, "01-create-workspace");
+    await aPage.getByRole("button", { name: "Create workspace" }).click();
+    await expect.poll(() => aPage.getByTestId("workspace-name").textContent()).toBe("Alpha Inc");
+    await expect.poll(() => aPage.url()).toMatch(/\/projects$/);
+
+    // A taken address: CONFLICT, said plainly; never raw JSON.
+    const other = await (await newContext()).newPage();
+    await signUp(other, "Copycat", alpha.slug, "Eve", "eve@copy.test");
+    await other.getByRole("button", { name: "Create workspace" }).click();
+    const error = other.getByRole("alert");
+    await shown(error);
+    expect(await error.textContent()).not.toMatch(/[{}]|json|sql/i);
+    await other.context().close();
+  });
+
+  it("lists projects newest first with keyset 'load more'", async () => {
+    for (let i = 1; i <= 11; i++) await createProject(aPage, `Project ${String(i).padStart(2, "0")}`);
+    const links = aPage.locator(".list-link");
+    await expect.poll(() => links.count()).toBe(10);
+    await expect.poll(() => links.first().textContent()).toContain("Project 11");
+    await shot(aPage, "02-projects");
+    await aPage.getByRole("button", { name: "Load more" }).click();
+    await expect.poll(() => links.count()).toBe(11);
+    await expect.poll(() => links.last().textContent()).toContain("Project 01");
+    await expect.poll(() => aPage.getByRole("button", { name: "Load more" }).count()).toBe(0);
+  });
+
+  it("runs a project's task board: create, change status, assign", async () => {
+    await aPage.getByRole("link", { name: /^Project 11/ }).click();
+    await shown(aPage.getByRole("heading", { name: "Project 11" }));
+    alphaProjectUrl = aPage.url();
+    const form = aPage.locator("form").filter({ has: aPage.getByRole("button", { name: "Add task" }) });
+    for (const title of ["Write the launch post", "Fix the signup bug", "Plan the offsite"]) {
+      await form.getByLabel("Title").fill(title);
+      await form.getByRole("button", { name: "Add task" }).click();
+      await shown(aPage.getByTestId("task").filter({ hasText: title }));
+    }
+    const task = aPage.getByTestId("task").filter({ hasText: "Write the launch post" });
+    await task.getByLabel("Status").selectOption("in_progress");
+    await shown(aPage.getByRole("region", { name: "In progress" }).getByText("Write the launch post"));
+    const moved = aPage.getByTestId("task").filter({ hasText: "Write the launch post" });
+    await moved.getByLabel("Assignee").selectOption({ label: "Ada" });
+    await expect.poll(() => moved.textContent()).toContain("Assigned to Ada");
+    await aPage.getByTestId("task").filter({ hasText: "Plan the offsite" }).getByLabel("Status").selectOption("done");
+    await shown(aPage.getByRole("region", { name: "Done" }).getByText("Plan the offsite"));
+    await shot(aPage, "03-board");
+    await aPage.setViewportSize(phone);
+    await shot(aPage, "03-board-phone");
+    await aPage.setViewportSize(laptop);
+  });
+
+  it("invites, revokes an invitation, and a third context accepts one", async () => {
+    await aPage.getByRole("link", { name: "Members" }).click();
+    const form = aPage.locator("form").filter({ has: aPage.getByRole("button", { name: "Create invitation" }) });
+    await form.getByLabel("Email").fill("temp@alpha.test");
+    await form.getByRole("button", { name: "Create invitation" }).click();
+    await shown(aPage.getByTestId("invitation").filter({ hasText: "temp@alpha.test" }));
+    await aPage.getByTestId("invitation").filter({ hasText: "temp@alpha.test" }).getByRole("button").click();
+    await expect.poll(() => aPage.getByTestId("invitation").filter({ hasText: "temp@alpha.test" }).count()).toBe(0);
+
+    await form.getByLabel("Email").fill("grace@alpha.test");
+    await form.getByRole("button", { name: "Create invitation" }).click();
+    await shown(aPage.getByRole("status").filter({ hasText: "grace@alpha.test" }));
+    inviteLink = await aPage.getByLabel("Invitation link").inputValue();
+    expect(inviteLink).toContain("/invite?token=bhinv_");
+    await shot(aPage, "04-members");
+
+    const c = await newContext();
+    const cPage = await c.newPage();
+    await cPage.goto(inviteLink);
+    await cPage.getByLabel("Your name").fill("Grace");
+    await cPage.getByLabel("Password").fill(password);
+    await shot(cPage, "05-accept-invitation");
+    await cPage.getByRole("button", { name: "Accept invitation" }).click();
+    await expect.poll(() => cPage.getByTestId("workspace-name").textContent()).toBe("Alpha Inc");
+    await expect.poll(() => cPage.locator(".list-link").count()).toBe(10);
+    // A member sees no audit log, and the invitation link is spent.
+    await expect.poll(() => cPage.getByRole("link", { name: "Audit log" }).count()).toBe(0);
+    const again = await (await newContext()).newPage();
+    await again.goto(inviteLink);
+    await again.getByLabel("Your name").fill("Mallory");
+    await again.getByLabel("Password").fill(password);
+    await again.getByRole("button", { name: "Accept invitation" }).click();
+    await expect
+      .poll(() => again.getByRole("alert").textContent())
+      .toContain("expired, was revoked, or was already used");
+    await again.context().close();
+
+    // The owner makes Grace an admin; her next screen has the audit log.
+    await aPage.reload();
+    await aPage.getByTestId("member").filter({ hasText: "Grace" }).getByLabel("Role").selectOption("admin");
+    await expect
+      .poll(() => aPage.getByTestId("member").filter({ hasText: "Grace" }).getByLabel("Role").inputValue())
+      .toBe("admin");
+    await cPage.reload();
+    await shown(cPage.getByRole("link", { name: "Audit log" }));
+    await c.close();
+  });
+
+  it("keeps another tenant out: its own data only, and a pasted project URL is 'not found'", async () => {
+    const b = await newContext();
+    const bPage = await b.newPage();
+    await signUp(bPage, "Beta LLC", beta.slug, "Bob", beta.email);
+    await bPage.getByRole("button", { name: "Create workspace" }).click();
+    await expect.poll(() => bPage.getByTestId("workspace-name").textContent()).toBe("Beta LLC");
+    await shown(bPage.getByText("No projects yet"));
+    await createProject(bPage, "Beta secret");
+    await expect.poll(() => bPage.locator(".list-link").count()).toBe(1);
+
+    await bPage.goto(alphaProjectUrl);
+    await shown(bPage.getByRole("heading", { name: "Project not found" }));
+    expect(await bPage.content()).not.toContain("Project 11");
+    await shot(bPage, "06-not-found");
+
+    await bPage.getByRole("link", { name: "Members" }).click();
+    await expect.poll(() => bPage.getByTestId("member").count()).toBe(1);
+    await expect.poll(() => aPage.getByText("Beta secret").count()).toBe(0);
+    await b.close();
+  });
+
+  it("shows the audit log to admins", async () => {
+    await aPage.getByRole("link", { name: "Audit log" }).click();
+    const events = aPage.getByTestId("audit-event");
+    await shown(events.first());
+    await shown(aPage.getByText("invitation.revoked"));
+    await shot(aPage, "07-audit");
+  });
+
+  it("keeps the session across a reload through the HttpOnly cookie, never visible to JavaScript", async () => {
+    await aPage.reload();
+    await expect.poll(() => aPage.getByTestId("workspace-name").textContent()).toBe("Alpha Inc");
+    const cookies = await a.cookies();
+    const refresh = cookies.find((cookie) => cookie.name.endsWith("bulkhead_refresh"));
+    expect(refresh?.httpOnly).toBe(true);
+    expect(refresh?.sameSite).toBe("Strict");
+    expect(refresh?.path).toBe("/trpc/auth.refresh");
+    expect(await aPage.evaluate(() => document.cookie)).not.toContain("bhrt_");
+    const stored = await aPage.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }));
+    expect(stored).not.toContain("bhrt_");
+    expect(bodies.length).toBeGreaterThan(5);
+    for (const body of bodies) {
+      expect(body).not.toContain("bhrt_");
+      expect(body).not.toContain("refreshToken");
+    }
+  });
+
+  it("five tabs reloading at once all stay signed in", async () => {
+    const tabs = [aPage, ...(await Promise.all(Array.from({ length: 4 }, () => a.newPage())))];
+    await Promise.all(tabs.slice(1).map((tab) => tab.goto("/projects")));
+    await Promise.all(
+      tabs.map((tab) => expect.poll(() => tab.getByTestId("workspace-name").textContent()).toBe("Alpha Inc")),
+    );
+    await Promise.all(tabs.map((tab) => tab.reload()));
+    await Promise.all(
+      tabs.map((tab) => expect.poll(() => tab.getByTestId("workspace-name").textContent()).toBe("Alpha Inc")),
+    );
+    // And the session is still good afterwards.
+    const [, , third = aPage] = tabs;
+    await third.reload();
+    await expect.poll(() => third.getByTestId("workspace-name").textContent()).toBe("Alpha Inc");
+    for (const tab of tabs.slice(1)) await tab.close();
+  });
+
+  it("signs out: the session and the cookie end, in every tab", async () => {
+    const second = await a.newPage();
+    await second.goto("/projects");
+    await shown(second.getByTestId("workspace-name"));
+    await aPage.getByRole("button", { name: "Sign out" }).click();
+    await shown(aPage.getByRole("heading", { name: "Sign in" }));
+    expect((await a.cookies()).some((cookie) => cookie.name.endsWith("bulkhead_refresh"))).toBe(false);
+    await aPage.reload();
+    await shown(aPage.getByRole("heading", { name: "Sign in" }));
+    // The other tab heard of it (BroadcastChannel) and shows the sign-in page by itself.
+    await shown(second.getByRole("heading", { name: "Sign in" }));
+
+    // A wrong password: one plain sentence.
+    await aPage.getByLabel("Workspace").fill(alpha.slug);
+    await aPage.getByLabel("Email").fill(alpha.email);
+    await aPage.getByLabel("Password").fill("not the password at all");
+    await aPage.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => aPage.getByRole("alert").textContent()).toMatch(/credentials did not work/);
+    await shot(aPage, "08-sign-in");
+    await a.close();
+  });
+});
