@@ -4,8 +4,10 @@
  * session kept across reloads by the HttpOnly cookie alone; five tabs reloading at once; sign-out.
  * Screenshots of each main screen go to test-results/. `npm run test:e2e` builds the app first.
  */
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -280,5 +282,68 @@ describe("the web app in Chromium", () => {
     await expect.poll(() => aPage.getByRole("alert").textContent()).toMatch(/credentials did not work/);
     await shot(aPage, "08-sign-in");
     await a.close();
+  });
+});
+
+describe("the app on another origin (the npm run web set-up)", () => {
+  let api: ServerProcess;
+  let vite: ReturnType<typeof spawn>;
+  const appPort = testPort();
+  // 127.0.0.1 for both: one site, so the SameSite=Strict cookie goes along; localhost is then
+  // another origin, not in CORS_ORIGINS.
+  const appOrigin = `http://127.0.0.1:${appPort}`;
+
+  beforeAll(async () => {
+    const apiPort = testPort();
+    api = startServer(
+      { PGLITE_DATA_DIR: "memory://", PRUNE_INTERVAL_SECONDS: "0", NODE_ENV: "development", CORS_ORIGINS: appOrigin },
+      apiPort,
+    );
+    // Vite's own bin (not npx, whose child would outlive a kill), resolved from the app.
+    const bin = join(dirname(createRequire(join(root, "examples/web/")).resolve("vite/package.json")), "bin/vite.js");
+    vite = spawn(process.execPath, [bin, "--host", "127.0.0.1", "--port", String(appPort), "--strictPort"], {
+      cwd: join(root, "examples/web"),
+      env: { ...process.env, VITE_API_URL: `${api.url}/trpc` },
+      stdio: "ignore",
+    });
+    if (!(await waitUntilReady(api))) throw new Error(`the server did not start:\n${api.output()}`);
+    for (
+      let i = 0;
+      i < 150 &&
+      !(await fetch(appOrigin).then(
+        (r) => r.ok,
+        () => false,
+      ));
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+  afterAll(async () => {
+    vite?.kill("SIGTERM");
+    api?.child.kill("SIGTERM");
+    await api?.exited;
+  });
+
+  it("works from an allowed origin through CORS with the cookie, and not from any other", async () => {
+    const context = await newContext();
+    const page = await context.newPage();
+    await page.goto(`${appOrigin}/signup`);
+    await page.getByLabel("Workspace name").fill("Far Away");
+    await page.getByLabel("Your name").fill("Dee");
+    await page.getByLabel("Email").fill("dee@far.test");
+    await page.getByLabel("Password").fill(password);
+    await page.getByRole("button", { name: "Create workspace" }).click();
+    await expect.poll(() => page.getByTestId("workspace-name").textContent()).toBe("Far Away");
+    await page.reload();
+    await expect.poll(() => page.getByTestId("workspace-name").textContent()).toBe("Far Away");
+    expect((await context.cookies()).find((c) => c.name === "bulkhead_refresh")?.httpOnly).toBe(true);
+
+    // The same app from an origin not in CORS_ORIGINS: no CORS headers, so the browser hands it
+    // no answer at all, not even "signed out".
+    const foreign = await context.newPage();
+    await foreign.goto(`http://localhost:${appPort}/signin`);
+    await expect.poll(() => foreign.getByRole("alert").textContent()).toMatch(/could not be reached/);
+    await context.close();
   });
 });
