@@ -68,8 +68,15 @@ export type BulkheadClient = TRPCClient<AppRouter>;
 
 /** Paths whose result is a new session the client adopts. */
 const sessionPaths = new Set(["auth.login", "auth.registerTenant", "auth.acceptInvite", "auth.refresh"]);
-/** Paths that must not trigger a refresh-and-retry (they are how sessions start). */
-const noRetryPaths = new Set(["auth.login", "auth.registerTenant", "auth.acceptInvite", "auth.refresh"]);
+/** Paths that must not trigger a refresh-and-retry (they start sessions, or need none). */
+const noRetryPaths = new Set([
+  "auth.login",
+  "auth.registerTenant",
+  "auth.acceptInvite",
+  "auth.refresh",
+  "auth.requestPasswordReset",
+  "auth.resetPassword",
+]);
 
 /** The tRPC error code of an error thrown by a client call (`"NOT_FOUND"`, …), or null. */
 export function errorCode(error: unknown): string | null {
@@ -201,7 +208,7 @@ export function createBulkheadClient(options: BulkheadClientOptions): BulkheadCl
             next(result) {
               const data = result.result.type === "data" ? result.result.data : undefined;
               if (sessionPaths.has(op.path) && isSession(data)) setSession(toTokens(data));
-              if (op.path === "auth.logout") setSession(null);
+              if (op.path === "auth.logout" && endsOwnSession(op.input, session)) setSession(null);
               observer.next(result);
             },
             error(error) {
@@ -235,6 +242,12 @@ export function createBulkheadClient(options: BulkheadClientOptions): BulkheadCl
       }),
     ],
   });
+}
+
+/** Whether a logout ends this client's session: all of them, or the one of its own refresh token. */
+function endsOwnSession(input: unknown, session: SessionTokens | null): boolean {
+  const token = (input as { refreshToken?: unknown } | undefined)?.refreshToken;
+  return token === undefined || token === session?.refreshToken;
 }
 
 /** The tokens of a session response; nothing else of it is kept or shared between tabs. */

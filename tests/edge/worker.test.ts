@@ -36,7 +36,13 @@ beforeAll(async () => {
     compatibilityDate: "2025-09-01",
     compatibilityFlags: ["nodejs_compat"],
     cf: false, // no outside network here: do not fetch the request.cf data
-    bindings: { DATABASE_URL: db.url ?? "", JWT_SECRET: testSecret, NODE_ENV: "production", DATABASE_PREPARE: "false" },
+    bindings: {
+      DATABASE_URL: db.url ?? "",
+      JWT_SECRET: testSecret,
+      NODE_ENV: "production",
+      DATABASE_PREPARE: "false",
+      REFRESH_TOKEN_REUSE_SECONDS: "1",
+    },
   });
   workerUrl = new URL("/trpc", await mf.ready).toString();
   node = await createTestApp({ db, hasher: createArgon2Hasher() });
@@ -81,6 +87,11 @@ describe("the Worker in workerd (Miniflare)", () => {
 
     const refreshed = await worker().auth.refresh.mutate({ refreshToken: login.refreshToken });
     expect(refreshed.refreshToken).not.toBe(login.refreshToken);
+    // Another tab at once: the same rotated token (an HMAC in workerd's Web Crypto); after the
+    // reuse window (1 s here), a replay is theft.
+    const tab = await worker().auth.refresh.mutate({ refreshToken: login.refreshToken });
+    expect(tab.refreshToken).toBe(refreshed.refreshToken);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(
       errorCode(
         await worker()
