@@ -18,6 +18,7 @@ import {
   index,
   inet,
   integer,
+  jsonb,
   pgPolicy,
   pgTable,
   primaryKey,
@@ -300,6 +301,90 @@ export const auditEvents = pgTable(
     primaryKey({ name: "audit_events_pkey", columns: [t.tenantId, t.id] }),
     index("audit_events_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
     tenantPolicy("audit_events", t.tenantId),
+  ],
+);
+
+/**
+ * Password reset requests: single use, expiring; only a SHA-256 of the token is stored. Any
+ * change of the password marks the user's outstanding ones used.
+ */
+export const passwordResets = pgTable(
+  "password_resets",
+  {
+    tenantId: tenantId(),
+    id: id(),
+    userId: uuid("user_id").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, precision: 3 }).notNull(),
+    usedAt: timestamp("used_at", { withTimezone: true, precision: 3 }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: "password_resets_pkey", columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: "password_resets_user_fkey",
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete("cascade"),
+    uniqueIndex("password_resets_tenant_token_hash_key").on(t.tenantId, t.tokenHash),
+    index("password_resets_tenant_user_idx").on(t.tenantId, t.userId),
+    tenantPolicy("password_resets", t.tenantId, "bulkhead_app"),
+    ...expiredRowsPolicies("password resets", t.expiresAt),
+  ],
+);
+
+export const outboxStatuses = ["pending", "sent", "dead"] as const;
+
+/**
+ * The transactional outbox: a message is written here in the transaction of the change that
+ * causes it, so a rolled-back request sends nothing and a committed one is never lost. The
+ * dispatcher (`server/mail/dispatcher.ts`) claims and settles rows through the
+ * `app.outbox_*` SECURITY DEFINER functions, across tenants, as the owner role.
+ */
+export const outbox = pgTable(
+  "outbox",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: id(),
+    /** What the message is: `mail` for now; the payload's shape depends on it. */
+    kind: text("kind").notNull(),
+    /** For mail: `{ to, subject, text, html }`; the bodies are erased once it is settled. */
+    payload: jsonb("payload").notNull(),
+    status: text("status", { enum: outboxStatuses }).notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    /** The claim in progress: a dispatcher settles only its own claim, and a claim expires. */
+    claimId: uuid("claim_id"),
+    claimedUntil: timestamp("claimed_until", { withTimezone: true, precision: 3 }),
+    lastError: text("last_error"),
+    createdAt: createdAt(),
+    settledAt: timestamp("settled_at", { withTimezone: true, precision: 3 }),
+  },
+  (t) => [
+    primaryKey({ name: "outbox_pkey", columns: [t.tenantId, t.id] }),
+    check("outbox_status_valid", sql`${t.status} in ('pending', 'sent', 'dead')`),
+    index("outbox_pending_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    index("outbox_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    tenantPolicy("outbox", t.tenantId, "bulkhead_app"),
+    pgPolicy(policyName("the owner role reads the outbox of every tenant, to dispatch it"), {
+      as: "permissive",
+      for: "select",
+      to: "bulkhead_owner",
+      using: sql`true`,
+    }),
+    pgPolicy(policyName("the owner role claims and settles outbox messages"), {
+      as: "permissive",
+      for: "update",
+      to: "bulkhead_owner",
+      using: sql`true`,
+      withCheck: sql`true`,
+    }),
+    pgPolicy(policyName("the owner role deletes settled outbox messages"), {
+      as: "permissive",
+      for: "delete",
+      to: "bulkhead_owner",
+      using: sql`${t.status} <> 'pending'`,
+    }),
   ],
 );
 

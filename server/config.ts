@@ -92,6 +92,24 @@ export const configSchema = z.object({
   SIGNUP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   PRUNE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(3600),
+  /** The product's name in mail, and where its web app lives: the links in mail point there. */
+  APP_NAME: z.string().min(1).max(100).default("Bulkhead"),
+  APP_URL: z.string().url().default("http://localhost:5173"),
+  /** Mail goes out by SMTP (`smtp://user:pass@host:587`, `smtps://…`); unset: files in MAIL_DIR. */
+  SMTP_URL: z.string().url().optional(),
+  MAIL_FROM: z.string().min(3).default("Bulkhead <no-reply@localhost>"),
+  MAIL_DIR: z.string().default("./.data/mail"),
+  /** How often this process's dispatcher looks for due messages; 0: it runs none. */
+  OUTBOX_POLL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
+  /** Sends a message may take before it is dead; retries back off exponentially from 5 s. */
+  OUTBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  /** How long a claimed message is a dispatcher's before another may take it over. */
+  OUTBOX_LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(120),
+  PASSWORD_RESET_TTL_MINUTES: z.coerce.number().int().min(5).max(1440).default(30),
+  /** Password reset requests per address and window, and per account and window. */
+  PASSWORD_RESET_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(10),
+  PASSWORD_RESET_MAX_PER_ACCOUNT: z.coerce.number().int().min(1).default(3),
+  PASSWORD_RESET_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   /** A built web app (`npm run build:web` writes examples/web/dist) that the Node server serves at `/`. */
   WEB_DIST: z.string().min(1).optional(),
   /** Who writes responses: Bulkhead's one-pass serializer, or superjson itself (decision 008). */
@@ -123,11 +141,15 @@ export interface AppConfig {
   login: { maxFailures: number; accountMaxFailures: number; addressMaxFailures: number; windowSeconds: number };
   /** Registrations, and failed invitation acceptances, per client address and window. */
   signup: { maxPerAddress: number; windowSeconds: number };
+  /** What mail says and links to. */
+  mail: { appName: string; appUrl: string };
+  passwordReset: { ttlMinutes: number; maxPerAddress: number; maxPerAccount: number; windowSeconds: number };
 }
 
 /** The longest throttle window (login, sign-up): pruning drops counters older than it. */
-export const longestThrottleWindowSeconds = (raw: Pick<RawConfig, "LOGIN_WINDOW_SECONDS" | "SIGNUP_WINDOW_SECONDS">) =>
-  Math.max(raw.LOGIN_WINDOW_SECONDS, raw.SIGNUP_WINDOW_SECONDS);
+export const longestThrottleWindowSeconds = (
+  raw: Pick<RawConfig, "LOGIN_WINDOW_SECONDS" | "SIGNUP_WINDOW_SECONDS" | "PASSWORD_RESET_WINDOW_SECONDS">,
+) => Math.max(raw.LOGIN_WINDOW_SECONDS, raw.SIGNUP_WINDOW_SECONDS, raw.PASSWORD_RESET_WINDOW_SECONDS);
 
 /** Thrown for invalid configuration; its message names each bad variable. */
 export class ConfigError extends Error {
@@ -190,5 +212,12 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       windowSeconds: raw.LOGIN_WINDOW_SECONDS,
     },
     signup: { maxPerAddress: raw.SIGNUP_MAX_PER_ADDRESS, windowSeconds: raw.SIGNUP_WINDOW_SECONDS },
+    mail: { appName: raw.APP_NAME, appUrl: raw.APP_URL.replace(/\/+$/, "") },
+    passwordReset: {
+      ttlMinutes: raw.PASSWORD_RESET_TTL_MINUTES,
+      maxPerAddress: raw.PASSWORD_RESET_MAX_PER_ADDRESS,
+      maxPerAccount: raw.PASSWORD_RESET_MAX_PER_ACCOUNT,
+      windowSeconds: raw.PASSWORD_RESET_WINDOW_SECONDS,
+    },
   };
 }

@@ -15,6 +15,8 @@ import { ConfigError, longestThrottleWindowSeconds, toAppConfig } from "./config
 import { databaseConfigOf } from "./database-config.js";
 import { consoleLogger } from "./deps.js";
 import { loadEnv } from "./env.js";
+import { startDispatcher } from "./mail/dispatcher.js";
+import { fileTransport, smtpTransport } from "./mail/transports.js";
 import { startPruning } from "./pruning.js";
 import { resolveJwtSecret } from "./secrets.js";
 
@@ -44,6 +46,9 @@ async function main() {
   const dataRoot = raw.PGLITE_DATA_DIR === "memory://" ? "./.data" : dirname(raw.PGLITE_DATA_DIR);
   const secret = await resolveJwtSecret(raw, join(dataRoot, "jwt-secret"), logger);
   const config = toAppConfig(raw, secret);
+  if (!raw.SMTP_URL && raw.NODE_ENV === "production") {
+    throw new ConfigError("SMTP_URL is required in production (without it mail is only written to files)");
+  }
 
   const database = await openDatabase(databaseConfigOf(raw));
   const posture = await checkPosture(database.db);
@@ -69,6 +74,22 @@ async function main() {
       `Bulkhead listening on http://${info.address === "0.0.0.0" ? "localhost" : info.address}:${info.port} (${where})`,
     );
   });
+
+  // Mail leaves through the outbox; in development, without SMTP_URL, into files in MAIL_DIR.
+  const transport = raw.SMTP_URL
+    ? smtpTransport(raw.SMTP_URL, raw.MAIL_FROM)
+    : fileTransport(raw.MAIL_DIR, raw.MAIL_FROM, logger);
+  const dispatcher =
+    raw.OUTBOX_POLL_MS > 0
+      ? startDispatcher({
+          db: database.db,
+          transport,
+          logger,
+          intervalMs: raw.OUTBOX_POLL_MS,
+          leaseSeconds: raw.OUTBOX_LEASE_SECONDS,
+          maxAttempts: raw.OUTBOX_MAX_ATTEMPTS,
+        })
+      : null;
 
   const pruning =
     raw.PRUNE_INTERVAL_SECONDS > 0
@@ -97,6 +118,8 @@ async function main() {
       if ("closeIdleConnections" in server) server.closeIdleConnections();
     });
     await pruning?.stop();
+    await dispatcher?.stop();
+    transport.close();
     await database.close();
     logger.info("stopped");
     process.exit(0);

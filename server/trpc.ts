@@ -116,6 +116,17 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) =
   return outcome;
 });
 
+/**
+ * A member's procedure that opens its own transactions (`withMember(ctx.database.db,
+ * ctx.member, …)`), for flows that must not hold one open across slow work — a password change
+ * verifies and hashes between a read and a write. Only the token is verified here; the first
+ * `withMember` refuses a non-member, so the procedure must open one before anything else.
+ */
+export const signedInProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const caller = await verifiedCaller(ctx);
+  return next({ ctx: { member: memberContext(ctx, caller) } });
+});
+
 /** The caller the request's bearer token names, verified; UNAUTHORIZED without a valid one. */
 async function verifiedCaller(ctx: Context): Promise<Caller> {
   if (!ctx.accessToken) throw unauthorized();

@@ -1,10 +1,11 @@
 import { and, eq, gt, isNull } from "drizzle-orm";
 import { z } from "zod";
-import { invitations, users } from "../../db/schema.js";
+import { invitations, tenants, users } from "../../db/schema.js";
 import { enterTenant, withoutTenant, withTenant } from "../../db/tenant.js";
 import type { Context } from "../context.js";
 import { hasRole } from "../roles.js";
 import { lineField, nameField, passwordField } from "../validation.js";
+import { assertPasswordAllowed } from "./password-policy.js";
 import { invalidInvitation, tooMany } from "./refusals.js";
 import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
@@ -54,6 +55,8 @@ export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInv
         )
         .for("update");
       if (!invitation) throw invalidInvitation();
+      const [tenant] = await tx.select({ name: tenants.name }).from(tenants).where(eq(tenants.id, tenantId));
+      assertPasswordAllowed(input.password, { email: invitation.email, tenantName: tenant?.name ?? "" });
       // An invitation is only as good as its inviter: one removed or demoted since cannot
       // bring anyone in (FOR SHARE: a demotion in flight waits, or is seen).
       const [inviter] = await tx

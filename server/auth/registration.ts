@@ -5,6 +5,7 @@ import { enterTenant, withoutTenant } from "../../db/tenant.js";
 import { rowsOf } from "../../db/types.js";
 import type { Context } from "../context.js";
 import { emailField, nameField, passwordField, slugField } from "../validation.js";
+import { assertPasswordAllowed } from "./password-policy.js";
 import { tooMany } from "./refusals.js";
 import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
@@ -24,6 +25,11 @@ export async function registerTenant(ctx: Context, input: z.infer<typeof registr
     const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
     if (wait > 0) throw tooMany(ctx.resHeaders, wait, "registrations from this address");
   }
+  assertPasswordAllowed(
+    input.owner.password,
+    { email: input.owner.email, tenantName: input.tenant.name },
+    "owner.password",
+  );
   const passwordHash = await ctx.hasher.hash(input.owner.password);
   return withoutTenant(
     ctx.database.db,

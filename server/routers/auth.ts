@@ -4,13 +4,21 @@ import { refreshTokens, tenants, users } from "../../db/schema.js";
 import { audit } from "../audit.js";
 import { acceptInvite, acceptInviteInput } from "../auth/invitation.js";
 import { login, loginInput } from "../auth/login.js";
+import {
+  changePassword,
+  changePasswordInput,
+  requestPasswordReset,
+  requestPasswordResetInput,
+  resetPassword,
+  resetPasswordInput,
+} from "../auth/passwords.js";
 import { refresh, refreshInput } from "../auth/refresh.js";
 import { registerTenant, registrationInput } from "../auth/registration.js";
 import { revokeFamily } from "../auth/sessions.js";
 import { memberColumns, tenantColumns } from "../auth/shapes.js";
 import { sha256Hex } from "../auth/tokens.js";
 import { notFound } from "../errors.js";
-import { publicProcedure, router, tenantProcedure } from "../trpc.js";
+import { publicProcedure, router, signedInProcedure, tenantProcedure } from "../trpc.js";
 import { lineField } from "../validation.js";
 
 /**
@@ -88,6 +96,19 @@ export const authRouter = router({
     if (!user || !tenant) throw notFound("Member");
     return { user, tenant };
   }),
+
+  /** Mails a reset link if the account exists; the same answer either way (no enumeration). */
+  requestPasswordReset: publicProcedure
+    .input(requestPasswordResetInput)
+    .mutation(({ ctx, input }) => requestPasswordReset(ctx, input)),
+
+  /** A new password with a reset link's token; every session of the user ends. */
+  resetPassword: publicProcedure.input(resetPasswordInput).mutation(({ ctx, input }) => resetPassword(ctx, input)),
+
+  /** A new password, given the current one; the other sessions end, this one stays. */
+  changePassword: signedInProcedure
+    .input(changePasswordInput)
+    .mutation(({ ctx, input }) => changePassword(ctx, ctx.member, input)),
 
   acceptInvite: sessionProcedure
     .input(acceptInviteInput)

@@ -1,5 +1,5 @@
 import { threadId } from "node:worker_threads";
-import { type BulkheadClient, createBulkheadClient, type Session } from "../../client/src/index.js";
+import { type BulkheadClient, createBulkheadClient, type Session, type SessionTokens } from "../../client/src/index.js";
 import { createApp } from "../../server/app.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
 import { browserSessionOf } from "../../server/auth/browser.js";
@@ -113,7 +113,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     return response;
   };
 
-  const client = (session?: Session | null, headers?: Record<string, string>) =>
+  const client = (session?: SessionTokens | null, headers?: Record<string, string>) =>
     createBulkheadClient({
       url: "http://bulkhead.test/trpc",
       fetch,

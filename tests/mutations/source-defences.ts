@@ -28,6 +28,9 @@ const app = "server/app.ts";
 const browserSession = "server/auth/browser.ts";
 const sessions = "server/auth/sessions.ts";
 const browser = "tests/browser/sessions.test.ts";
+const passwords = "server/auth/passwords.ts";
+const policy = "server/auth/password-policy.ts";
+const passwordTests = "tests/auth/passwords.test.ts";
 
 export const sourceDefences: SourceDefence[] = [
   {
@@ -436,5 +439,141 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [browser],
+  },
+  {
+    name: "reset-single-use",
+    description: "a reset token works once",
+    edits: [
+      {
+        file: passwords,
+        find: "    isNull(passwordResets.usedAt),\n    gt(passwordResets.expiresAt, now),",
+        replace: "    gt(passwordResets.expiresAt, now),",
+      },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "reset-expires",
+    description: "a reset token expires",
+    edits: [
+      {
+        file: passwords,
+        find: "    isNull(passwordResets.usedAt),\n    gt(passwordResets.expiresAt, now),",
+        replace: "    isNull(passwordResets.usedAt),",
+      },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "reset-tenant-hint",
+    description: "a reset token works only for the tenant the request names",
+    edits: [
+      { file: passwords, find: "(ctx.tenantHint !== null && ctx.tenantHint !== account.slug)", replace: "false" },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "reset-dies-with-password",
+    description: "any password change kills the user's outstanding reset tokens",
+    edits: [
+      {
+        file: passwords,
+        find: "  await tx\n    .update(passwordResets)",
+        replace: "  void tx\n    .update(passwordResets)",
+      },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "password-change-ends-sessions",
+    description: "a reset ends every session of the user, a change every other one",
+    edits: [
+      {
+        file: passwords,
+        find: "  await tx\n    .update(refreshTokens)",
+        replace: "  void tx\n    .update(refreshTokens)",
+      },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "password-change-keeps-current",
+    description: "a password change keeps the session that made it",
+    edits: [
+      { file: passwords, find: "...(keepSession ? [ne(refreshTokens.familyId, keepSession)] : [])", replace: "...[]" },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "reset-request-floor",
+    description: "reset requests take the same time whether or not the account exists",
+    edits: [{ file: passwords, find: "  await floor;\n", replace: "\n" }],
+    suites: [passwordTests],
+  },
+  {
+    name: "reset-request-throttle",
+    description: "reset requests are throttled per account and address",
+    edits: [
+      {
+        file: passwords,
+        find: `if (wait > 0) throw tooMany(ctx.resHeaders, wait, "password reset requests");`,
+        replace: "",
+      },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "change-verifies-current",
+    description: "a password change needs the current password",
+    edits: [
+      {
+        file: passwords,
+        find: "if (!(await ctx.hasher.verify(account.passwordHash, input.currentPassword))) {",
+        replace: "if (!(await ctx.hasher.verify(account.passwordHash, input.currentPassword)) && false) {",
+      },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "change-throttle",
+    description: "password checks of a change are throttled as logins are",
+    edits: [
+      {
+        file: passwords,
+        find: `if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed password checks");`,
+        replace: "",
+      },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "policy-email",
+    description: "a new password may not contain the email",
+    edits: [{ file: policy, find: `    return "must not contain your email address";`, replace: "" }],
+    suites: [passwordTests],
+  },
+  {
+    name: "policy-workspace",
+    description: "a new password may not contain the workspace's name",
+    edits: [
+      {
+        file: policy,
+        find: `if (workspace.length >= 4 && squeezed.includes(workspace)) return "must not contain the workspace's name";`,
+        replace: "",
+      },
+    ],
+    suites: [passwordTests],
+  },
+  {
+    name: "policy-common",
+    description: "a new password may not be a common one",
+    edits: [
+      {
+        file: policy,
+        find: "if (commonPasswords.has(candidate) || commonPasswords.has(squeezed)) {",
+        replace: "if (false) {",
+      },
+    ],
+    suites: [passwordTests],
   },
 ];

@@ -1,4 +1,5 @@
--- Deletes up to p_batch expired refresh tokens, invitations and stale throttle rows per call,
+-- Deletes up to p_batch expired refresh tokens, invitations, password resets, stale throttle
+-- rows and outbox messages settled more than a week ago per call,
 -- across all tenants (as bulkhead_owner, whose pruning policies admit exactly those rows).
 -- Returns true when a table had a full batch (call again), false when done, and NULL when
 -- another caller holds the pruning lock and this one did nothing.
@@ -22,6 +23,15 @@ BEGIN
   v_more := v_more OR v_deleted >= p_batch;
   DELETE FROM public.invitations WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM public.invitations WHERE expires_at < now() LIMIT p_batch));
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  v_more := v_more OR v_deleted >= p_batch;
+  DELETE FROM public.password_resets WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM public.password_resets WHERE expires_at < now() LIMIT p_batch));
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  v_more := v_more OR v_deleted >= p_batch;
+  DELETE FROM public.outbox WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM public.outbox
+     WHERE status <> 'pending' AND settled_at < now() - interval '7 days' LIMIT p_batch));
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
   v_more := v_more OR v_deleted >= p_batch;
   DELETE FROM public.login_throttle WHERE ctid = ANY (ARRAY(

@@ -1,0 +1,34 @@
+-- Claims up to p_limit due outbox messages of any tenant for one dispatcher: pending, due, and
+-- not claimed by another whose claim is still running. FOR UPDATE SKIP LOCKED lets dispatchers
+-- on several servers claim at once without waiting for or taking each other's rows; the claim
+-- (claim_id, claimed_until) outlives this transaction, so no transaction stays open while mail
+-- is sent, and a dispatcher that dies mid-send leaves rows that are claimable again once
+-- p_lease_seconds have passed.
+CREATE OR REPLACE FUNCTION app.outbox_claim(p_limit integer, p_lease_seconds integer)
+  RETURNS TABLE (tenant_id uuid, id uuid, kind text, payload jsonb, attempts integer, claim_id uuid)
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_claim uuid := gen_random_uuid();
+BEGIN
+  IF p_limit IS NULL OR p_limit < 1 OR p_lease_seconds IS NULL OR p_lease_seconds < 1 THEN
+    RAISE EXCEPTION 'outbox_claim: limit and lease must be positive' USING ERRCODE = '22023';
+  END IF;
+  RETURN QUERY
+  UPDATE public.outbox o
+     SET claim_id = v_claim,
+         claimed_until = now() + make_interval(secs => p_lease_seconds),
+         attempts = o.attempts + 1
+   WHERE (o.tenant_id, o.id) IN (
+     SELECT c.tenant_id, c.id FROM public.outbox c
+      WHERE c.status = 'pending' AND c.next_attempt_at <= now()
+        AND (c.claimed_until IS NULL OR c.claimed_until < now())
+      ORDER BY c.next_attempt_at
+      LIMIT p_limit
+      FOR UPDATE SKIP LOCKED)
+  RETURNING o.tenant_id, o.id, o.kind, o.payload, o.attempts, o.claim_id;
+END
+$$;
+ALTER FUNCTION app.outbox_claim(integer, integer) OWNER TO bulkhead_owner;
+REVOKE ALL ON FUNCTION app.outbox_claim(integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.outbox_claim(integer, integer) TO bulkhead_app;

@@ -1,0 +1,264 @@
+/**
+ * Password reset and change. A reset token is single use, expires (PASSWORD_RESET_TTL_MINUTES),
+ * is stored as a SHA-256 only, and dies when the password changes by any path; a reset ends
+ * every session of the user, a change every session but the current one. Each step is audited
+ * (never with a token or hash) and mails the user through the outbox, in the same transaction.
+ */
+import { TRPCError } from "@trpc/server";
+import { and, eq, gt, isNull, ne, sql } from "drizzle-orm";
+import { z } from "zod";
+import { passwordResets, refreshTokens, tenants, users } from "../../db/schema.js";
+import { enterTenant, type MemberContext, withMember, withoutTenant, withTenant } from "../../db/tenant.js";
+import type { Tx } from "../../db/types.js";
+import { rowsOf } from "../../db/types.js";
+import { recordAudit } from "../audit.js";
+import type { Context } from "../context.js";
+import { unauthorized } from "../errors.js";
+import { passwordChangedMail, passwordResetMail } from "../mail/messages.js";
+import { enqueueMail } from "../mail/outbox.js";
+import { emailField, lineField, passwordField } from "../validation.js";
+import { assertPasswordAllowed } from "./password-policy.js";
+import { invalidResetToken, tooMany } from "./refusals.js";
+import { giveBackAttempt, loginThrottle, type Throttle, takeAttempt } from "./throttle.js";
+import { makeOpaqueToken, parseOpaqueToken, sha256Hex } from "./tokens.js";
+
+export const requestPasswordResetInput = z.object({
+  tenantSlug: lineField().trim().toLowerCase().min(1).max(64),
+  email: emailField,
+});
+export const resetPasswordInput = z.object({ token: lineField().min(1).max(200), newPassword: passwordField });
+export const changePasswordInput = z.object({
+  currentPassword: lineField().min(1).max(256),
+  newPassword: passwordField,
+});
+
+/** Every reset request takes at least this long, so its timing does not say whether the account exists. */
+export const resetRequestFloorMs = 300;
+
+async function resetThrottle(ctx: Context, slug: string, email: string): Promise<Throttle> {
+  const { maxPerAccount, maxPerAddress, windowSeconds } = ctx.config.passwordReset;
+  const keys = [await sha256Hex(`reset-account\u0000${slug}\u0000${email}`)];
+  const limits = [maxPerAccount];
+  if (ctx.clientAddress) {
+    keys.push(await sha256Hex(`reset-address\u0000${ctx.clientAddress}`));
+    limits.push(maxPerAddress);
+  }
+  return { keys, limits, windowSeconds, clearOnSuccess: [] };
+}
+
+/**
+ * Mails a reset link when the account exists, and answers `{ ok: true }` whatever the tenant and
+ * email: the same body, the same work (a token made and hashed either way), and no sooner than
+ * `resetRequestFloorMs`. Throttled per account and per address before anything is looked up.
+ */
+export async function requestPasswordReset(
+  ctx: Context,
+  input: z.infer<typeof requestPasswordResetInput>,
+): Promise<{ ok: true }> {
+  const floor = new Promise((resolve) => setTimeout(resolve, resetRequestFloorMs));
+  const throttle = await resetThrottle(ctx, input.tenantSlug, input.email);
+  const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
+  if (wait > 0) throw tooMany(ctx.resHeaders, wait, "password reset requests");
+
+  await withoutTenant(ctx.database.db, async (tx) => {
+    const slug = await tx.execute(sql`select app.tenant_id_for_slug(${input.tenantSlug}) as id`);
+    const tenantId = rowsOf<{ id: string | null }>(slug)[0]?.id ?? null;
+    const token = makeOpaqueToken("pr", tenantId ?? crypto.randomUUID());
+    const tokenHash = await sha256Hex(token);
+    if (!tenantId) return;
+    // The account is looked up under RLS, in the tenant's context.
+    await enterTenant(tx, { tenantId, userId: null });
+    const [account] = await tx
+      .select({ id: users.id, name: users.name, workspace: tenants.name })
+      .from(users)
+      .innerJoin(tenants, eq(tenants.id, users.tenantId))
+      .where(and(eq(users.tenantId, tenantId), eq(users.email, input.email)));
+    if (!account) return;
+    const now = ctx.clock.now();
+    const { ttlMinutes } = ctx.config.passwordReset;
+    const [reset] = await tx
+      .insert(passwordResets)
+      .values({ tenantId, userId: account.id, tokenHash, expiresAt: new Date(now.getTime() + ttlMinutes * 60_000) })
+      .returning({ id: passwordResets.id });
+    await enqueueMail(
+      tx,
+      tenantId,
+      passwordResetMail(
+        ctx.config.mail,
+        { email: input.email, name: account.name },
+        account.workspace,
+        token,
+        ttlMinutes,
+      ),
+    );
+    await recordAudit(
+      tx,
+      {
+        tenantId,
+        actorId: account.id,
+        action: "auth.password_reset_requested",
+        targetType: "password_reset",
+        targetId: reset?.id ?? null,
+      },
+      ctx,
+    );
+  });
+  await floor;
+  return { ok: true as const };
+}
+
+/** What every change of a password does besides the hash: old reset links die, sessions end. */
+async function afterPasswordChange(
+  tx: Tx,
+  who: { tenantId: string; userId: string },
+  now: Date,
+  keepSession: string | null,
+): Promise<void> {
+  await tx
+    .update(passwordResets)
+    .set({ usedAt: now })
+    .where(
+      and(
+        eq(passwordResets.tenantId, who.tenantId),
+        eq(passwordResets.userId, who.userId),
+        isNull(passwordResets.usedAt),
+      ),
+    );
+  await tx
+    .update(refreshTokens)
+    .set({ revokedAt: now })
+    .where(
+      and(
+        eq(refreshTokens.tenantId, who.tenantId),
+        eq(refreshTokens.userId, who.userId),
+        isNull(refreshTokens.revokedAt),
+        ...(keepSession ? [ne(refreshTokens.familyId, keepSession)] : []),
+      ),
+    );
+}
+
+/**
+ * Sets a new password with a reset token: once, before it expires, and only for the tenant the
+ * request names (its X-Tenant or subdomain, when it names one). Ends every session of the user.
+ */
+export async function resetPassword(ctx: Context, input: z.infer<typeof resetPasswordInput>): Promise<{ ok: true }> {
+  const parsed = parseOpaqueToken("pr", input.token);
+  if (!parsed) throw invalidResetToken();
+  const { tenantId } = parsed;
+  const tokenHash = await sha256Hex(input.token);
+  const now = ctx.clock.now();
+  const valid = and(
+    eq(passwordResets.tenantId, tenantId),
+    eq(passwordResets.tokenHash, tokenHash),
+    isNull(passwordResets.usedAt),
+    gt(passwordResets.expiresAt, now),
+  );
+
+  const account = await withTenant(ctx.database.db, { tenantId, userId: null }, async (tx) => {
+    const [found] = await tx
+      .select({
+        userId: passwordResets.userId,
+        email: users.email,
+        name: users.name,
+        workspace: tenants.name,
+        slug: tenants.slug,
+      })
+      .from(passwordResets)
+      .innerJoin(users, and(eq(users.tenantId, passwordResets.tenantId), eq(users.id, passwordResets.userId)))
+      .innerJoin(tenants, eq(tenants.id, passwordResets.tenantId))
+      .where(valid);
+    return found ?? null;
+  });
+  if (!account || (ctx.tenantHint !== null && ctx.tenantHint !== account.slug)) throw invalidResetToken();
+  assertPasswordAllowed(input.newPassword, { email: account.email, tenantName: account.workspace }, "newPassword");
+  const passwordHash = await ctx.hasher.hash(input.newPassword);
+
+  await withTenant(ctx.database.db, { tenantId, userId: account.userId }, async (tx) => {
+    // Spent atomically: of two requests with one token, one changes the password.
+    const [spent] = await tx
+      .update(passwordResets)
+      .set({ usedAt: now })
+      .where(valid)
+      .returning({ id: passwordResets.id });
+    if (!spent) throw invalidResetToken();
+    await tx
+      .update(users)
+      .set({ passwordHash, updatedAt: now })
+      .where(and(eq(users.tenantId, tenantId), eq(users.id, account.userId)));
+    await afterPasswordChange(tx, { tenantId, userId: account.userId }, now, null);
+    await enqueueMail(tx, tenantId, passwordChangedMail(ctx.config.mail, account, account.workspace, "reset"));
+    await recordAudit(
+      tx,
+      {
+        tenantId,
+        actorId: account.userId,
+        action: "auth.password_reset",
+        targetType: "user",
+        targetId: account.userId,
+      },
+      ctx,
+    );
+  });
+  return { ok: true as const };
+}
+
+/**
+ * Changes the caller's password: the current one is verified first, throttled as a login is;
+ * every other session of the user ends, the current one stays, and the user is told by mail.
+ */
+export async function changePassword(
+  ctx: Context,
+  member: MemberContext,
+  input: z.infer<typeof changePasswordInput>,
+): Promise<{ ok: true }> {
+  const account = await withMember(ctx.database.db, member, { write: false }, async (tx) => {
+    const [found] = await tx
+      .select({
+        email: users.email,
+        name: users.name,
+        passwordHash: users.passwordHash,
+        workspace: tenants.name,
+        slug: tenants.slug,
+      })
+      .from(users)
+      .innerJoin(tenants, eq(tenants.id, users.tenantId))
+      .where(and(eq(users.tenantId, member.tenantId), eq(users.id, member.userId)));
+    return found;
+  });
+  if (!account) throw unauthorized();
+  const throttle = await loginThrottle(ctx.config.login, account.slug, account.email, ctx.clientAddress);
+  const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
+  if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed password checks");
+  // BAD_REQUEST, not UNAUTHORIZED: the session is good (a client would refresh it and retry).
+  if (!(await ctx.hasher.verify(account.passwordHash, input.currentPassword))) {
+    throw new TRPCError({
+      code: "BAD_REQUEST",
+      message: "Invalid input: currentPassword: is not your current password",
+    });
+  }
+  assertPasswordAllowed(input.newPassword, { email: account.email, tenantName: account.workspace }, "newPassword");
+  const passwordHash = await ctx.hasher.hash(input.newPassword);
+  const now = ctx.clock.now();
+
+  await withMember(ctx.database.db, member, { write: true }, async (tx) => {
+    await tx
+      .update(users)
+      .set({ passwordHash, updatedAt: now })
+      .where(and(eq(users.tenantId, member.tenantId), eq(users.id, member.userId)));
+    await afterPasswordChange(tx, member, now, member.sessionId);
+    await enqueueMail(tx, member.tenantId, passwordChangedMail(ctx.config.mail, account, account.workspace, "changed"));
+    await recordAudit(
+      tx,
+      {
+        tenantId: member.tenantId,
+        actorId: member.userId,
+        action: "auth.password_changed",
+        targetType: "user",
+        targetId: member.userId,
+      },
+      ctx,
+    );
+  });
+  await giveBackAttempt(ctx.database.db, throttle);
+  return { ok: true as const };
+}

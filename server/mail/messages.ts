@@ -1,0 +1,60 @@
+/**
+ * The mail Bulkhead sends: plain text plus simple HTML, with the product's name and the action
+ * link built from APP_URL.
+ */
+import type { AppConfig } from "../config.js";
+import type { Mail } from "./outbox.js";
+
+const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function compose(
+  config: AppConfig["mail"],
+  to: string,
+  subject: string,
+  lines: string[],
+  action?: { label: string; link: string },
+): Mail {
+  const text = [...lines, ...(action ? ["", `${action.label}: ${action.link}`] : []), "", `— ${config.appName}`].join(
+    "\n",
+  );
+  const paragraphs = lines.filter(Boolean).map((line) => `<p>${escapeHtml(line)}</p>`);
+  const button = action
+    ? `<p><a href="${escapeHtml(action.link)}" style="display:inline-block;padding:10px 16px;background:#2f5bea;color:#fff;border-radius:8px;text-decoration:none">${escapeHtml(action.label)}</a></p><p style="color:#5c677d;font-size:13px">Or open this link: ${escapeHtml(action.link)}</p>`
+    : "";
+  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;color:#14213d;max-width:560px">${paragraphs.join("")}${button}<p style="color:#5c677d">— ${escapeHtml(config.appName)}</p></body></html>`;
+  return { to, subject: `${subject} — ${config.appName}`, text, html, ...(action ? { link: action.link } : {}) };
+}
+
+export function passwordResetMail(
+  config: AppConfig["mail"],
+  to: { email: string; name: string },
+  workspace: string,
+  token: string,
+  minutes: number,
+): Mail {
+  const link = `${config.appUrl}/reset-password?token=${encodeURIComponent(token)}`;
+  return compose(
+    config,
+    to.email,
+    "Reset your password",
+    [
+      `Hello ${to.name},`,
+      `someone asked to reset the password of your account in the ${workspace} workspace. If it was you, choose a new password within ${minutes} minutes; the link works once.`,
+      "If it was not you, ignore this message: your password stays as it is.",
+    ],
+    { label: "Choose a new password", link },
+  );
+}
+
+export function passwordChangedMail(
+  config: AppConfig["mail"],
+  to: { email: string; name: string },
+  workspace: string,
+  how: "changed" | "reset",
+): Mail {
+  return compose(config, to.email, "Your password was changed", [
+    `Hello ${to.name},`,
+    `the password of your account in the ${workspace} workspace was just ${how}, and your other sessions were signed out.`,
+    "If you did not do this, reset your password now and tell your workspace's admins.",
+  ]);
+}
