@@ -5,12 +5,14 @@
  * Screenshots of each main screen go to test-results/. `npm run test:e2e` builds the app first.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { linkToken, parseMail } from "../helpers/mail.js";
 import { type ServerProcess, startServer, testPort, waitUntilReady } from "../helpers/server.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -22,6 +24,8 @@ const laptop = { width: 1280, height: 800 };
 const phone = { width: 390, height: 844 };
 
 let server: ServerProcess;
+/** The development mailbox the server writes mail into (MAIL_DIR). */
+const mailDir = mkdtempSync(join(tmpdir(), "bulkhead-e2e-mail-"));
 let browser: Browser;
 /** Every tRPC response body any page received: none may hold a refresh token. */
 const bodies: string[] = [];
@@ -31,9 +35,18 @@ const pageErrors: string[] = [];
 beforeAll(async () => {
   if (!existsSync(join(dist, "index.html"))) throw new Error("examples/web/dist is missing: run npm run build:web");
   mkdirSync(shots, { recursive: true });
+  const port = testPort();
   server = startServer(
-    { WEB_DIST: dist, PGLITE_DATA_DIR: "memory://", PRUNE_INTERVAL_SECONDS: "0", NODE_ENV: "development" },
-    testPort(),
+    {
+      WEB_DIST: dist,
+      PGLITE_DATA_DIR: "memory://",
+      PRUNE_INTERVAL_SECONDS: "0",
+      NODE_ENV: "development",
+      MAIL_DIR: mailDir,
+      OUTBOX_POLL_MS: "200",
+      APP_URL: `http://127.0.0.1:${port}`,
+    },
+    port,
   );
   if (!(await waitUntilReady(server))) throw new Error(`the server did not start:\n${server.output()}`);
   browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
@@ -282,6 +295,70 @@ describe("the web app in Chromium", () => {
     await expect.poll(() => aPage.getByRole("alert").textContent()).toMatch(/credentials did not work/);
     await shot(aPage, "08-sign-in");
     await a.close();
+  });
+});
+
+describe("passwords in the web app", () => {
+  /** The newest mail to `to` in the development mailbox, waiting up to ~10 s for it. */
+  async function mailTo(to: string, subject: RegExp) {
+    for (let i = 0; i < 100; i++) {
+      const mails = readdirSync(mailDir)
+        .sort()
+        .reverse()
+        .map((file) => parseMail(readFileSync(join(mailDir, file), "utf8")));
+      const found = mails.find((mail) => mail.raw.includes(`To: ${to}`) && subject.test(mail.subject));
+      if (found) return found;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`no mail to ${to} in ${mailDir}`);
+  }
+
+  it("a forgotten password: the link in the mailbox sets a new one; then it is changed while signed in", async () => {
+    const context = await newContext();
+    const page = await context.newPage();
+    const slug = `forgot-${Date.now().toString(36)}`;
+    await signUp(page, "Forgetful Ltd", slug, "Fay", "fay@forgetful.test");
+    await page.getByRole("button", { name: "Create workspace" }).click();
+    await shown(page.getByTestId("workspace-name"));
+    await page.getByRole("button", { name: "Sign out" }).click();
+
+    await page.getByRole("link", { name: "Forgot your password?" }).click();
+    await page.getByLabel("Workspace").fill(slug);
+    await page.getByLabel("Email").fill("fay@forgetful.test");
+    await shot(page, "09-forgot-password");
+    await page.getByRole("button", { name: "Send the link" }).click();
+    await shown(page.getByRole("status").filter({ hasText: "a link is on its way" }));
+
+    const mail = await mailTo("fay@forgetful.test", /Reset your password/);
+    const token = linkToken(mail);
+    await page.goto(`/reset-password?token=${encodeURIComponent(token)}`);
+    await page.getByLabel("Password").fill("fay chooses a fresh passphrase");
+    await shot(page, "10-reset-password");
+    await page.getByRole("button", { name: "Set the new password" }).click();
+    await shown(page.getByRole("status").filter({ hasText: "Your password is changed" }));
+
+    await page.goto("/signin");
+    await page.getByLabel("Workspace").fill(slug);
+    await page.getByLabel("Email").fill("fay@forgetful.test");
+    await page.getByLabel("Password").fill("fay chooses a fresh passphrase");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await shown(page.getByTestId("workspace-name"));
+
+    await page.getByTestId("signed-in-as").click();
+    await page.getByLabel("Current password").fill("fay chooses a fresh passphrase");
+    await page.getByLabel("Password", { exact: true }).fill("forgetful");
+    await page.getByRole("button", { name: "Change password" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/at least 12 characters|Password/);
+    await page.getByLabel("Password", { exact: true }).fill("forgetful ltd forever");
+    await page.getByRole("button", { name: "Change password" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/workspace's name/);
+    await page.getByLabel("Current password").fill("fay chooses a fresh passphrase");
+    await page.getByLabel("Password", { exact: true }).fill("and now another good one");
+    await page.getByRole("button", { name: "Change password" }).click();
+    await shown(page.getByRole("status").filter({ hasText: "Your password is changed" }));
+    await shot(page, "11-account");
+    await mailTo("fay@forgetful.test", /password was changed/);
+    await context.close();
   });
 });
 

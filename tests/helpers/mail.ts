@@ -26,7 +26,8 @@ const decodeWords = (value: string) =>
     return Buffer.from(bytes, "latin1").toString("utf8");
   });
 
-function parse(raw: string, to: string[]): ReceivedMail {
+/** A raw RFC 5322 message (as SMTP received it, or as an .eml file holds it). */
+export function parseMail(raw: string, to: string[] = []): ReceivedMail {
   // Headers may fold onto following lines that start with white space.
   const unfolded = raw.split(/\r?\n\r?\n/)[0]?.replace(/\r?\n[ \t]+/g, " ") ?? "";
   const header = (name: string) => decodeWords(new RegExp(`^${name}: (.*)$`, "mi").exec(unfolded)?.[1]?.trim() ?? "");
@@ -60,7 +61,7 @@ export async function startSmtpServer() {
           return;
         }
         received.push(
-          parse(
+          parseMail(
             raw,
             session.envelope.rcptTo.map((r) => r.address),
           ),

@@ -1,6 +1,7 @@
 /** The shell: who is signed in decides between the public screens and the workspace. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useSyncExternalStore } from "react";
+import { Account, ForgotPassword, ResetPassword } from "./account";
 import { api, isUnauthorized, type Me, sessionState } from "./api";
 import { AuditLog } from "./audit";
 import { AcceptInvitation, CreateWorkspace, SignIn } from "./auth";
@@ -9,7 +10,9 @@ import { ProjectBoard, Projects } from "./projects";
 import { Link, navigate, useLocation } from "./router";
 import { Brand, Button, ErrorMessage } from "./ui";
 
-const publicPaths = new Set(["/signin", "/signup", "/invite"]);
+const publicPaths = new Set(["/signin", "/signup", "/invite", "/forgot-password", "/reset-password"]);
+/** Pages a link in a mail opens: shown whether or not someone is signed in. */
+const linkPaths = new Set(["/invite", "/reset-password"]);
 
 export function App() {
   const { path } = useLocation();
@@ -31,10 +34,12 @@ export function App() {
   const signedOut = me.isError && isUnauthorized(me.error);
   useEffect(() => {
     if (signedOut && !publicPaths.has(path)) navigate("/signin", { replace: true });
-    if (user && (publicPaths.has(path) || path === "/") && path !== "/invite") navigate("/projects", { replace: true });
+    if (user && (publicPaths.has(path) || path === "/") && !linkPaths.has(path))
+      navigate("/projects", { replace: true });
   }, [signedOut, user, path]);
 
   if (path === "/invite" && !user) return <AcceptInvitation />;
+  if (path === "/reset-password") return <ResetPassword />;
   if (me.isPending) return <p className="splash">Loading…</p>;
   if (!user) {
     if (me.error && !signedOut) {
@@ -47,7 +52,8 @@ export function App() {
         </main>
       );
     }
-    return path === "/signup" ? <CreateWorkspace /> : <SignIn />;
+    if (path === "/signup") return <CreateWorkspace />;
+    return path === "/forgot-password" ? <ForgotPassword /> : <SignIn />;
   }
   return <Workspace me={user} path={path} />;
 }
@@ -82,9 +88,9 @@ function Workspace({ me, path }: { me: Me; path: string }) {
           ))}
         </nav>
         <div className="who">
-          <span className="muted" data-testid="signed-in-as">
+          <Link to="/account" className="muted" data-testid="signed-in-as" title="Your account">
             {me.user.name}
-          </span>
+          </Link>
           <Button variant="quiet" busy={signOut.isPending} onClick={() => signOut.mutate()}>
             Sign out
           </Button>
@@ -95,6 +101,8 @@ function Workspace({ me, path }: { me: Me; path: string }) {
           <ProjectBoard id={decodeURIComponent(board[1])} />
         ) : path === "/members" ? (
           <Members me={me} />
+        ) : path === "/account" ? (
+          <Account />
         ) : path === "/audit" && isAdmin ? (
           <AuditLog />
         ) : (

@@ -15,7 +15,7 @@ function useSignedIn() {
   };
 }
 
-function AuthFrame({ title, lead, children }: { title: string; lead: string; children: React.ReactNode }) {
+export function AuthFrame({ title, lead, children }: { title: string; lead: string; children: React.ReactNode }) {
   return (
     <main className="auth">
       <div className="auth-panel">
@@ -59,7 +59,8 @@ export function SignIn() {
         </Button>
       </Form>
       <p className="switch">
-        New here? <Link to="/signup">Create a workspace</Link>
+        <Link to="/forgot-password">Forgot your password?</Link> · New here?{" "}
+        <Link to="/signup">Create a workspace</Link>
       </p>
     </AuthFrame>
   );
