@@ -84,7 +84,7 @@ export function Account() {
       ) : null}
       <Form onSubmit={(form, element) => change.mutate(form, { onSuccess: () => element.reset() })}>
         <Field label="Current password" name="current" type="password" required autoComplete="current-password" />
-        <NewPasswordField />
+        <NewPasswordField label="New password" />
         <ErrorMessage error={change.error} />
         <Button type="submit" busy={change.isPending}>
           Change password

@@ -104,10 +104,10 @@ export function Brand({ children }: { children: ReactNode }) {
 }
 
 /** A new password: the server's rule (12 to 256 characters) said before it is broken. */
-export function NewPasswordField() {
+export function NewPasswordField({ label = "Password" }: { label?: string }) {
   return (
     <Field
-      label="Password"
+      label={label}
       name="password"
       type="password"
       required
