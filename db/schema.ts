@@ -241,6 +241,11 @@ export const refreshTokens = pgTable(
     usedAt: timestamp("used_at", { withTimezone: true, precision: 3 }),
     revokedAt: timestamp("revoked_at", { withTimezone: true, precision: 3 }),
     createdAt: createdAt(),
+    // The session (family) this token continues, as the user sees it in auth.sessions.list:
+    // when and from where it began, carried from token to token as it rotates.
+    sessionCreatedAt: timestamp("session_created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    userAgent: text("user_agent"),
+    clientAddress: inet("client_address"),
   },
   (t) => [
     primaryKey({ name: "refresh_tokens_pkey", columns: [t.tenantId, t.id] }),

@@ -15,7 +15,7 @@ import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import { browserSessionOf, sessionModeHeader } from "./auth/browser.js";
 import { randomSecret, TokenService } from "./auth/tokens.js";
-import { bearerToken, createContextInner, TenantHintError, tenantHintOf } from "./context.js";
+import { bearerToken, createContextInner, TenantHintError, tenantHintOf, userAgentOf } from "./context.js";
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
 import { loggedError, tenantMismatch } from "./errors.js";
 import { appRouter } from "./routers/_app.js";
@@ -167,6 +167,7 @@ export function createApp(deps: AppDeps) {
           accessToken: bearerToken(req.headers.get("authorization")),
           tenantHint: tenantHintFor(req, deps.config.baseDomain),
           clientAddress: clientAddressOf(req, c.env, deps),
+          userAgent: userAgentOf(req.headers.get("user-agent")),
           resHeaders,
           browser: browserSessionOf(req, deps.config, resHeaders),
         }),

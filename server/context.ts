@@ -20,6 +20,8 @@ export interface ContextInnerOptions {
   /** The tenant slug the request names (X-Tenant, or the subdomain of BASE_DOMAIN). */
   tenantHint: string | null;
   clientAddress: string | null;
+  /** The request's User-Agent, shortened and without control characters (for the sessions list). */
+  userAgent: string | null;
   /** Response headers a procedure may add to (e.g. Retry-After). */
   resHeaders: Headers;
   /** The request's session mode and refresh cookie (`auth/browser.ts`). */
@@ -35,6 +37,15 @@ export function createContextInner(options: ContextInnerOptions) {
 }
 
 export type Context = ReturnType<typeof createContextInner>;
+
+/** A User-Agent as the sessions list shows it: printable, at most 256 characters, or null. */
+export function userAgentOf(header: string | null | undefined): string | null {
+  const clean = header
+    ?.replace(/\p{Cc}/gu, "")
+    .trim()
+    .slice(0, 256);
+  return clean || null;
+}
 
 /** Reads the bearer token out of an Authorization header value. */
 export function bearerToken(header: string | null | undefined): string | null {

@@ -5,9 +5,9 @@
  * (never with a token or hash) and mails the user through the outbox, in the same transaction.
  */
 import { TRPCError } from "@trpc/server";
-import { and, eq, gt, isNull, ne, sql } from "drizzle-orm";
+import { and, eq, gt, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { passwordResets, refreshTokens, tenants, users } from "../../db/schema.js";
+import { passwordResets, tenants, users } from "../../db/schema.js";
 import { enterTenant, type MemberContext, withMember, withoutTenant, withTenant } from "../../db/tenant.js";
 import type { Tx } from "../../db/types.js";
 import { rowsOf } from "../../db/types.js";
@@ -19,6 +19,7 @@ import { enqueueMail } from "../mail/outbox.js";
 import { emailField, lineField, passwordField } from "../validation.js";
 import { assertPasswordAllowed } from "./password-policy.js";
 import { invalidResetToken, tooMany } from "./refusals.js";
+import { revokeSessions } from "./sessions.js";
 import { giveBackAttempt, loginThrottle, type Throttle, takeAttempt } from "./throttle.js";
 import { makeOpaqueToken, parseOpaqueToken, sha256Hex } from "./tokens.js";
 
@@ -124,17 +125,7 @@ async function afterPasswordChange(
         isNull(passwordResets.usedAt),
       ),
     );
-  await tx
-    .update(refreshTokens)
-    .set({ revokedAt: now })
-    .where(
-      and(
-        eq(refreshTokens.tenantId, who.tenantId),
-        eq(refreshTokens.userId, who.userId),
-        isNull(refreshTokens.revokedAt),
-        ...(keepSession ? [ne(refreshTokens.familyId, keepSession)] : []),
-      ),
-    );
+  await revokeSessions(tx, who, now, keepSession ? { except: keepSession } : {});
 }
 
 /**

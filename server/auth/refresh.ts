@@ -42,7 +42,13 @@ export async function refresh(ctx: Context, input: z.infer<typeof refreshInput>)
     return startSession(
       tx,
       ctx,
-      { tenantId, userId: outcome.userId, familyId: outcome.familyId, refreshToken: outcome.child },
+      {
+        tenantId,
+        userId: outcome.userId,
+        familyId: outcome.familyId,
+        refreshToken: outcome.child,
+        origin: outcome.origin,
+      },
       { action: "auth.refreshed", targetType: "user", targetId: outcome.userId },
     );
   });

@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, isNull } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNull, ne } from "drizzle-orm";
 import { refreshTokens, tenants, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { type AuditEntry, recordAudit } from "../audit.js";
@@ -13,6 +13,14 @@ interface SessionDeps {
   config: AppConfig;
   clock: Clock;
   requestId: string;
+  clientAddress: string | null;
+  userAgent: string | null;
+}
+
+/** When and from where a session began; every token of its family carries it. */
+export interface SessionOrigin {
+  sessionCreatedAt: Date;
+  userAgent: string | null;
   clientAddress: string | null;
 }
 
@@ -32,6 +40,8 @@ interface SessionOwner {
   familyId?: string;
   /** The refresh token to hand out: a rotation's child (`stored` when a replay finds it already saved). */
   refreshToken?: { token: string; stored: boolean };
+  /** A continued session's origin; a new session begins now, from this request. */
+  origin?: SessionOrigin;
 }
 
 /**
@@ -57,14 +67,27 @@ async function issueSession(tx: Tx, deps: SessionDeps, who: SessionOwner): Promi
       familyId,
       tokenHash: await sha256Hex(refreshToken),
       expiresAt: new Date(now.getTime() + deps.config.refreshTokenTtlDays * 86_400_000),
+      ...(who.origin ?? { sessionCreatedAt: now, userAgent: deps.userAgent, clientAddress: deps.clientAddress }),
     });
   }
   const access = await deps.tokens.signAccess({ userId: who.userId, tenantId: who.tenantId, sessionId: familyId });
   return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken, user, tenant };
 }
 
+const originColumns = {
+  sessionCreatedAt: refreshTokens.sessionCreatedAt,
+  userAgent: refreshTokens.userAgent,
+  clientAddress: refreshTokens.clientAddress,
+};
+
 export type RefreshOutcome =
-  | { kind: "rotated" | "repeated"; userId: string; familyId: string; child: { token: string; stored: boolean } }
+  | {
+      kind: "rotated" | "repeated";
+      userId: string;
+      familyId: string;
+      child: { token: string; stored: boolean };
+      origin: SessionOrigin;
+    }
   | { kind: "reused"; familyId: string }
   | { kind: "invalid" };
 
@@ -96,10 +119,11 @@ export async function spendRefreshToken(
         gt(refreshTokens.expiresAt, now),
       ),
     )
-    .returning({ userId: refreshTokens.userId, familyId: refreshTokens.familyId });
+    .returning({ userId: refreshTokens.userId, familyId: refreshTokens.familyId, ...originColumns });
   if (spent) {
     const [child] = await tokens.childRefreshTokens(token, tenantId);
-    return { kind: "rotated", ...spent, child: { token: child as string, stored: false } };
+    const { userId, familyId, ...origin } = spent;
+    return { kind: "rotated", userId, familyId, origin, child: { token: child as string, stored: false } };
   }
 
   const [known] = await tx
@@ -108,6 +132,7 @@ export async function spendRefreshToken(
       userId: refreshTokens.userId,
       usedAt: refreshTokens.usedAt,
       revokedAt: refreshTokens.revokedAt,
+      ...originColumns,
     })
     .from(refreshTokens)
     .where(and(eq(refreshTokens.tenantId, tenantId), eq(refreshTokens.tokenHash, tokenHash)));
@@ -129,10 +154,12 @@ export async function spendRefreshToken(
       );
     const child = live && children[hashes.indexOf(live.tokenHash)];
     if (child) {
+      const { sessionCreatedAt, userAgent, clientAddress } = known;
       return {
         kind: "repeated",
         userId: known.userId,
         familyId: known.familyId,
+        origin: { sessionCreatedAt, userAgent, clientAddress },
         child: { token: child, stored: true },
       };
     }
@@ -148,4 +175,61 @@ export async function revokeFamily(tx: Tx, tenantId: string, familyId: string, n
     .where(
       and(eq(refreshTokens.tenantId, tenantId), eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)),
     );
+}
+
+/**
+ * The user's live sessions, newest activity first: one per family with a token still unspent,
+ * unrevoked and unexpired. `lastUsedAt` is the family's latest refresh (an access token lives
+ * at most ACCESS_TOKEN_TTL_SECONDS after it).
+ */
+export async function liveSessions(tx: Tx, who: { tenantId: string; userId: string; sessionId: string }, now: Date) {
+  const rows = await tx
+    .select({
+      id: refreshTokens.familyId,
+      createdAt: refreshTokens.sessionCreatedAt,
+      lastUsedAt: refreshTokens.createdAt,
+      userAgent: refreshTokens.userAgent,
+      clientAddress: refreshTokens.clientAddress,
+    })
+    .from(refreshTokens)
+    .where(
+      and(
+        eq(refreshTokens.tenantId, who.tenantId),
+        eq(refreshTokens.userId, who.userId),
+        isNull(refreshTokens.usedAt),
+        isNull(refreshTokens.revokedAt),
+        gt(refreshTokens.expiresAt, now),
+      ),
+    )
+    .orderBy(desc(refreshTokens.createdAt));
+  const seen = new Set<string>();
+  return rows
+    .filter((row) => !seen.has(row.id) && seen.add(row.id))
+    .map((row) => ({ ...row, current: row.id === who.sessionId }));
+}
+
+/**
+ * Ends sessions of a user: all of them, `only` one, or all `except` one; returns how many
+ * sessions (families) ended.
+ */
+export async function revokeSessions(
+  tx: Tx,
+  who: { tenantId: string; userId: string },
+  now: Date,
+  which: { only?: string; except?: string } = {},
+): Promise<number> {
+  const ended = await tx
+    .update(refreshTokens)
+    .set({ revokedAt: now })
+    .where(
+      and(
+        eq(refreshTokens.tenantId, who.tenantId),
+        eq(refreshTokens.userId, who.userId),
+        isNull(refreshTokens.revokedAt),
+        ...(which.only ? [eq(refreshTokens.familyId, which.only)] : []),
+        ...(which.except ? [ne(refreshTokens.familyId, which.except)] : []),
+      ),
+    )
+    .returning({ familyId: refreshTokens.familyId });
+  return new Set(ended.map((row) => row.familyId)).size;
 }

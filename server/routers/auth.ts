@@ -14,12 +14,12 @@ import {
 } from "../auth/passwords.js";
 import { refresh, refreshInput } from "../auth/refresh.js";
 import { registerTenant, registrationInput } from "../auth/registration.js";
-import { revokeFamily } from "../auth/sessions.js";
+import { liveSessions, revokeFamily, revokeSessions } from "../auth/sessions.js";
 import { memberColumns, tenantColumns } from "../auth/shapes.js";
 import { sha256Hex } from "../auth/tokens.js";
 import { notFound } from "../errors.js";
 import { publicProcedure, router, signedInProcedure, tenantProcedure } from "../trpc.js";
-import { lineField } from "../validation.js";
+import { idField, lineField } from "../validation.js";
 
 /**
  * The procedures that start a session: in cookie mode (auth/browser.ts) only from an allowed
@@ -48,9 +48,17 @@ export const authRouter = router({
    * the cookie); with neither, every session of the caller.
    */
   logout: tenantProcedure
-    .input(z.object({ refreshToken: lineField().min(1).max(200).optional() }).optional())
+    .input(
+      z.object({ refreshToken: lineField().min(1).max(200).optional(), everywhere: z.boolean().optional() }).optional(),
+    )
     .mutation(async ({ ctx, input }) => {
       const { tenantId, userId } = ctx.member;
+      if (input?.everywhere) {
+        await revokeSessions(ctx.db, ctx.member, ctx.clock.now());
+        if (ctx.browser.cookieMode) ctx.browser.clear();
+        await audit(ctx, { action: "auth.logout_all", targetType: "user", targetId: userId });
+        return { ok: true as const };
+      }
       if (ctx.browser.cookieMode) {
         ctx.browser.assertSafe({ usesCookie: false });
         await revokeFamily(ctx.db, tenantId, ctx.member.sessionId, ctx.clock.now());
@@ -86,6 +94,17 @@ export const authRouter = router({
       });
       return { ok: true as const };
     }),
+
+  /** The caller's own sessions: what they are, and ending one. */
+  sessions: router({
+    list: tenantProcedure.query(({ ctx }) => liveSessions(ctx.db, ctx.member, ctx.clock.now())),
+    revoke: tenantProcedure.input(z.object({ id: idField })).mutation(async ({ ctx, input }) => {
+      const ended = await revokeSessions(ctx.db, ctx.member, ctx.clock.now(), { only: input.id });
+      if (ended === 0) throw notFound("Session");
+      await audit(ctx, { action: "auth.session_revoked", targetType: "session", targetId: input.id });
+      return { ok: true as const };
+    }),
+  }),
 
   me: tenantProcedure.query(async ({ ctx }) => {
     const [user] = await ctx.db

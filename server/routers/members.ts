@@ -4,6 +4,7 @@ import { z } from "zod";
 import { invitations, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
+import { revokeSessions } from "../auth/sessions.js";
 import { memberColumns } from "../auth/shapes.js";
 import { makeOpaqueToken, sha256Hex } from "../auth/tokens.js";
 import { notFound } from "../errors.js";
@@ -128,6 +129,22 @@ export const membersRouter = router({
       await audit(ctx, { action: "member.role_changed", targetType: "user", targetId: member.id });
       return member;
     }),
+
+  /** Ends every session of a member (an admin, for a member of a role no higher than theirs). */
+  signOut: adminProcedure.input(z.object({ userId: idField })).mutation(async ({ ctx, input }) => {
+    const { tenantId, role } = ctx.member;
+    const [target] = await ctx.db
+      .select({ role: users.role })
+      .from(users)
+      .where(and(eq(users.tenantId, tenantId), eq(users.id, input.userId)));
+    if (!target) throw notFound("Member");
+    if (!hasRole(role, target.role)) {
+      throw new TRPCError({ code: "FORBIDDEN", message: `Only an ${target.role} can sign out an ${target.role}` });
+    }
+    const sessions = await revokeSessions(ctx.db, { tenantId, userId: input.userId }, ctx.clock.now());
+    await audit(ctx, { action: "member.signed_out", targetType: "user", targetId: input.userId });
+    return { ok: true as const, sessions };
+  }),
 
   remove: adminProcedure.input(z.object({ userId: idField })).mutation(async ({ ctx, input }) => {
     const { tenantId, role } = ctx.member;

@@ -353,6 +353,9 @@ describe("passwords in the web app", () => {
     await page.getByLabel("New password").fill("and now another good one");
     await page.getByRole("button", { name: "Change password" }).click();
     await shown(page.getByRole("status").filter({ hasText: "Your password is changed" }));
+    // The sessions list: this one, marked, from Chromium on Linux at the loopback address.
+    const session = page.getByTestId("session").filter({ hasText: "this session" });
+    await expect.poll(() => session.textContent()).toMatch(/Chrome on Linux.*127\.0\.0\.1/);
     await shot(page, "11-account");
     await mailTo("fay@forgetful.test", /password was changed/);
     await context.close();

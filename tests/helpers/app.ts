@@ -163,6 +163,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
       accessToken,
       tenantHint: null,
       clientAddress: null,
+      userAgent: null,
       resHeaders,
       browser: browserSessionOf(new Request("http://localhost/trpc"), used, resHeaders),
     });

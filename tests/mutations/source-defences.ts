@@ -490,8 +490,8 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: passwords,
-        find: "  await tx\n    .update(refreshTokens)",
-        replace: "  void tx\n    .update(refreshTokens)",
+        find: "  await revokeSessions(tx, who, now, keepSession ? { except: keepSession } : {});",
+        replace: "",
       },
     ],
     suites: [passwordTests],
@@ -499,9 +499,7 @@ export const sourceDefences: SourceDefence[] = [
   {
     name: "password-change-keeps-current",
     description: "a password change keeps the session that made it",
-    edits: [
-      { file: passwords, find: "...(keepSession ? [ne(refreshTokens.familyId, keepSession)] : [])", replace: "...[]" },
-    ],
+    edits: [{ file: passwords, find: "keepSession ? { except: keepSession } : {}", replace: "{}" }],
     suites: [passwordTests],
   },
   {
@@ -575,5 +573,23 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [passwordTests],
+  },
+  {
+    name: "session-revoke-own-only",
+    description: "a user ends only their own sessions",
+    edits: [
+      {
+        file: "server/auth/sessions.ts",
+        find: "        eq(refreshTokens.userId, who.userId),\n        isNull(refreshTokens.revokedAt),\n        ...(which.only",
+        replace: "        isNull(refreshTokens.revokedAt),\n        ...(which.only",
+      },
+    ],
+    suites: ["tests/auth/sessions.test.ts"],
+  },
+  {
+    name: "sign-out-role-check",
+    description: "an admin cannot sign out an owner",
+    edits: [{ file: "server/routers/members.ts", find: "if (!hasRole(role, target.role)) {", replace: "if (false) {" }],
+    suites: ["tests/auth/sessions.test.ts"],
   },
 ];

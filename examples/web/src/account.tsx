@@ -1,9 +1,9 @@
 /** Passwords: forgot, reset from the mailed link, and change while signed in. */
-import { useMutation } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "./api";
 import { AuthFrame } from "./auth";
 import { Link, useLocation } from "./router";
-import { Button, Card, ErrorMessage, Field, Form, NewPasswordField, text } from "./ui";
+import { Button, Card, ErrorMessage, Field, Form, formatDate, NewPasswordField, text } from "./ui";
 
 export function ForgotPassword() {
   const { query } = useLocation();
@@ -70,26 +70,98 @@ export function ResetPassword() {
   );
 }
 
+/** A browser's User-Agent, as a person names it. */
+function deviceName(userAgent: string | null): string {
+  if (!userAgent) return "Unknown device";
+  const browser = /Edg\//.test(userAgent)
+    ? "Edge"
+    : /Firefox\//.test(userAgent)
+      ? "Firefox"
+      : /Chrom(e|ium)\//.test(userAgent)
+        ? "Chrome"
+        : /Safari\//.test(userAgent)
+          ? "Safari"
+          : userAgent.split(" ")[0];
+  const system = /iPhone|iPad/.test(userAgent)
+    ? "iOS"
+    : /Android/.test(userAgent)
+      ? "Android"
+      : /Mac OS X/.test(userAgent)
+        ? "macOS"
+        : /Windows/.test(userAgent)
+          ? "Windows"
+          : /Linux/.test(userAgent)
+            ? "Linux"
+            : null;
+  return system ? `${browser} on ${system}` : (browser ?? "Unknown device");
+}
+
+function Sessions() {
+  const queries = useQueryClient();
+  const sessions = useQuery({ queryKey: ["sessions"], queryFn: () => api.auth.sessions.list.query() });
+  const revoke = useMutation({
+    mutationFn: (id: string) => api.auth.sessions.revoke.mutate({ id }),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ["sessions"] }),
+  });
+  const everywhere = useMutation({ mutationFn: () => api.auth.logout.mutate({ everywhere: true }) });
+  return (
+    <Card
+      title="Where you are signed in"
+      actions={
+        <Button variant="danger" busy={everywhere.isPending} onClick={() => everywhere.mutate()}>
+          Sign out everywhere
+        </Button>
+      }
+    >
+      <ErrorMessage error={sessions.error ?? revoke.error ?? everywhere.error} />
+      <ul className="list">
+        {(sessions.data ?? []).map((session) => (
+          <li key={session.id} className="row" data-testid="session">
+            <div>
+              <strong>{deviceName(session.userAgent)}</strong>
+              {session.current ? <span className="badge">this session</span> : null}
+              <div className="muted">
+                {session.clientAddress ?? "unknown address"} · signed in {formatDate(session.createdAt)} · last active{" "}
+                {formatDate(session.lastUsedAt)}
+              </div>
+            </div>
+            {session.current ? null : (
+              <Button variant="danger" onClick={() => revoke.mutate(session.id)}>
+                Sign out
+              </Button>
+            )}
+          </li>
+        ))}
+      </ul>
+    </Card>
+  );
+}
+
 export function Account() {
+  const queries = useQueryClient();
   const change = useMutation({
     mutationFn: (form: FormData) =>
       api.auth.changePassword.mutate({ currentPassword: text(form, "current"), newPassword: text(form, "password") }),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ["sessions"] }),
   });
   return (
-    <Card title="Change your password">
-      {change.isSuccess ? (
-        <p className="notice" role="status">
-          Your password is changed. Your other sessions were signed out; this one stays.
-        </p>
-      ) : null}
-      <Form onSubmit={(form, element) => change.mutate(form, { onSuccess: () => element.reset() })}>
-        <Field label="Current password" name="current" type="password" required autoComplete="current-password" />
-        <NewPasswordField label="New password" />
-        <ErrorMessage error={change.error} />
-        <Button type="submit" busy={change.isPending}>
-          Change password
-        </Button>
-      </Form>
-    </Card>
+    <div className="stack">
+      <Card title="Change your password">
+        {change.isSuccess ? (
+          <p className="notice" role="status">
+            Your password is changed. Your other sessions were signed out; this one stays.
+          </p>
+        ) : null}
+        <Form onSubmit={(form, element) => change.mutate(form, { onSuccess: () => element.reset() })}>
+          <Field label="Current password" name="current" type="password" required autoComplete="current-password" />
+          <NewPasswordField label="New password" />
+          <ErrorMessage error={change.error} />
+          <Button type="submit" busy={change.isPending}>
+            Change password
+          </Button>
+        </Form>
+      </Card>
+      <Sessions />
+    </div>
   );
 }

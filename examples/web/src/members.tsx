@@ -43,6 +43,9 @@ export function Members({ me }: { me: Me }) {
     mutationFn: (change: { userId: string; role: Role }) => api.members.updateRole.mutate(change),
     onSuccess: changed,
   });
+  const signOut = useMutation({
+    mutationFn: (userId: string) => api.members.signOut.mutate({ userId }),
+  });
   const remove = useMutation({
     mutationFn: (userId: string) => api.members.remove.mutate({ userId }),
     onSuccess: changed,
@@ -88,7 +91,12 @@ export function Members({ me }: { me: Me }) {
       ) : null}
 
       <Card title="Members">
-        <ErrorMessage error={members.error ?? setRole.error ?? remove.error} />
+        <ErrorMessage error={members.error ?? setRole.error ?? remove.error ?? signOut.error} />
+        {signOut.isSuccess ? (
+          <p className="notice" role="status">
+            Signed out of {signOut.data.sessions} session{signOut.data.sessions === 1 ? "" : "s"}.
+          </p>
+        ) : null}
         <ul className="list">
           {people.map((person) => (
             <li key={person.id} className="row" data-testid="member">
@@ -113,6 +121,11 @@ export function Members({ me }: { me: Me }) {
                 ) : (
                   <span className="badge">{roleNames[person.role]}</span>
                 )}
+                {isAdmin && person.id !== me.user.id ? (
+                  <Button variant="quiet" onClick={() => signOut.mutate(person.id)}>
+                    Sign out
+                  </Button>
+                ) : null}
                 {isAdmin && person.id !== me.user.id ? (
                   <Button
                     variant="danger"
