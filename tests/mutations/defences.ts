@@ -26,6 +26,8 @@ const tenantTables = [
   "refresh_tokens",
   "invitations",
   "audit_events",
+  "password_resets",
+  "outbox",
 ];
 
 /** Replaces `signature`'s definition with `rewrite(its source)`; fails when nothing changes. */
@@ -187,6 +189,39 @@ export const defences: Defence[] = [
     engines: ["pglite"],
     async remove(db) {
       await rewriteSetContext(db, (source) => source.replace("SET LOCAL ROLE bulkhead_app;", "NULL;"));
+    },
+  },
+  {
+    name: "outbox-claim-lease",
+    description: "a claimed outbox message is not claimed again while its lease runs",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/mail/outbox.test.ts"],
+    async remove(db) {
+      await rewriteFunction(db, "app.outbox_claim(integer, integer)", (source) =>
+        source.replace("AND (c.claimed_until IS NULL OR c.claimed_until < now())", ""),
+      );
+    },
+  },
+  {
+    name: "outbox-settle-own-claim",
+    description: "only the claim that took an outbox message settles it",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/mail/outbox.test.ts"],
+    async remove(db) {
+      await rewriteFunction(db, "app.outbox_settle(uuid, uuid, uuid, text, integer, integer)", (source) =>
+        source.replace("AND o.claim_id = p_claim", ""),
+      );
+    },
+  },
+  {
+    name: "outbox-erases-bodies",
+    description: "a settled outbox message keeps no body or link (they can hold tokens)",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/mail/outbox.test.ts", "tests/auth/passwords.test.ts"],
+    async remove(db) {
+      await rewriteFunction(db, "app.outbox_settle(uuid, uuid, uuid, text, integer, integer)", (source) =>
+        source.replace("o.payload - 'text' - 'html' - 'link'", "o.payload"),
+      );
     },
   },
 ];
