@@ -13,6 +13,7 @@ export const sqlState = {
   // Raised by app.enter_member (db/sql/functions/enter_member.sql).
   notAMember: "BH401",
   tenantMismatch: "BH403",
+  emailNotVerified: "BH412",
 } as const;
 
 /**

@@ -13,6 +13,7 @@
 import { sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
+  boolean,
   check,
   foreignKey,
   index,
@@ -100,6 +101,8 @@ export const tenants = pgTable(
     id: uuid("id").primaryKey().default(sql`gen_random_uuid()`),
     slug: text("slug").notNull().unique("tenants_slug_key"),
     name: text("name").notNull(),
+    /** Members who have not verified their email may only read (app.enter_member, BH412). */
+    requireVerifiedEmail: boolean("require_verified_email").notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -140,6 +143,8 @@ export const users = pgTable(
     name: text("name").notNull(),
     passwordHash: text("password_hash").notNull(),
     role: text("role", { enum: memberRoles }).notNull(),
+    /** When the member proved they read mail at `email`; null until then. */
+    emailVerifiedAt: timestamp("email_verified_at", { withTimezone: true, precision: 3 }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -310,33 +315,41 @@ export const auditEvents = pgTable(
 );
 
 /**
- * Password reset requests: single use, expiring; only a SHA-256 of the token is stored. Any
- * change of the password marks the user's outstanding ones used.
+ * A table of single-use, expiring tokens of one purpose, held for a user: only a SHA-256 of each
+ * token is stored, and the owner role may prune it once expired.
  */
-export const passwordResets = pgTable(
-  "password_resets",
-  {
-    tenantId: tenantId(),
-    id: id(),
-    userId: uuid("user_id").notNull(),
-    tokenHash: text("token_hash").notNull(),
-    expiresAt: timestamp("expires_at", { withTimezone: true, precision: 3 }).notNull(),
-    usedAt: timestamp("used_at", { withTimezone: true, precision: 3 }),
-    createdAt: createdAt(),
-  },
-  (t) => [
-    primaryKey({ name: "password_resets_pkey", columns: [t.tenantId, t.id] }),
-    foreignKey({
-      name: "password_resets_user_fkey",
-      columns: [t.tenantId, t.userId],
-      foreignColumns: [users.tenantId, users.id],
-    }).onDelete("cascade"),
-    uniqueIndex("password_resets_tenant_token_hash_key").on(t.tenantId, t.tokenHash),
-    index("password_resets_tenant_user_idx").on(t.tenantId, t.userId),
-    tenantPolicy("password_resets", t.tenantId, "bulkhead_app"),
-    ...expiredRowsPolicies("password resets", t.expiresAt),
-  ],
-);
+function oneTimeTokens(table: "password_resets" | "verifications", label: string) {
+  return pgTable(
+    table,
+    {
+      tenantId: tenantId(),
+      id: id(),
+      userId: uuid("user_id").notNull(),
+      tokenHash: text("token_hash").notNull(),
+      expiresAt: timestamp("expires_at", { withTimezone: true, precision: 3 }).notNull(),
+      usedAt: timestamp("used_at", { withTimezone: true, precision: 3 }),
+      createdAt: createdAt(),
+    },
+    (t) => [
+      primaryKey({ name: `${table}_pkey`, columns: [t.tenantId, t.id] }),
+      foreignKey({
+        name: `${table}_user_fkey`,
+        columns: [t.tenantId, t.userId],
+        foreignColumns: [users.tenantId, users.id],
+      }).onDelete("cascade"),
+      uniqueIndex(`${table}_tenant_token_hash_key`).on(t.tenantId, t.tokenHash),
+      index(`${table}_tenant_user_idx`).on(t.tenantId, t.userId),
+      tenantPolicy(table, t.tenantId, "bulkhead_app"),
+      ...expiredRowsPolicies(label, t.expiresAt),
+    ],
+  );
+}
+
+/** Password reset requests; any change of the password marks the user's outstanding ones used. */
+export const passwordResets = oneTimeTokens("password_resets", "password resets");
+
+/** Email verification links; verifying marks the user's `email_verified_at`. */
+export const emailVerifications = oneTimeTokens("verifications", "email verifications");
 
 export const outboxStatuses = ["pending", "sent", "dead"] as const;
 

@@ -78,12 +78,12 @@ export async function enterTenant(
 export function withMember<T>(
   db: Db,
   member: MemberContext,
-  options: { write: boolean },
+  options: { write: boolean; verifiedOnly?: boolean },
   fn: (tx: Tx, role: MemberRole) => Promise<T>,
 ): Promise<T> {
   return db.transaction(async (tx) => {
     const result = await tx.execute(
-      sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean) as role`,
+      sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean, ${options.verifiedOnly ?? false}::boolean) as role`,
     );
     const role = rowsOf<{ role: MemberRole | null }>(result)[0]?.role;
     // enter_member raises for a non-member; a missing role would mean the function changed.

@@ -105,6 +105,9 @@ export const configSchema = z.object({
   OUTBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
   /** How long a claimed message is a dispatcher's before another may take it over. */
   OUTBOX_LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(120),
+  EMAIL_VERIFICATION_TTL_HOURS: z.coerce.number().int().min(1).max(720).default(48),
+  /** Verification mails a member may ask for again, per window (PASSWORD_RESET_WINDOW_SECONDS). */
+  EMAIL_VERIFICATION_MAX_RESENDS: z.coerce.number().int().min(1).default(3),
   PASSWORD_RESET_TTL_MINUTES: z.coerce.number().int().min(5).max(1440).default(30),
   /** Password reset requests per address and window, and per account and window. */
   PASSWORD_RESET_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(10),
@@ -144,6 +147,7 @@ export interface AppConfig {
   /** What mail says and links to. */
   mail: { appName: string; appUrl: string };
   passwordReset: { ttlMinutes: number; maxPerAddress: number; maxPerAccount: number; windowSeconds: number };
+  emailVerification: { ttlHours: number; maxResends: number; windowSeconds: number };
 }
 
 /** The longest throttle window (login, sign-up): pruning drops counters older than it. */
@@ -213,6 +217,11 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
     },
     signup: { maxPerAddress: raw.SIGNUP_MAX_PER_ADDRESS, windowSeconds: raw.SIGNUP_WINDOW_SECONDS },
     mail: { appName: raw.APP_NAME, appUrl: raw.APP_URL.replace(/\/+$/, "") },
+    emailVerification: {
+      ttlHours: raw.EMAIL_VERIFICATION_TTL_HOURS,
+      maxResends: raw.EMAIL_VERIFICATION_MAX_RESENDS,
+      windowSeconds: raw.PASSWORD_RESET_WINDOW_SECONDS,
+    },
     passwordReset: {
       ttlMinutes: raw.PASSWORD_RESET_TTL_MINUTES,
       maxPerAddress: raw.PASSWORD_RESET_MAX_PER_ADDRESS,

@@ -41,6 +41,12 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
       return unauthorized(error);
     case sqlState.tenantMismatch:
       return tenantMismatch(error);
+    case sqlState.emailNotVerified:
+      return new TRPCError({
+        code: "FORBIDDEN",
+        message: "Verify your email address to make changes in this workspace",
+        cause: error,
+      });
     case sqlState.serializationFailure:
     case sqlState.deadlockDetected:
       return new TRPCError({ code: "CONFLICT", message: "Concurrent update; please retry", cause: error });

@@ -98,12 +98,15 @@ export interface Member extends Caller {
  * read-only; mutations hold the caller's membership until they commit. A failed procedure's
  * writes roll back.
  */
-export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type }) => {
+export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type, path }) => {
   const caller = await verifiedCaller(ctx);
   const proceed = (tx: Tx, role: MemberRole) => next({ ctx: { db: tx, member: { ...caller, role } satisfies Member } });
   let outcome: Awaited<ReturnType<typeof proceed>> | undefined;
   try {
-    await withMember(ctx.database.db, memberContext(ctx, caller), { write: type !== "query" }, async (tx, role) => {
+    // A member's own account (auth.*) stays theirs to manage before they verify their email.
+    const write = type !== "query";
+    const options = { write, verifiedOnly: write && !path.startsWith("auth.") };
+    await withMember(ctx.database.db, memberContext(ctx, caller), options, async (tx, role) => {
       outcome = await proceed(tx, role);
       // tRPC's next() reports a failed procedure instead of throwing: roll its writes back.
       if (!outcome.ok) throw new Rollback();

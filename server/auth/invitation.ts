@@ -11,6 +11,7 @@ import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
 import { giveBackAttempt, signupThrottle, takeAttempt } from "./throttle.js";
 import { parseOpaqueToken, sha256Hex } from "./tokens.js";
+import { sendVerification } from "./verification.js";
 
 export const acceptInviteInput = z.object({
   token: lineField().min(1).max(200),
@@ -77,12 +78,20 @@ export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInv
         .returning({ id: users.id });
       if (!user) throw invalidInvitation();
       await enterTenant(tx, { tenantId, userId: user.id }, { statementTimeoutMs: ctx.config.statementTimeoutMs });
-      return startSession(
+      const session = await startSession(
         tx,
         ctx,
         { tenantId, userId: user.id },
         { action: "invitation.accepted", targetType: "invitation", targetId: invitation.id },
       );
+      await sendVerification(tx, ctx, {
+        tenantId,
+        userId: user.id,
+        email: invitation.email,
+        name: input.name,
+        workspace: tenant?.name ?? "",
+      });
+      return session;
     },
     { statementTimeoutMs: ctx.config.statementTimeoutMs },
   );

@@ -10,6 +10,7 @@ import { tooMany } from "./refusals.js";
 import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
 import { signupThrottle, takeAttempt } from "./throttle.js";
+import { sendVerification } from "./verification.js";
 
 export const registrationInput = z.object({
   tenant: z.object({ name: nameField, slug: slugField }),
@@ -41,11 +42,18 @@ export async function registerTenant(ctx: Context, input: z.infer<typeof registr
       if (!created) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR" });
       const who = { tenantId: created.tenant_id, userId: created.user_id };
       await enterTenant(tx, who, { statementTimeoutMs: ctx.config.statementTimeoutMs });
-      return startSession(tx, ctx, who, {
+      const session = await startSession(tx, ctx, who, {
         action: "tenant.registered",
         targetType: "tenant",
         targetId: who.tenantId,
       });
+      await sendVerification(tx, ctx, {
+        ...who,
+        email: input.owner.email,
+        name: input.owner.name,
+        workspace: input.tenant.name,
+      });
+      return session;
     },
     { statementTimeoutMs: ctx.config.statementTimeoutMs },
   );

@@ -6,6 +6,7 @@ export const memberColumns = {
   email: users.email,
   name: users.name,
   role: users.role,
+  emailVerifiedAt: users.emailVerifiedAt,
   createdAt: users.createdAt,
 };
 
@@ -13,6 +14,7 @@ export const tenantColumns = {
   id: tenants.id,
   slug: tenants.slug,
   name: tenants.name,
+  requireVerifiedEmail: tenants.requireVerifiedEmail,
   createdAt: tenants.createdAt,
 };
 
@@ -21,6 +23,7 @@ export interface Member {
   email: string;
   name: string;
   role: "owner" | "admin" | "member";
+  emailVerifiedAt: Date | null;
   createdAt: Date;
 }
 
@@ -28,6 +31,7 @@ export interface Tenant {
   id: string;
   slug: string;
   name: string;
+  requireVerifiedEmail: boolean;
   createdAt: Date;
 }
 

@@ -58,3 +58,24 @@ export function passwordChangedMail(
     "If you did not do this, reset your password now and tell your workspace's admins.",
   ]);
 }
+
+export function verificationMail(
+  config: AppConfig["mail"],
+  to: { email: string; name: string },
+  workspace: string,
+  token: string,
+  hours: number,
+): Mail {
+  const link = `${config.appUrl}/verify-email?token=${encodeURIComponent(token)}`;
+  return compose(
+    config,
+    to.email,
+    "Verify your email address",
+    [
+      `Hello ${to.name},`,
+      `please confirm that ${to.email} is yours, for your account in the ${workspace} workspace. The link works once, for ${hours} hours.`,
+      "If you did not sign up, ignore this message.",
+    ],
+    { label: "Verify my email", link },
+  );
+}

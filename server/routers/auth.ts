@@ -17,6 +17,7 @@ import { registerTenant, registrationInput } from "../auth/registration.js";
 import { liveSessions, revokeFamily, revokeSessions } from "../auth/sessions.js";
 import { memberColumns, tenantColumns } from "../auth/shapes.js";
 import { sha256Hex } from "../auth/tokens.js";
+import { resendVerification, verifyEmail, verifyEmailInput } from "../auth/verification.js";
 import { notFound } from "../errors.js";
 import { publicProcedure, router, signedInProcedure, tenantProcedure } from "../trpc.js";
 import { idField, lineField } from "../validation.js";
@@ -115,6 +116,12 @@ export const authRouter = router({
     if (!user || !tenant) throw notFound("Member");
     return { user, tenant };
   }),
+
+  /** Marks the email of the link's account verified. */
+  verifyEmail: publicProcedure.input(verifyEmailInput).mutation(({ ctx, input }) => verifyEmail(ctx, input)),
+
+  /** Mails the caller a new verification link (throttled). */
+  resendVerification: signedInProcedure.mutation(({ ctx }) => resendVerification(ctx, ctx.member)),
 
   /** Mails a reset link if the account exists; the same answer either way (no enumeration). */
   requestPasswordReset: publicProcedure

@@ -14,14 +14,21 @@ export const tenantRouter = router({
     return tenant;
   }),
 
-  update: adminProcedure.input(z.object({ name: nameField })).mutation(async ({ ctx, input }) => {
-    const [tenant] = await ctx.db
-      .update(tenants)
-      .set({ name: input.name, updatedAt: sql`now()` })
-      .where(eq(tenants.id, ctx.member.tenantId))
-      .returning(tenantColumns);
-    if (!tenant) throw notFound("Tenant");
-    await audit(ctx, { action: "tenant.updated", targetType: "tenant", targetId: tenant.id });
-    return tenant;
-  }),
+  /** The name, and whether members must verify their email before they change anything. */
+  update: adminProcedure
+    .input(z.object({ name: nameField.optional(), requireVerifiedEmail: z.boolean().optional() }))
+    .mutation(async ({ ctx, input }) => {
+      const [tenant] = await ctx.db
+        .update(tenants)
+        .set({
+          ...(input.name !== undefined ? { name: input.name } : {}),
+          ...(input.requireVerifiedEmail !== undefined ? { requireVerifiedEmail: input.requireVerifiedEmail } : {}),
+          updatedAt: sql`now()`,
+        })
+        .where(eq(tenants.id, ctx.member.tenantId))
+        .returning(tenantColumns);
+      if (!tenant) throw notFound("Tenant");
+      await audit(ctx, { action: "tenant.updated", targetType: "tenant", targetId: tenant.id });
+      return tenant;
+    }),
 });

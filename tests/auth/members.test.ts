@@ -121,7 +121,7 @@ describe("tenant and members", () => {
     expect(await c.client.tenant.update.mutate({ name: "  Gamma 2 " })).toMatchObject({ name: "Gamma 2" });
     const me = await c.client.auth.me.query();
     expect(me.user).toEqual(c.session.user);
-    expect(Object.keys(me.user).sort()).toEqual(["createdAt", "email", "id", "name", "role"]);
+    expect(Object.keys(me.user).sort()).toEqual(["createdAt", "email", "emailVerifiedAt", "id", "name", "role"]);
     await t.addMember(c, "member");
     const page = await c.client.members.list.query({ limit: 1 });
     expect(page.items).toHaveLength(1);

@@ -54,6 +54,7 @@ const clear = (tenantId: string) => t.db.admin.delete(outbox).where(eq(outbox.te
 describe("the outbox", () => {
   it("sends what committed and nothing of what rolled back", async () => {
     await clear(a.tenantId);
+    await clear(b.tenantId); // the verification mails of their registrations
     await expect(
       withTenant(t.db.database.db, { tenantId: a.tenantId, userId: null }, async (tx) => {
         await enqueueMail(tx, a.tenantId, mail("rolled@back.test"));

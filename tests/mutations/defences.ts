@@ -27,6 +27,7 @@ const tenantTables = [
   "invitations",
   "audit_events",
   "password_resets",
+  "verifications",
   "outbox",
 ];
 
@@ -43,7 +44,7 @@ const rewriteSetContext = (db: Db, rewrite: (source: string) => string) =>
   rewriteFunction(db, "app.set_context(uuid, uuid, integer, uuid, boolean)", rewrite);
 
 const rewriteEnterMember = (db: Db, rewrite: (source: string) => string) =>
-  rewriteFunction(db, "app.enter_member(uuid, uuid, integer, uuid, text, boolean)", rewrite);
+  rewriteFunction(db, "app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean)", rewrite);
 
 export const defences: Defence[] = [
   {
@@ -221,6 +222,17 @@ export const defences: Defence[] = [
     async remove(db) {
       await rewriteFunction(db, "app.outbox_settle(uuid, uuid, uuid, text, integer, integer)", (source) =>
         source.replace("o.payload - 'text' - 'html' - 'link'", "o.payload"),
+      );
+    },
+  },
+  {
+    name: "verified-email-writes",
+    description: "a tenant that requires verified email refuses an unverified member's writes",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/auth/verification.test.ts"],
+    async remove(db) {
+      await rewriteEnterMember(db, (source) =>
+        source.replace("ELSIF p_verified_only AND EXISTS (", "ELSIF false AND EXISTS ("),
       );
     },
   },

@@ -31,6 +31,8 @@ const browser = "tests/browser/sessions.test.ts";
 const passwords = "server/auth/passwords.ts";
 const policy = "server/auth/password-policy.ts";
 const passwordTests = "tests/auth/passwords.test.ts";
+const verification = "server/auth/verification.ts";
+const verificationTests = "tests/auth/verification.test.ts";
 
 export const sourceDefences: SourceDefence[] = [
   {
@@ -591,5 +593,49 @@ export const sourceDefences: SourceDefence[] = [
     description: "an admin cannot sign out an owner",
     edits: [{ file: "server/routers/members.ts", find: "if (!hasRole(role, target.role)) {", replace: "if (false) {" }],
     suites: ["tests/auth/sessions.test.ts"],
+  },
+  {
+    name: "verify-single-use",
+    description: "a verification token works once",
+    edits: [{ file: verification, find: "          isNull(emailVerifications.usedAt),\n", replace: "" }],
+    suites: [verificationTests],
+  },
+  {
+    name: "verify-expires",
+    description: "a verification token expires",
+    edits: [{ file: verification, find: "          gt(emailVerifications.expiresAt, now),\n", replace: "" }],
+    suites: [verificationTests],
+  },
+  {
+    name: "verify-tenant-hint",
+    description: "a verification token works only for the tenant the request names",
+    edits: [
+      { file: verification, find: "if (tenant?.slug !== ctx.tenantHint) throw invalidVerification();", replace: "" },
+    ],
+    suites: [verificationTests],
+  },
+  {
+    name: "verify-resend-throttle",
+    description: "verification mails are resent a few times per window only",
+    edits: [
+      {
+        file: verification,
+        find: `if (wait > 0) throw tooMany(ctx.resHeaders, wait, "verification mails");`,
+        replace: "",
+      },
+    ],
+    suites: [verificationTests],
+  },
+  {
+    name: "verified-only-for-changes",
+    description: "where the tenant requires it, unverified members' changes are refused",
+    edits: [
+      {
+        file: "server/trpc.ts",
+        find: `verifiedOnly: write && !path.startsWith("auth.")`,
+        replace: "verifiedOnly: false",
+      },
+    ],
+    suites: [verificationTests],
   },
 ];

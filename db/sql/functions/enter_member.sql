@@ -3,13 +3,16 @@
 -- with a live session (BH401) or a request that names another tenant (BH403). Nothing a
 -- procedure does can run before it answers, so no procedure code runs for a non-member.
 -- A read (p_write false) turns the rest of the transaction read-only; a write holds the
--- membership row (see set_context).
+-- membership row (see set_context). A write with p_verified_only, in a tenant that requires
+-- verified email, is refused to a member who has not verified theirs (BH412): they may read,
+-- and manage their own account (the server passes false there), until they verify.
 --
 -- Error codes (class BH, mapped by the server, never shown as SQL):
 --   BH401  the caller is not a member of the tenant, or the token's session is over
 --   BH403  the request names a tenant (X-Tenant, subdomain) other than the token's
+--   BH412  the tenant requires a verified email for changes, and the member's is not
 CREATE OR REPLACE FUNCTION app.enter_member(p_tenant uuid, p_user uuid, p_statement_timeout_ms integer, p_session uuid,
-                                            p_tenant_slug text, p_write boolean)
+                                            p_tenant_slug text, p_write boolean, p_verified_only boolean)
   RETURNS text
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
@@ -31,9 +34,13 @@ BEGIN
   END IF;
   IF NOT p_write THEN
     PERFORM pg_catalog.set_config('transaction_read_only', 'on', true);
+  ELSIF p_verified_only AND EXISTS (
+    SELECT 1 FROM public.tenants t JOIN public.users u ON u.tenant_id = t.id AND u.id = p_user
+     WHERE t.id = p_tenant AND t.require_verified_email AND u.email_verified_at IS NULL) THEN
+    RAISE EXCEPTION 'email not verified' USING ERRCODE = 'BH412';
   END IF;
   RETURN v_role;
 END
 $$;
-REVOKE ALL ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean) TO bulkhead_app;
+REVOKE ALL ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean) TO bulkhead_app;

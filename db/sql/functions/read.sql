@@ -24,7 +24,7 @@ DECLARE
   v_execute text;
   v_value text;
 BEGIN
-  PERFORM app.enter_member(p_tenant, p_user, p_statement_timeout_ms, p_session, p_tenant_slug, false);
+  PERFORM app.enter_member(p_tenant, p_user, p_statement_timeout_ms, p_session, p_tenant_slug, false, false);
   IF p_query IS NULL OR pg_catalog.strpos(p_query, ';') > 0 THEN
     RAISE EXCEPTION 'read: one statement, without a semicolon' USING ERRCODE = '42601';
   END IF;
