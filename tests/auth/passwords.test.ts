@@ -8,40 +8,28 @@ import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvents, outbox } from "../../db/schema.js";
 import { resetRequestFloorMs } from "../../server/auth/passwords.js";
-import { dispatchOnce } from "../../server/mail/dispatcher.js";
-import { type MailTransport, smtpTransport } from "../../server/mail/transports.js";
 import { CountingHasher, codeOf, createTestApp, password, type TenantHandle, type TestApp } from "../helpers/app.js";
 import { linkToken, startSmtpServer } from "../helpers/mail.js";
 
 let t: TestApp;
 const hasher = new CountingHasher();
 let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-let transport: MailTransport;
 let a: TenantHandle;
 let b: TenantHandle;
 const newPassword = "a brand new passphrase here";
 
 beforeAll(async () => {
   t = await createTestApp({ hasher, env: { APP_URL: "https://app.bulkhead.test", APP_NAME: "Acme Cloud" } });
-  smtp = await startSmtpServer();
-  transport = smtpTransport(smtp.url, "Acme Cloud <no-reply@acme.test>");
+  smtp = await startSmtpServer("Acme Cloud <no-reply@acme.test>");
   a = await t.registerTenant("Reset Alpha");
   b = await t.registerTenant("Reset Beta");
 });
 afterAll(async () => {
-  transport.close();
   await smtp.close();
   await t.close();
 });
 
-const deliver = () =>
-  dispatchOnce({
-    db: t.db.database.db,
-    transport,
-    logger: t.logger,
-    leaseSeconds: 60,
-    maxAttempts: 3,
-  });
+const deliver = () => smtp.deliver(t);
 
 /** Asks for a reset of `who` and returns the token of the link mailed to them. */
 async function resetToken(who: TenantHandle): Promise<string> {

@@ -7,29 +7,24 @@
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvents } from "../../db/schema.js";
-import { dispatchOnce } from "../../server/mail/dispatcher.js";
-import { type MailTransport, smtpTransport } from "../../server/mail/transports.js";
 import { codeOf, createTestApp, type TenantHandle, type TestApp } from "../helpers/app.js";
 import { linkToken, startSmtpServer } from "../helpers/mail.js";
 
 let t: TestApp;
 let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-let transport: MailTransport;
 
 beforeAll(async () => {
   t = await createTestApp({ env: { APP_URL: "https://app.bulkhead.test", EMAIL_VERIFICATION_MAX_RESENDS: "2" } });
   smtp = await startSmtpServer();
-  transport = smtpTransport(smtp.url, "Bulkhead <no-reply@bulkhead.test>");
 });
 afterAll(async () => {
-  transport.close();
   await smtp.close();
   await t.close();
 });
 
 /** Delivers the outbox and returns the token of the newest verification mail to `email`. */
 async function verificationToken(email: string): Promise<string> {
-  await dispatchOnce({ db: t.db.database.db, transport, logger: t.logger, leaseSeconds: 60, maxAttempts: 3 });
+  await smtp.deliver(t);
   const mail = [...smtp.received].reverse().find((m) => m.to.includes(email) && /Verify your email/.test(m.subject));
   if (!mail) throw new Error(`no verification mail to ${email}`);
   expect(mail.text).toContain("https://app.bulkhead.test/verify-email?token=bhev_");

@@ -3,6 +3,10 @@
  * the tests read the messages a dispatcher delivered, as a mail client would.
  */
 import { SMTPServer } from "smtp-server";
+import type { Db } from "../../db/types.js";
+import type { Logger } from "../../server/deps.js";
+import { dispatchOnce } from "../../server/mail/dispatcher.js";
+import { smtpTransport } from "../../server/mail/transports.js";
 
 export interface ReceivedMail {
   to: string[];
@@ -41,7 +45,8 @@ export function parseMail(raw: string, to: string[] = []): ReceivedMail {
   };
 }
 
-export async function startSmtpServer() {
+/** The server, and a pooled SMTP transport to it that `deliver` dispatches the outbox through. */
+export async function startSmtpServer(from = "Bulkhead <no-reply@bulkhead.test>") {
   const received: ReceivedMail[] = [];
   let failures = 0;
   const server = new SMTPServer({
@@ -72,14 +77,23 @@ export async function startSmtpServer() {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.server.address() as { port: number };
+  const url = `smtp://127.0.0.1:${port}`;
+  const transport = smtpTransport(url, from);
   return {
-    url: `smtp://127.0.0.1:${port}`,
+    url,
     received,
+    transport,
+    /** One dispatcher pass over the app's outbox, into this server. */
+    deliver: (app: { db: { database: { db: Db } }; logger: Logger }, maxAttempts = 3) =>
+      dispatchOnce({ db: app.db.database.db, transport, logger: app.logger, leaseSeconds: 60, maxAttempts }),
     /** The next `n` messages are refused with a temporary error. */
     failNext(n: number) {
       failures = n;
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => {
+      transport.close();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 

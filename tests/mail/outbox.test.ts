@@ -10,7 +10,7 @@ import { withoutTenant, withTenant } from "../../db/tenant.js";
 import { rowsOf } from "../../db/types.js";
 import { backoffSeconds, type DispatchResult, dispatchOnce } from "../../server/mail/dispatcher.js";
 import { enqueueMail, type Mail } from "../../server/mail/outbox.js";
-import { type MailTransport, smtpTransport } from "../../server/mail/transports.js";
+import { smtpTransport } from "../../server/mail/transports.js";
 import { createTwoTenants, type TenantHandle, type TestApp } from "../helpers/app.js";
 import { startSmtpServer } from "../helpers/mail.js";
 
@@ -18,15 +18,12 @@ let t: TestApp;
 let a: TenantHandle;
 let b: TenantHandle;
 let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-let transport: MailTransport;
 
 beforeAll(async () => {
   ({ t, a, b } = await createTwoTenants());
   smtp = await startSmtpServer();
-  transport = smtpTransport(smtp.url, "Bulkhead <no-reply@bulkhead.test>");
 });
 afterAll(async () => {
-  transport.close();
   await smtp.close();
   await t.close();
 });
@@ -39,14 +36,7 @@ const mail = (to: string, subject = "Hello"): Mail => ({
   link: "https://app.test/x?token=secret",
 });
 
-const dispatch = (maxAttempts = 3) =>
-  dispatchOnce({
-    db: t.db.database.db,
-    transport,
-    logger: t.logger,
-    leaseSeconds: 60,
-    maxAttempts,
-  });
+const dispatch = (maxAttempts = 3) => smtp.deliver(t, maxAttempts);
 
 const rowsOfTenant = (tenantId: string) => t.db.admin.select().from(outbox).where(eq(outbox.tenantId, tenantId));
 const clear = (tenantId: string) => t.db.admin.delete(outbox).where(eq(outbox.tenantId, tenantId));
