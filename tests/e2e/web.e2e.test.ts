@@ -313,19 +313,29 @@ describe("passwords in the web app", () => {
     throw new Error(`no mail to ${to} in ${mailDir}`);
   }
 
-  it("a forgotten password: the link in the mailbox sets a new one; then it is changed while signed in", async () => {
+  it("verifies the email and resets a forgotten password through links in the mailbox, then changes it", async () => {
     const context = await newContext();
     const page = await context.newPage();
     const slug = `forgot-${Date.now().toString(36)}`;
     await signUp(page, "Forgetful Ltd", slug, "Fay", "fay@forgetful.test");
     await page.getByRole("button", { name: "Create workspace" }).click();
     await shown(page.getByTestId("workspace-name"));
+
+    // The verification link from the mailbox; the banner asking for it goes away.
+    await shown(page.getByTestId("verify-banner"));
+    await shot(page, "09-verify-banner");
+    const verification = await mailTo("fay@forgetful.test", /Verify your email/);
+    await page.goto(`/verify-email?token=${encodeURIComponent(linkToken(verification))}`);
+    await shown(page.getByRole("status").filter({ hasText: "Your email address is verified" }));
+    await page.getByRole("link", { name: "Continue" }).click();
+    await shown(page.getByTestId("workspace-name"));
+    await expect.poll(() => page.getByTestId("verify-banner").count()).toBe(0);
     await page.getByRole("button", { name: "Sign out" }).click();
 
     await page.getByRole("link", { name: "Forgot your password?" }).click();
     await page.getByLabel("Workspace").fill(slug);
     await page.getByLabel("Email").fill("fay@forgetful.test");
-    await shot(page, "09-forgot-password");
+    await shot(page, "10-forgot-password");
     await page.getByRole("button", { name: "Send the link" }).click();
     await shown(page.getByRole("status").filter({ hasText: "a link is on its way" }));
 
@@ -333,7 +343,7 @@ describe("passwords in the web app", () => {
     const token = linkToken(mail);
     await page.goto(`/reset-password?token=${encodeURIComponent(token)}`);
     await page.getByLabel("Password").fill("fay chooses a fresh passphrase");
-    await shot(page, "10-reset-password");
+    await shot(page, "11-reset-password");
     await page.getByRole("button", { name: "Set the new password" }).click();
     await shown(page.getByRole("status").filter({ hasText: "Your password is changed" }));
 
@@ -356,7 +366,7 @@ describe("passwords in the web app", () => {
     // The sessions list: this one, marked, from Chromium on Linux at the loopback address.
     const session = page.getByTestId("session").filter({ hasText: "this session" });
     await expect.poll(() => session.textContent()).toMatch(/Chrome on Linux.*127\.0\.0\.1/);
-    await shot(page, "11-account");
+    await shot(page, "12-account");
     await mailTo("fay@forgetful.test", /password was changed/);
     await context.close();
   });

@@ -1,7 +1,7 @@
 /** The shell: who is signed in decides between the public screens and the workspace. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useSyncExternalStore } from "react";
-import { Account, ForgotPassword, ResetPassword } from "./account";
+import { Account, ForgotPassword, ResetPassword, VerifyBanner, VerifyEmail } from "./account";
 import { api, isUnauthorized, type Me, sessionState } from "./api";
 import { AuditLog } from "./audit";
 import { AcceptInvitation, CreateWorkspace, SignIn } from "./auth";
@@ -10,9 +10,9 @@ import { ProjectBoard, Projects } from "./projects";
 import { Link, navigate, useLocation } from "./router";
 import { Brand, Button, ErrorMessage } from "./ui";
 
-const publicPaths = new Set(["/signin", "/signup", "/invite", "/forgot-password", "/reset-password"]);
+const publicPaths = new Set(["/signin", "/signup", "/invite", "/forgot-password", "/reset-password", "/verify-email"]);
 /** Pages a link in a mail opens: shown whether or not someone is signed in. */
-const linkPaths = new Set(["/invite", "/reset-password"]);
+const linkPaths = new Set(["/invite", "/reset-password", "/verify-email"]);
 
 export function App() {
   const { path } = useLocation();
@@ -40,6 +40,7 @@ export function App() {
 
   if (path === "/invite" && !user) return <AcceptInvitation />;
   if (path === "/reset-password") return <ResetPassword />;
+  if (path === "/verify-email") return <VerifyEmail />;
   if (me.isPending) return <p className="splash">Loading…</p>;
   if (!user) {
     if (me.error && !signedOut) {
@@ -96,6 +97,7 @@ function Workspace({ me, path }: { me: Me; path: string }) {
           </Button>
         </div>
       </header>
+      <VerifyBanner me={me} />
       <main className="content">
         {board?.[1] ? (
           <ProjectBoard id={decodeURIComponent(board[1])} />

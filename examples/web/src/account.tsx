@@ -1,6 +1,7 @@
 /** Passwords: forgot, reset from the mailed link, and change while signed in. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api } from "./api";
+import { useEffect } from "react";
+import { api, type Me } from "./api";
 import { AuthFrame } from "./auth";
 import { Link, useLocation } from "./router";
 import { Button, Card, ErrorMessage, Field, Form, formatDate, NewPasswordField, text } from "./ui";
@@ -162,6 +163,61 @@ export function Account() {
         </Form>
       </Card>
       <Sessions />
+    </div>
+  );
+}
+
+/** The mailed verification link: verifies on arrival, once. */
+export function VerifyEmail() {
+  const { query } = useLocation();
+  const token = query.get("token") ?? "";
+  const queries = useQueryClient();
+  const verify = useMutation({
+    mutationFn: () => api.auth.verifyEmail.mutate({ token }),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ["me"] }),
+  });
+  const { mutate } = verify;
+  useEffect(() => {
+    if (token) mutate();
+  }, [token, mutate]);
+  return (
+    <AuthFrame title="Verify your email" lead="Confirming that this address is yours.">
+      {verify.isSuccess ? (
+        <p className="notice" role="status">
+          Your email address is verified. <Link to="/projects">Continue</Link>
+        </p>
+      ) : verify.isError ? (
+        <ErrorMessage
+          error={verify.error}
+          messages={{ UNAUTHORIZED: "This link has expired or was already used. Sign in and ask for a new one." }}
+        />
+      ) : token ? (
+        <p className="muted">Verifying…</p>
+      ) : (
+        <p className="error">This link has no verification token in it.</p>
+      )}
+    </AuthFrame>
+  );
+}
+
+/** Shown to a member who has not verified their email yet. */
+export function VerifyBanner({ me }: { me: Me }) {
+  const resend = useMutation({ mutationFn: () => api.auth.resendVerification.mutate() });
+  if (me.user.emailVerifiedAt) return null;
+  return (
+    <div className="banner" role="status" data-testid="verify-banner">
+      <span>
+        Please verify your email address: we sent a link to <strong>{me.user.email}</strong>.
+        {me.tenant.requireVerifiedEmail ? " Until then you can look, but not change anything." : ""}
+      </span>
+      {resend.isSuccess ? (
+        <span>Sent again.</span>
+      ) : (
+        <Button variant="quiet" busy={resend.isPending} onClick={() => resend.mutate()}>
+          Send it again
+        </Button>
+      )}
+      <ErrorMessage error={resend.error} />
     </div>
   );
 }

@@ -54,6 +54,10 @@ export function Members({ me }: { me: Me }) {
     mutationFn: (invitationId: string) => api.members.revokeInvitation.mutate({ invitationId }),
     onSuccess: changed,
   });
+  const setting = useMutation({
+    mutationFn: (requireVerifiedEmail: boolean) => api.tenant.update.mutate({ requireVerifiedEmail }),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ["me"] }),
+  });
   const people = members.data?.pages.flatMap((page) => page.items) ?? [];
   const pending = invitations.data?.pages.flatMap((page) => page.items) ?? [];
 
@@ -90,6 +94,24 @@ export function Members({ me }: { me: Me }) {
         </Card>
       ) : null}
 
+      {isAdmin ? (
+        <Card title="Workspace settings">
+          <label className="setting">
+            <input
+              type="checkbox"
+              checked={me.tenant.requireVerifiedEmail}
+              disabled={setting.isPending}
+              onChange={(e) => setting.mutate(e.target.checked)}
+            />
+            <span>
+              <strong>Members must verify their email address before they change anything</strong>
+              <div className="muted">Until they do, they can sign in and look around.</div>
+            </span>
+          </label>
+          <ErrorMessage error={setting.error} />
+        </Card>
+      ) : null}
+
       <Card title="Members">
         <ErrorMessage error={members.error ?? setRole.error ?? remove.error ?? signOut.error} />
         {signOut.isSuccess ? (
@@ -103,6 +125,7 @@ export function Members({ me }: { me: Me }) {
               <div>
                 <strong>{person.name}</strong>
                 {person.id === me.user.id ? <span className="badge">you</span> : null}
+                {person.emailVerifiedAt ? null : <span className="badge">unverified</span>}
                 <div className="muted">{person.email}</div>
               </div>
               <div className="row-actions">
