@@ -67,7 +67,8 @@ async function issueSession(tx: Tx, deps: SessionDeps, who: SessionOwner): Promi
       familyId,
       tokenHash: await sha256Hex(refreshToken),
       expiresAt: new Date(now.getTime() + deps.config.refreshTokenTtlDays * 86_400_000),
-      ...(who.origin ?? { sessionCreatedAt: now, userAgent: deps.userAgent, clientAddress: deps.clientAddress }),
+      // A new session begins with this token (both default to the transaction's now()).
+      ...(who.origin ?? { userAgent: deps.userAgent, clientAddress: deps.clientAddress }),
     });
   }
   const access = await deps.tokens.signAccess({ userId: who.userId, tenantId: who.tenantId, sessionId: familyId });
