@@ -122,3 +122,9 @@ export function withoutTenant<T>(db: Db, fn: (tx: Tx) => Promise<T>, options: Co
     return fn(tx);
   });
 }
+
+/** The tenant a slug names, or null (through `app.tenant_id_for_slug`: no context needed). */
+export async function tenantIdForSlug(tx: Tx, slug: string): Promise<string | null> {
+  const result = await tx.execute(sql`select app.tenant_id_for_slug(${slug}) as id`);
+  return rowsOf<{ id: string | null }>(result)[0]?.id ?? null;
+}

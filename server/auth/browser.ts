@@ -38,11 +38,12 @@ export interface BrowserSession {
 const loopbackHosts = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /**
- * The browser side of one request. `Secure` (and with it the `__Secure-` prefix) is dropped
- * only for plain-HTTP loopback outside production: browsers refuse Secure cookies over HTTP
- * elsewhere, and nowhere else may a refresh token travel unencrypted.
+ * Whether the cookie must be `Secure`, its name, the request's cookie and whether its origin may
+ * use it. `Secure` (and with it the `__Secure-` prefix) is dropped only for plain-HTTP loopback
+ * outside production: browsers refuse Secure cookies over HTTP elsewhere, and nowhere else may a
+ * refresh token travel unencrypted.
  */
-export function browserSessionOf(request: Request, config: AppConfig, resHeaders: Headers): BrowserSession {
+function cookieStateOf(request: Request, config: AppConfig) {
   const url = new URL(request.url);
   const secure = !(
     config.browser.allowInsecureLocalhost &&
@@ -50,13 +51,27 @@ export function browserSessionOf(request: Request, config: AppConfig, resHeaders
     loopbackHosts.has(url.hostname)
   );
   const name = secure ? `__Secure-${cookieBaseName}` : cookieBaseName;
-  const cookieMode = request.headers.get(sessionModeHeader)?.trim().toLowerCase() === "cookie";
   const origin = request.headers.get("origin");
   const originAllowed = origin !== null && (config.browser.origins.includes(origin) || origin === url.origin);
   const header = request.headers.get("cookie");
   const cookieToken = header ? (parse(header, name)[name] ?? null) : null;
-  const cookie = (value: string, maxAge: number) =>
-    generateCookie(cookieBaseName, value, {
+  return { secure, originAllowed, cookieToken };
+}
+
+/**
+ * The browser side of one request. Every tRPC request builds one, and few use it (the session
+ * procedures): the cookie and origin are read the first time one does.
+ */
+export function browserSessionOf(request: Request, config: AppConfig, resHeaders: Headers): BrowserSession {
+  const cookieMode = request.headers.get(sessionModeHeader)?.trim().toLowerCase() === "cookie";
+  let read: ReturnType<typeof cookieStateOf> | undefined;
+  const state = () => {
+    read ??= cookieStateOf(request, config);
+    return read;
+  };
+  const cookie = (value: string, maxAge: number) => {
+    const { secure } = state();
+    return generateCookie(cookieBaseName, value, {
       path: refreshCookiePath,
       httpOnly: true,
       secure,
@@ -65,11 +80,15 @@ export function browserSessionOf(request: Request, config: AppConfig, resHeaders
       // Adds the `__Secure-` prefix to the name: a browser then refuses the cookie without Secure.
       ...(secure ? { prefix: "secure" as const } : {}),
     });
+  };
 
   return {
     cookieMode,
-    cookieToken,
+    get cookieToken() {
+      return state().cookieToken;
+    },
     assertSafe({ usesCookie }) {
+      const { originAllowed, cookieToken } = state();
       if ((cookieMode || (usesCookie && cookieToken)) && !originAllowed) {
         throw new TRPCError({ code: "FORBIDDEN", message: "Cookie sessions are refused from this origin" });
       }

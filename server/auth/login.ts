@@ -1,8 +1,7 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import { users } from "../../db/schema.js";
-import { enterTenant, withoutTenant, withTenant } from "../../db/tenant.js";
-import { rowsOf } from "../../db/types.js";
+import { enterTenant, tenantIdForSlug, withoutTenant, withTenant } from "../../db/tenant.js";
 import type { Context } from "../context.js";
 import { unauthorized } from "../errors.js";
 import { emailField, lineField } from "../validation.js";
@@ -27,8 +26,7 @@ export async function login(ctx: Context, input: z.infer<typeof loginInput>): Pr
   const found = await withoutTenant(db, async (tx) => {
     const wait = await takeAttempt(tx, throttle);
     if (wait > 0) return { wait, tenantId: null, user: null };
-    const slug = await tx.execute(sql`select app.tenant_id_for_slug(${input.tenantSlug}) as id`);
-    const tenantId = rowsOf<{ id: string | null }>(slug)[0]?.id ?? null;
+    const tenantId = await tenantIdForSlug(tx, input.tenantSlug);
     if (!tenantId) return { wait: 0, tenantId: null, user: null };
     // The user lookup itself runs under RLS, in the tenant's context.
     await enterTenant(tx, { tenantId, userId: null });

@@ -5,18 +5,25 @@
  * (never with a token or hash) and mails the user through the outbox, in the same transaction.
  */
 import { TRPCError } from "@trpc/server";
-import { and, eq, gt, isNull, sql } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { passwordResets, tenants, users } from "../../db/schema.js";
-import { enterTenant, type MemberContext, withMember, withoutTenant, withTenant } from "../../db/tenant.js";
+import {
+  enterTenant,
+  type MemberContext,
+  tenantIdForSlug,
+  withMember,
+  withoutTenant,
+  withTenant,
+} from "../../db/tenant.js";
 import type { Tx } from "../../db/types.js";
-import { rowsOf } from "../../db/types.js";
 import { recordAudit } from "../audit.js";
 import type { Context } from "../context.js";
 import { unauthorized } from "../errors.js";
 import { passwordChangedMail, passwordResetMail } from "../mail/messages.js";
 import { enqueueMail } from "../mail/outbox.js";
 import { emailField, lineField, passwordField } from "../validation.js";
+import { issueOneTimeToken, spendOneTimeToken, unspent } from "./one-time-tokens.js";
 import { assertPasswordAllowed } from "./password-policy.js";
 import { invalidResetToken, tooMany } from "./refusals.js";
 import { revokeSessions } from "./sessions.js";
@@ -62,11 +69,12 @@ export async function requestPasswordReset(
   if (wait > 0) throw tooMany(ctx.resHeaders, wait, "password reset requests");
 
   await withoutTenant(ctx.database.db, async (tx) => {
-    const slug = await tx.execute(sql`select app.tenant_id_for_slug(${input.tenantSlug}) as id`);
-    const tenantId = rowsOf<{ id: string | null }>(slug)[0]?.id ?? null;
-    const token = makeOpaqueToken("pr", tenantId ?? crypto.randomUUID());
-    const tokenHash = await sha256Hex(token);
-    if (!tenantId) return;
+    const tenantId = await tenantIdForSlug(tx, input.tenantSlug);
+    if (!tenantId) {
+      // The work of a real request's token, for an unknown tenant too.
+      await sha256Hex(makeOpaqueToken("pr", crypto.randomUUID()));
+      return;
+    }
     // The account is looked up under RLS, in the tenant's context.
     await enterTenant(tx, { tenantId, userId: null });
     const [account] = await tx
@@ -74,13 +82,13 @@ export async function requestPasswordReset(
       .from(users)
       .innerJoin(tenants, eq(tenants.id, users.tenantId))
       .where(and(eq(users.tenantId, tenantId), eq(users.email, input.email)));
-    if (!account) return;
-    const now = ctx.clock.now();
     const { ttlMinutes } = ctx.config.passwordReset;
-    const [reset] = await tx
-      .insert(passwordResets)
-      .values({ tenantId, userId: account.id, tokenHash, expiresAt: new Date(now.getTime() + ttlMinutes * 60_000) })
-      .returning({ id: passwordResets.id });
+    const expiresAt = new Date(ctx.clock.now().getTime() + ttlMinutes * 60_000);
+    if (!account) {
+      await sha256Hex(makeOpaqueToken("pr", tenantId)); // as for a real account
+      return;
+    }
+    const reset = await issueOneTimeToken(tx, passwordResets, "pr", { tenantId, userId: account.id }, expiresAt);
     await enqueueMail(
       tx,
       tenantId,
@@ -88,7 +96,7 @@ export async function requestPasswordReset(
         ctx.config.mail,
         { email: input.email, name: account.name },
         account.workspace,
-        token,
+        reset.token,
         ttlMinutes,
       ),
     );
@@ -99,7 +107,7 @@ export async function requestPasswordReset(
         actorId: account.id,
         action: "auth.password_reset_requested",
         targetType: "password_reset",
-        targetId: reset?.id ?? null,
+        targetId: reset.id,
       },
       ctx,
     );
@@ -138,12 +146,6 @@ export async function resetPassword(ctx: Context, input: z.infer<typeof resetPas
   const { tenantId } = parsed;
   const tokenHash = await sha256Hex(input.token);
   const now = ctx.clock.now();
-  const valid = and(
-    eq(passwordResets.tenantId, tenantId),
-    eq(passwordResets.tokenHash, tokenHash),
-    isNull(passwordResets.usedAt),
-    gt(passwordResets.expiresAt, now),
-  );
 
   const account = await withTenant(ctx.database.db, { tenantId, userId: null }, async (tx) => {
     const [found] = await tx
@@ -157,7 +159,7 @@ export async function resetPassword(ctx: Context, input: z.infer<typeof resetPas
       .from(passwordResets)
       .innerJoin(users, and(eq(users.tenantId, passwordResets.tenantId), eq(users.id, passwordResets.userId)))
       .innerJoin(tenants, eq(tenants.id, passwordResets.tenantId))
-      .where(valid);
+      .where(unspent(passwordResets, tenantId, tokenHash, now));
     return found ?? null;
   });
   if (!account || (ctx.tenantHint !== null && ctx.tenantHint !== account.slug)) throw invalidResetToken();
@@ -166,12 +168,7 @@ export async function resetPassword(ctx: Context, input: z.infer<typeof resetPas
 
   await withTenant(ctx.database.db, { tenantId, userId: account.userId }, async (tx) => {
     // Spent atomically: of two requests with one token, one changes the password.
-    const [spent] = await tx
-      .update(passwordResets)
-      .set({ usedAt: now })
-      .where(valid)
-      .returning({ id: passwordResets.id });
-    if (!spent) throw invalidResetToken();
+    if (!(await spendOneTimeToken(tx, passwordResets, tenantId, tokenHash, now))) throw invalidResetToken();
     await tx
       .update(users)
       .set({ passwordHash, updatedAt: now })

@@ -6,7 +6,7 @@
  * (`app.enter_member`, BH412). Tokens are stored as SHA-256 hashes and appear only in the mail.
  */
 import { TRPCError } from "@trpc/server";
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { emailVerifications, tenants, users } from "../../db/schema.js";
 import { type MemberContext, withMember, withoutTenant, withTenant } from "../../db/tenant.js";
@@ -17,9 +17,10 @@ import { unauthorized } from "../errors.js";
 import { verificationMail } from "../mail/messages.js";
 import { enqueueMail } from "../mail/outbox.js";
 import { lineField } from "../validation.js";
+import { issueOneTimeToken, spendOneTimeToken } from "./one-time-tokens.js";
 import { tooMany } from "./refusals.js";
 import { takeAttempt } from "./throttle.js";
-import { makeOpaqueToken, parseOpaqueToken, sha256Hex } from "./tokens.js";
+import { parseOpaqueToken, sha256Hex } from "./tokens.js";
 
 export const verifyEmailInput = z.object({ token: lineField().min(1).max(200) });
 
@@ -40,17 +41,9 @@ export async function sendVerification(
   ctx: Pick<Context, "config" | "clock" | "requestId" | "clientAddress">,
   who: Recipient,
 ): Promise<void> {
-  const token = makeOpaqueToken("ev", who.tenantId);
   const { ttlHours } = ctx.config.emailVerification;
-  const [row] = await tx
-    .insert(emailVerifications)
-    .values({
-      tenantId: who.tenantId,
-      userId: who.userId,
-      tokenHash: await sha256Hex(token),
-      expiresAt: new Date(ctx.clock.now().getTime() + ttlHours * 3_600_000),
-    })
-    .returning({ id: emailVerifications.id });
+  const expiresAt = new Date(ctx.clock.now().getTime() + ttlHours * 3_600_000);
+  const { token, id } = await issueOneTimeToken(tx, emailVerifications, "ev", who, expiresAt);
   await enqueueMail(tx, who.tenantId, verificationMail(ctx.config.mail, who, who.workspace, token, ttlHours));
   await recordAudit(
     tx,
@@ -59,7 +52,7 @@ export async function sendVerification(
       actorId: who.userId,
       action: "auth.verification_sent",
       targetType: "email_verification",
-      targetId: row?.id ?? null,
+      targetId: id,
     },
     ctx,
   );
@@ -78,26 +71,15 @@ export async function verifyEmail(ctx: Context, input: z.infer<typeof verifyEmai
       if (tenant?.slug !== ctx.tenantHint) throw invalidVerification();
     }
     // Spent atomically: of two requests with one token, one verifies.
-    const [spent] = await tx
-      .update(emailVerifications)
-      .set({ usedAt: now })
-      .where(
-        and(
-          eq(emailVerifications.tenantId, tenantId),
-          eq(emailVerifications.tokenHash, tokenHash),
-          isNull(emailVerifications.usedAt),
-          gt(emailVerifications.expiresAt, now),
-        ),
-      )
-      .returning({ userId: emailVerifications.userId });
-    if (!spent) throw invalidVerification();
+    const userId = await spendOneTimeToken(tx, emailVerifications, tenantId, tokenHash, now);
+    if (!userId) throw invalidVerification();
     await tx
       .update(users)
       .set({ emailVerifiedAt: now })
-      .where(and(eq(users.tenantId, tenantId), eq(users.id, spent.userId), isNull(users.emailVerifiedAt)));
+      .where(and(eq(users.tenantId, tenantId), eq(users.id, userId), isNull(users.emailVerifiedAt)));
     await recordAudit(
       tx,
-      { tenantId, actorId: spent.userId, action: "auth.email_verified", targetType: "user", targetId: spent.userId },
+      { tenantId, actorId: userId, action: "auth.email_verified", targetType: "user", targetId: userId },
       ctx,
     );
   });

@@ -32,6 +32,7 @@ const passwords = "server/auth/passwords.ts";
 const policy = "server/auth/password-policy.ts";
 const passwordTests = "tests/auth/passwords.test.ts";
 const verification = "server/auth/verification.ts";
+const oneTimeTokens = "server/auth/one-time-tokens.ts";
 const verificationTests = "tests/auth/verification.test.ts";
 
 export const sourceDefences: SourceDefence[] = [
@@ -443,30 +444,6 @@ export const sourceDefences: SourceDefence[] = [
     suites: [browser],
   },
   {
-    name: "reset-single-use",
-    description: "a reset token works once",
-    edits: [
-      {
-        file: passwords,
-        find: "    isNull(passwordResets.usedAt),\n    gt(passwordResets.expiresAt, now),",
-        replace: "    gt(passwordResets.expiresAt, now),",
-      },
-    ],
-    suites: [passwordTests],
-  },
-  {
-    name: "reset-expires",
-    description: "a reset token expires",
-    edits: [
-      {
-        file: passwords,
-        find: "    isNull(passwordResets.usedAt),\n    gt(passwordResets.expiresAt, now),",
-        replace: "    isNull(passwordResets.usedAt),",
-      },
-    ],
-    suites: [passwordTests],
-  },
-  {
     name: "reset-tenant-hint",
     description: "a reset token works only for the tenant the request names",
     edits: [
@@ -595,18 +572,6 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/auth/sessions.test.ts"],
   },
   {
-    name: "verify-single-use",
-    description: "a verification token works once",
-    edits: [{ file: verification, find: "          isNull(emailVerifications.usedAt),\n", replace: "" }],
-    suites: [verificationTests],
-  },
-  {
-    name: "verify-expires",
-    description: "a verification token expires",
-    edits: [{ file: verification, find: "          gt(emailVerifications.expiresAt, now),\n", replace: "" }],
-    suites: [verificationTests],
-  },
-  {
     name: "verify-tenant-hint",
     description: "a verification token works only for the tenant the request names",
     edits: [
@@ -637,5 +602,17 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [verificationTests],
+  },
+  {
+    name: "one-time-token-single-use",
+    description: "a reset or verification token works once",
+    edits: [{ file: oneTimeTokens, find: "isNull(table.usedAt), ", replace: "" }],
+    suites: [passwordTests, verificationTests],
+  },
+  {
+    name: "one-time-token-expires",
+    description: "a reset or verification token expires",
+    edits: [{ file: oneTimeTokens, find: ", gt(table.expiresAt, now))", replace: ")" }],
+    suites: [passwordTests, verificationTests],
   },
 ];
