@@ -16,6 +16,36 @@ export const sqlState = {
   emailNotVerified: "BH412",
 } as const;
 
+// The database went away or cannot be reached: class 08 (connection exception), 57P01-57P03
+// (shutting down, crashed, starting up), 53300 (too many connections), and the driver's and the
+// socket's own codes.
+const unavailableCodes = new Set([
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "CONNECTION_ENDED",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+
+/** True when an error means the database cannot be reached now (not that a statement failed). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (const link of causeChain(error)) {
+    const code = link.code;
+    if (typeof code === "string" && (unavailableCodes.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+  }
+  return false;
+}
+
 /**
  * The SQLSTATE of a database error, looking through wrappers (drizzle's `DrizzleQueryError`
  * keeps the driver's error in `cause`).

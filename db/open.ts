@@ -21,6 +21,8 @@ export interface DatabaseConfig {
   /** A role that may migrate (owner or superuser); defaults to `url`. */
   migrationUrl?: string;
   poolMax: number;
+  /** How long opening a connection may take before a request fails as unavailable. */
+  connectTimeoutMs?: number;
   /** Named prepared statements (off behind PgBouncer in transaction mode). */
   prepare: boolean;
   migrateOnStart: boolean;
@@ -36,7 +38,12 @@ export interface DatabaseConfig {
 export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   if (config.url) {
     if (config.migrateOnStart) await migratePostgresUrl(config.migrationUrl ?? config.url);
-    const database = connectPostgres({ url: config.url, poolMax: config.poolMax, prepare: config.prepare });
+    const database = connectPostgres({
+      url: config.url,
+      poolMax: config.poolMax,
+      prepare: config.prepare,
+      ...(config.connectTimeoutMs ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
+    });
     const pending = await pendingMigrations(database.db);
     if (pending > 0) {
       await database.close();

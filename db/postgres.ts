@@ -12,9 +12,23 @@ export interface PostgresOptions {
   prepare?: boolean;
   /** Seconds an idle connection is kept (default 30). */
   idleTimeout?: number;
+  /**
+   * How long opening a connection may take, in milliseconds (default 2000); also the most a
+   * request waits between attempts while the database is away (see `backoffSeconds`).
+   */
+  connectTimeoutMs?: number;
   /** Called with every statement sent and its parameters (logging, query-plan checks). */
   onQuery?: (query: string, parameters: readonly unknown[]) => void;
 }
+
+/**
+ * The pause before a connection that failed is tried again: postgres.js's default grows to 20 s,
+ * and a request queued behind it waited that long after the database was back. Capped at a
+ * quarter of the connect bound, so a request waits at most about that bound either way
+ * (docs/decisions/013-database-outages.md).
+ */
+export const backoffSeconds = (connectTimeoutMs: number) => (retries: number) =>
+  Math.min(0.05 * 2 ** retries, connectTimeoutMs / 4000) * (0.5 + Math.random() / 2);
 
 /**
  * Opens a postgres.js pool. Uses only Web-standard APIs plus sockets, so it also runs in
@@ -24,10 +38,13 @@ export interface PostgresOptions {
  * const database = connectPostgres({ url: "postgres://bulkhead_app@127.0.0.1/app", prepare: false });
  */
 export function connectPostgres(options: PostgresOptions): Database {
+  const connectTimeoutMs = options.connectTimeoutMs ?? 2000;
   const client = postgres(options.url, {
     max: options.poolMax ?? 10,
     prepare: options.prepare ?? true,
     idle_timeout: options.idleTimeout ?? 30,
+    connect_timeout: connectTimeoutMs / 1000,
+    backoff: backoffSeconds(connectTimeoutMs),
     onnotice: () => {},
     connection: { application_name: "bulkhead" },
     ...(options.onQuery

@@ -17,13 +17,14 @@ import { browserSessionOf, sessionModeHeader } from "./auth/browser.js";
 import { randomSecret, TokenService } from "./auth/tokens.js";
 import { bearerToken, createContextInner, TenantHintError, tenantHintOf, userAgentOf } from "./context.js";
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
-import { loggedError, tenantMismatch } from "./errors.js";
+import { loggedError, retryAfterSeconds, tenantMismatch } from "./errors.js";
 import { appRouter } from "./routers/_app.js";
 import { useWireSerializer } from "./wire/index.js";
 
 /** The most calls one batched request may carry; `@bulkhead/client` batches at most this many. */
 export const maxBatchSize = 20;
 const maxBodyBytes = 1024 * 1024;
+const readinessTimeoutMs = 1000;
 
 /** An incoming request id worth keeping: word characters, `-` and `=`, at most 128 of them. */
 const requestIdPattern = /^[\w\-=]{1,128}$/;
@@ -127,14 +128,22 @@ export function createApp(deps: AppDeps) {
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
+  // Ready when the database answers within a second; a probe never waits longer than that.
   app.get("/readyz", async (c) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const database = databaseOf(c.env);
-      await database.db.execute(sql`select 1`);
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the database did not answer within 1 s")), readinessTimeoutMs);
+      });
+      await Promise.race([database.db.execute(sql`select 1`), late]);
       return c.json({ status: "ready", database: database.engine });
     } catch (error) {
       logger.warn("readiness check failed", { requestId: c.get("requestId"), ...loggedError(error) });
+      c.header("retry-after", String(retryAfterSeconds));
       return c.json({ status: "unavailable" }, 503);
+    } finally {
+      clearTimeout(timer);
     }
   });
 

@@ -62,6 +62,8 @@ export const configSchema = z.object({
   DATABASE_MIGRATION_URL: z.string().url().optional(),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
   DATABASE_PREPARE: booleanString.default(true),
+  /** A connection that cannot be had within this fails its request with 503 and Retry-After. */
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
   PGLITE_DATA_DIR: z.string().default("./.data/pglite"),
   MIGRATE_ON_START: booleanString.default(false),
   STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(5000),

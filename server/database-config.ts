@@ -7,6 +7,7 @@ export function databaseConfigOf(raw: RawConfig): DatabaseConfig {
     ...(raw.DATABASE_URL ? { url: raw.DATABASE_URL } : {}),
     ...(raw.DATABASE_MIGRATION_URL ? { migrationUrl: raw.DATABASE_MIGRATION_URL } : {}),
     poolMax: raw.DATABASE_POOL_MAX,
+    connectTimeoutMs: raw.DATABASE_CONNECT_TIMEOUT_MS,
     prepare: raw.DATABASE_PREPARE,
     migrateOnStart: raw.MIGRATE_ON_START,
     pgliteDataDir: raw.PGLITE_DATA_DIR,

@@ -1,5 +1,5 @@
 import { TRPCError } from "@trpc/server";
-import { causeChain, sqlState, sqlStateOf } from "../db/errors.js";
+import { causeChain, isDatabaseUnavailable, sqlState, sqlStateOf } from "../db/errors.js";
 
 /** The one message for every authentication failure, so failures cannot be told apart. */
 export const unauthorizedMessage = "Invalid or expired credentials";
@@ -10,6 +10,20 @@ export const unauthorized = (cause?: unknown) =>
 export const tenantMismatch = (cause?: unknown) =>
   new TRPCError({ code: "FORBIDDEN", message: "The requested tenant does not match the token", cause });
 
+/** Seconds a client should wait before retrying a request the database could not serve. */
+export const retryAfterSeconds = 2;
+
+/**
+ * The database cannot be reached (down, restarting, out of connections): 503 with Retry-After,
+ * a code a client can act on by retrying. The transaction did not commit.
+ */
+export const databaseUnavailable = (cause?: unknown) =>
+  new TRPCError({
+    code: "SERVICE_UNAVAILABLE",
+    message: "The database is unavailable; nothing was changed. Retry shortly",
+    cause,
+  });
+
 export const notFound = (what: string) => new TRPCError({ code: "NOT_FOUND", message: `${what} not found` });
 
 /**
@@ -18,6 +32,7 @@ export const notFound = (what: string) => new TRPCError({ code: "NOT_FOUND", mes
  * describe another tenant's data) never reaches a client.
  */
 export function clientErrorFromDatabase(error: unknown): TRPCError | null {
+  if (isDatabaseUnavailable(error)) return databaseUnavailable(error);
   const code = sqlStateOf(error);
   switch (code) {
     case sqlState.insufficientPrivilege:

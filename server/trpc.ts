@@ -9,7 +9,7 @@ import { type MemberContext, Rollback, withMember } from "../db/tenant.js";
 import type { Tx } from "../db/types.js";
 import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
-import { clientErrorFromDatabase, loggedError, unauthorized } from "./errors.js";
+import { clientErrorFromDatabase, loggedError, retryAfterSeconds, unauthorized } from "./errors.js";
 import { hasRole } from "./roles.js";
 import { transformer } from "./wire/index.js";
 
@@ -62,6 +62,10 @@ const mapDatabaseErrors = t.middleware(async ({ ctx, next, path }) => {
   if (result.ok) return result;
   if (result.error.code === "INTERNAL_SERVER_ERROR") {
     const mapped = clientErrorFromDatabase(result.error.cause);
+    if (mapped?.code === "SERVICE_UNAVAILABLE") {
+      ctx.resHeaders.set("retry-after", String(retryAfterSeconds));
+      ctx.logger.warn("database unavailable", { requestId: ctx.requestId, path, ...loggedError(result.error.cause) });
+    }
     if (mapped) throw mapped;
     ctx.logger.error("unexpected error", {
       requestId: ctx.requestId,

@@ -34,6 +34,7 @@ const passwordTests = "tests/auth/passwords.test.ts";
 const verification = "server/auth/verification.ts";
 const oneTimeTokens = "server/auth/one-time-tokens.ts";
 const verificationTests = "tests/auth/verification.test.ts";
+const unavailable = "tests/hardening/unavailable.test.ts";
 
 export const sourceDefences: SourceDefence[] = [
   {
@@ -614,5 +615,44 @@ export const sourceDefences: SourceDefence[] = [
     description: "a reset or verification token expires",
     edits: [{ file: oneTimeTokens, find: ", gt(table.expiresAt, now))", replace: ")" }],
     suites: [passwordTests, verificationTests],
+  },
+  {
+    name: "database-unavailable-503",
+    description: "an unreachable database answers 503 SERVICE_UNAVAILABLE, not 500",
+    edits: [
+      {
+        file: "server/errors.ts",
+        find: "if (isDatabaseUnavailable(error)) return databaseUnavailable(error);",
+        replace: "",
+      },
+    ],
+    suites: [unavailable],
+  },
+  {
+    name: "database-unavailable-retry-after",
+    description: "a 503 for an unreachable database carries Retry-After",
+    edits: [
+      { file: "server/trpc.ts", find: `ctx.resHeaders.set("retry-after", String(retryAfterSeconds));`, replace: "" },
+    ],
+    suites: [unavailable],
+  },
+  {
+    name: "driver-backoff-cap",
+    description: "the driver's pause between connection attempts stays under the connect bound",
+    edits: [{ file: "db/postgres.ts", find: "backoff: backoffSeconds(connectTimeoutMs),", replace: "" }],
+    suites: [unavailable],
+  },
+  {
+    name: "readyz-bound",
+    description: "/readyz answers within a second when the database does not",
+    edits: [
+      {
+        file: app,
+        find: "await Promise.race([database.db.execute(sql`select 1`), late]);",
+        replace: "await database.db.execute(sql`select 1`);",
+      },
+    ],
+    suites: [unavailable],
+    filter: "readyz",
   },
 ];
