@@ -17,7 +17,8 @@ import { createApp } from "../server/app.js";
 import { createArgon2Hasher } from "../server/auth/argon2.js";
 import { TokenService } from "../server/auth/tokens.js";
 import { parseConfig, toAppConfig } from "../server/config.js";
-import { silentLogger, systemClock } from "../server/deps.js";
+import { createConsoleLogger, silentLogger, systemClock } from "../server/deps.js";
+import { responseSent } from "../server/observability/node.js";
 import { afterCursor, newestFirst, pageInput, toPage } from "../server/pagination.js";
 import { publicProcedure, router } from "../server/trpc.js";
 import { baselineRead, baselineWrite } from "./lib.js";
@@ -26,7 +27,15 @@ const env = parseConfig(process.env);
 const database = connectPostgres({ url: process.env.BENCH_APP_URL ?? "", poolMax: 10, prepare: true });
 const raw = postgres(process.env.BENCH_BASELINE_URL ?? "", { max: 10, onnotice: () => {} });
 const config = toAppConfig(env, env.JWT_SECRET ?? "");
-const app = createApp({ database, config, hasher: createArgon2Hasher(), logger: silentLogger });
+// As in production: an access-log line per request on stdout (the runner drains it), each
+// written once its response is sent.
+const app = createApp({
+  database,
+  config,
+  hasher: createArgon2Hasher(),
+  logger: createConsoleLogger(env.LOG_LEVEL),
+  whenSent: responseSent,
+});
 
 // P7: Drizzle's documented RLS pattern (drizzle docs, "Row-Level Security": a transaction that
 // sets the claims with set_config, then the query), on a database of its own with the same pool,

@@ -41,7 +41,12 @@ export async function startBenchServer(database: string, extraEnv: Record<string
     child.stdout?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
       const ready = /ready (\d+)/.exec(output);
-      if (ready) resolve(Number(ready[1]));
+      if (ready) {
+        // From here on the server's stdout is its access log: read and dropped, as a collector would.
+        child.stdout?.removeAllListeners("data");
+        child.stdout?.resume();
+        resolve(Number(ready[1]));
+      }
     });
   });
   return {

@@ -1,5 +1,6 @@
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import { activityOf } from "./activity.js";
 import * as schema from "./schema.js";
 import { withStatementCache } from "./statement-cache.js";
 import type { Database } from "./types.js";
@@ -52,8 +53,10 @@ export function connectPostgres(options: PostgresOptions): Database {
       : {}),
   });
   const prepare = options.prepare ?? true;
+  const db = drizzle(prepare ? withStatementCache(client) : client, { schema });
+  activityOf(db).poolSize = options.poolMax ?? 10;
   return {
-    db: drizzle(prepare ? withStatementCache(client) : client, { schema }),
+    db,
     engine: "postgres",
     close: () => client.end({ timeout: 5 }),
   };

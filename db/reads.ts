@@ -8,6 +8,7 @@ import {
   PgTimestamp,
   type SelectedFieldsOrdered,
 } from "drizzle-orm/pg-core";
+import { activityOf, type DatabaseActivity } from "./activity.js";
 import type { MemberContext } from "./tenant.js";
 import type { Db } from "./types.js";
 
@@ -56,6 +57,8 @@ interface DrizzleInternals {
 /** The session of a read database: the driver's, with `prepareQuery` routed through app.read. */
 interface ReadSession extends PgSession {
   driverSession: PgSession;
+  /** The database's activity counters (`db/activity.ts`). */
+  activity: DatabaseActivity;
   /** Bound for one request by `readsFor`; prepared reads get theirs at execution. */
   boundMember?: MemberContext;
   state?: { confirmed: boolean };
@@ -78,6 +81,7 @@ function readDatabase(db: Db) {
     const { dialect, session } = db as unknown as DrizzleInternals;
     const readSession = Object.create(session) as ReadSession;
     readSession.driverSession = session;
+    readSession.activity = activityOf(db);
     readSession.prepareQuery = prepareReadQuery as PgSession["prepareQuery"];
     readSession.transaction = () => {
       throw new Error("one-statement reads open no transaction: use a tenant procedure (withMember)");
@@ -132,6 +136,7 @@ interface ReadQuery extends Executable {
   selectParams: unknown[];
   boundMember: MemberContext | undefined;
   state: { confirmed: boolean } | undefined;
+  activity: DatabaseActivity;
 }
 
 function prepareReadQuery(
@@ -147,6 +152,7 @@ function prepareReadQuery(
   target.selectParams = query.params;
   target.boundMember = this.boundMember;
   target.state = this.state;
+  target.activity = this.activity;
   target.execute = executeRead;
   return prepared;
 }
@@ -156,14 +162,21 @@ function prepareReadQuery(
 async function executeRead(this: ReadQuery, values: Record<string, unknown> = {}) {
   const member = (values[memberKey] as MemberContext | undefined) ?? this.boundMember;
   if (!member) throw new Error("a one-statement read runs for a member: use readsFor");
-  const rows = await this.driverExecute({
-    "\u0000tenant": member.tenantId,
-    "\u0000user": member.userId,
-    "\u0000timeout": member.statementTimeoutMs,
-    "\u0000session": member.sessionId,
-    "\u0000slug": member.tenantSlug,
-    "\u0000values": fillPlaceholders(this.selectParams, values).map(asText),
-  });
+  const activity = this.activity;
+  activity.reads++;
+  let rows: unknown;
+  try {
+    rows = await this.driverExecute({
+      "\u0000tenant": member.tenantId,
+      "\u0000user": member.userId,
+      "\u0000timeout": member.statementTimeoutMs,
+      "\u0000session": member.sessionId,
+      "\u0000slug": member.tenantSlug,
+      "\u0000values": fillPlaceholders(this.selectParams, values).map(asText),
+    });
+  } finally {
+    activity.reads--;
+  }
   const state = (values[stateKey] as { confirmed: boolean } | undefined) ?? this.state;
   if (state) state.confirmed = true;
   return rows;

@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { countedTransaction } from "./activity.js";
 import type { MemberRole } from "./schema.js";
 import { type Db, rowsOf, type Tx } from "./types.js";
 
@@ -81,7 +82,7 @@ export function withMember<T>(
   options: { write: boolean; verifiedOnly?: boolean },
   fn: (tx: Tx, role: MemberRole) => Promise<T>,
 ): Promise<T> {
-  return db.transaction(async (tx) => {
+  return countedTransaction(db, async (tx) => {
     const result = await tx.execute(
       sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean, ${options.verifiedOnly ?? false}::boolean) as role`,
     );
@@ -108,7 +109,7 @@ export function withTenant<T>(
   fn: (tx: Tx, role: MemberRole | null) => Promise<T>,
   options: ContextOptions = {},
 ): Promise<T> {
-  return db.transaction(async (tx) => fn(tx, await enterTenant(tx, context, options)));
+  return countedTransaction(db, async (tx) => fn(tx, await enterTenant(tx, context, options)));
 }
 
 /**
@@ -117,7 +118,7 @@ export function withTenant<T>(
  * SECURITY DEFINER functions from here.
  */
 export function withoutTenant<T>(db: Db, fn: (tx: Tx) => Promise<T>, options: ContextOptions = {}): Promise<T> {
-  return db.transaction(async (tx) => {
+  return countedTransaction(db, async (tx) => {
     await enterTenant(tx, null, options);
     return fn(tx);
   });

@@ -9,6 +9,7 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { sql } from "drizzle-orm";
 import { Hono } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
@@ -18,6 +19,7 @@ import { randomSecret, TokenService } from "./auth/tokens.js";
 import { bearerToken, createContextInner, TenantHintError, tenantHintOf, userAgentOf } from "./context.js";
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
 import { loggedError, retryAfterSeconds, tenantMismatch } from "./errors.js";
+import { accessLog, type RequestFacts } from "./observability/access-log.js";
 import { appRouter } from "./routers/_app.js";
 import { useWireSerializer } from "./wire/index.js";
 
@@ -25,6 +27,8 @@ import { useWireSerializer } from "./wire/index.js";
 export const maxBatchSize = 20;
 const maxBodyBytes = 1024 * 1024;
 const readinessTimeoutMs = 1000;
+/** Every procedure path: only these become metric labels (a URL can name anything). */
+const knownProcedures: ReadonlySet<string> = new Set(Object.keys(appRouter._def.procedures));
 
 /** An incoming request id worth keeping: word characters, `-` and `=`, at most 128 of them. */
 const requestIdPattern = /^[\w\-=]{1,128}$/;
@@ -80,7 +84,7 @@ export function createApp(deps: AppDeps) {
   const given = deps.database;
   const databaseOf = typeof given === "function" ? given : () => given;
 
-  const app = new Hono<{ Variables: { requestId: string } }>();
+  const app = new Hono<{ Variables: { requestId: string; facts: RequestFacts } }>();
   // The caller's X-Request-Id when it is a sane one (as hono/request-id accepts), else a new one;
   // set on the response after the handler, because handlers that return their own Response
   // (tRPC's) would drop a header set before them.
@@ -91,6 +95,17 @@ export function createApp(deps: AppDeps) {
     await next();
     c.res.headers.set("x-request-id", id);
   });
+
+  // One JSON line per request (and the metrics' counts): who, what, outcome, time, size.
+  app.use(
+    accessLog({
+      logger,
+      procedures: knownProcedures,
+      slowRequestMs: deps.config.observability.slowRequestMs,
+      observer: deps.metrics,
+      whenSent: deps.whenSent,
+    }),
+  );
 
   // Every response: nosniff, no framing, no referrer, HSTS, and a CSP for the app WEB_DIST serves.
   app.use(
@@ -128,6 +143,14 @@ export function createApp(deps: AppDeps) {
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
+  // Prometheus metrics on the API's port, for METRICS_TOKEN's bearer only (or on METRICS_PORT,
+  // served by the entry point: then not here at all).
+  const { metricsToken } = deps.config.observability;
+  const metrics = deps.metrics;
+  if (metrics && metricsToken) {
+    app.get("/metrics", bearerAuth({ token: metricsToken }), () => metrics.response());
+  }
+
   // Ready when the database answers within a second; a probe never waits longer than that.
   app.get("/readyz", async (c) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -163,6 +186,9 @@ export function createApp(deps: AppDeps) {
       router: appRouter,
       allowMethodOverride: false,
       maxBatchSize,
+      onError: ({ error, path }) => {
+        if (path) c.get("facts").failures.set(path, error.code);
+      },
       createContext: ({ req, resHeaders }) =>
         createContextInner({
           database: databaseOf(c.env),
@@ -179,6 +205,7 @@ export function createApp(deps: AppDeps) {
           userAgent: userAgentOf(req.headers.get("user-agent")),
           resHeaders,
           browser: browserSessionOf(req, deps.config, resHeaders),
+          facts: c.get("facts"),
         }),
     }),
   );

@@ -117,6 +117,15 @@ export const configSchema = z.object({
   PASSWORD_RESET_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   /** A built web app (`npm run build:web` writes examples/web/dist) that the Node server serves at `/`. */
   WEB_DIST: z.string().min(1).optional(),
+  /** The least severe log line written: `info` includes one access-log line per request. */
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /** Requests slower than this get a `slow request` warning besides their access-log line. */
+  SLOW_REQUEST_MS: z.coerce.number().int().min(1).default(1000),
+  /** `GET /metrics` on the API's port answers only `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.string().min(16, "METRICS_TOKEN must be at least 16 characters").optional(),
+  /** Serve `/metrics` on this port of its own (METRICS_HOST, default 127.0.0.1), not the API's. */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  METRICS_HOST: z.string().default("127.0.0.1"),
   /** Who writes responses: Bulkhead's one-pass serializer, or superjson itself (decision 008). */
   WIRE_SERIALIZER: z.enum(["bulkhead", "superjson"]).default("bulkhead"),
 });
@@ -150,6 +159,8 @@ export interface AppConfig {
   mail: { appName: string; appUrl: string };
   passwordReset: { ttlMinutes: number; maxPerAddress: number; maxPerAccount: number; windowSeconds: number };
   emailVerification: { ttlHours: number; maxResends: number; windowSeconds: number };
+  /** Access-log threshold, and who may scrape `/metrics` on the API's port (null: nobody there). */
+  observability: { slowRequestMs: number; metricsToken: string | null };
 }
 
 /** The longest throttle window (login, sign-up): pruning drops counters older than it. */
@@ -223,6 +234,10 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       ttlHours: raw.EMAIL_VERIFICATION_TTL_HOURS,
       maxResends: raw.EMAIL_VERIFICATION_MAX_RESENDS,
       windowSeconds: raw.PASSWORD_RESET_WINDOW_SECONDS,
+    },
+    observability: {
+      slowRequestMs: raw.SLOW_REQUEST_MS,
+      metricsToken: raw.METRICS_PORT ? null : (raw.METRICS_TOKEN ?? null),
     },
     passwordReset: {
       ttlMinutes: raw.PASSWORD_RESET_TTL_MINUTES,

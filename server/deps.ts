@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import type { Database } from "../db/types.js";
 import type { TokenService } from "./auth/tokens.js";
 import type { AppConfig } from "./config.js";
+import type { RequestObserver } from "./observability/access-log.js";
 
 /** Where time comes from; tests move it to expire tokens and invitations. */
 export interface Clock {
@@ -25,11 +26,22 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-export const consoleLogger: Logger = {
-  info: (message, fields) => console.log(JSON.stringify({ level: "info", message, ...fields })),
-  warn: (message, fields) => console.warn(JSON.stringify({ level: "warn", message, ...fields })),
-  error: (message, fields) => console.error(JSON.stringify({ level: "error", message, ...fields })),
-};
+export type LogLevel = "debug" | "info" | "warn" | "error";
+const severity: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** JSON lines on stdout (info) and stderr (warn, error); lines below `level` are not written. */
+export function createConsoleLogger(level: LogLevel = "info"): Logger {
+  const line = (at: LogLevel, message: string, fields?: Record<string, unknown>) =>
+    JSON.stringify({ level: at, time: new Date().toISOString(), message, ...fields });
+  const off = () => {};
+  return {
+    info: severity.info >= severity[level] ? (message, fields) => console.log(line("info", message, fields)) : off,
+    warn: severity.warn >= severity[level] ? (message, fields) => console.warn(line("warn", message, fields)) : off,
+    error: (message, fields) => console.error(line("error", message, fields)),
+  };
+}
+
+export const consoleLogger: Logger = createConsoleLogger("info");
 
 export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -49,6 +61,13 @@ export interface AppDeps {
   logger?: Logger;
   /** Serves a web app's files for GET requests no API route answered (WEB_DIST on Node). */
   webApp?: MiddlewareHandler;
+  /** Metrics to feed and serve at `/metrics` (Node: prom-client, `server/observability/metrics.ts`). */
+  metrics?: RequestObserver & { response(): Promise<Response> };
+  /**
+   * Calls `done` once a request's response has been sent, with the bytes it put on the wire;
+   * false when the runtime cannot tell (the access log then writes at the handler's return).
+   */
+  whenSent?: (env: unknown, done: (bytes: number | null) => void) => boolean;
   /** The peer address of a request, when the runtime knows it (Node's socket, Workers' header). */
   peerAddress?: (request: Request, env: unknown) => string | undefined;
 }

@@ -6,21 +6,25 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { type HttpBindings, serve } from "@hono/node-server";
 import { serveStatic } from "@hono/node-server/serve-static";
-import type { MiddlewareHandler } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
 import { openDatabase } from "../db/open.js";
 import { checkPosture } from "../db/posture.js";
 import { createApp } from "./app.js";
 import { createArgon2Hasher } from "./auth/argon2.js";
 import { ConfigError, longestThrottleWindowSeconds, toAppConfig } from "./config.js";
 import { databaseConfigOf } from "./database-config.js";
-import { consoleLogger } from "./deps.js";
+import { consoleLogger, createConsoleLogger, type Logger } from "./deps.js";
 import { loadEnv } from "./env.js";
 import { startDispatcher } from "./mail/dispatcher.js";
 import { fileTransport, smtpTransport } from "./mail/transports.js";
+import { createMetrics, type Metrics } from "./observability/metrics.js";
+import { responseSent } from "./observability/node.js";
 import { startPruning } from "./pruning.js";
 import { resolveJwtSecret } from "./secrets.js";
 
-const logger = consoleLogger;
+// LOG_LEVEL applies once the environment is read; until then (and for a bad one), everything.
+let logger: Logger = consoleLogger;
 
 /**
  * The built web app at `/`, for a same-origin deployment: its files, and index.html for every
@@ -41,8 +45,19 @@ function webApp(dist: string): MiddlewareHandler {
     });
 }
 
+/** `/metrics` alone on a port of its own (METRICS_PORT), for a scraper on a private network. */
+function serveMetrics(metrics: Metrics, port: number, hostname: string, token: string | undefined) {
+  const app = new Hono();
+  if (token) app.use(bearerAuth({ token }));
+  app.get("/metrics", () => metrics.response());
+  return serve({ fetch: app.fetch, port, hostname }, (info) =>
+    logger.info(`metrics on http://${info.address}:${info.port}/metrics`),
+  );
+}
+
 async function main() {
   const raw = loadEnv();
+  logger = createConsoleLogger(raw.LOG_LEVEL);
   const dataRoot = raw.PGLITE_DATA_DIR === "memory://" ? "./.data" : dirname(raw.PGLITE_DATA_DIR);
   const secret = await resolveJwtSecret(raw, join(dataRoot, "jwt-secret"), logger);
   const config = toAppConfig(raw, secret);
@@ -59,13 +74,18 @@ async function main() {
   }
   if (database.engine === "postgres") for (const warning of posture.warnings) logger.warn(warning);
 
+  // Metrics are kept only when someone may read them: with METRICS_TOKEN on the API's port, or
+  // on METRICS_PORT of their own.
+  const metrics = raw.METRICS_TOKEN || raw.METRICS_PORT ? createMetrics(database) : undefined;
   const app = createApp({
     database,
     config,
     hasher: createArgon2Hasher(),
     logger,
+    ...(metrics ? { metrics } : {}),
     ...(raw.WEB_DIST ? { webApp: webApp(raw.WEB_DIST) } : {}),
     peerAddress: (_request, env) => (env as Partial<HttpBindings> | undefined)?.incoming?.socket.remoteAddress,
+    whenSent: responseSent,
   });
 
   const server = serve({ fetch: app.fetch, port: raw.PORT, hostname: raw.HOST }, (info) => {
@@ -74,6 +94,9 @@ async function main() {
       `Bulkhead listening on http://${info.address === "0.0.0.0" ? "localhost" : info.address}:${info.port} (${where})`,
     );
   });
+
+  const metricsServer =
+    metrics && raw.METRICS_PORT ? serveMetrics(metrics, raw.METRICS_PORT, raw.METRICS_HOST, raw.METRICS_TOKEN) : null;
 
   // Mail leaves through the outbox; in development, without SMTP_URL, into files in MAIL_DIR.
   const transport = raw.SMTP_URL
@@ -117,6 +140,7 @@ async function main() {
       server.close(() => resolve());
       if ("closeIdleConnections" in server) server.closeIdleConnections();
     });
+    metricsServer?.close();
     await pruning?.stop();
     await dispatcher?.stop();
     transport.close();

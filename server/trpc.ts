@@ -139,6 +139,8 @@ async function verifiedCaller(ctx: Context): Promise<Caller> {
   if (!ctx.accessToken) throw unauthorized();
   try {
     const claims = await ctx.tokens.verifyAccess(ctx.accessToken);
+    ctx.facts.tenantId = claims.tenantId;
+    ctx.facts.userId = claims.userId;
     return { tenantId: claims.tenantId, userId: claims.userId, sessionId: claims.sessionId };
   } catch (error) {
     if (error instanceof InvalidTokenError) throw unauthorized(error);

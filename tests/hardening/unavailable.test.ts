@@ -32,7 +32,7 @@ beforeAll(async () => {
   dead = connectPostgres({
     url: `postgres://bulkhead_app@127.0.0.1:${await refusingPort()}/none`,
     poolMax: 1,
-    connectTimeoutMs: 2000,
+    connectTimeoutMs: 1000,
   });
   logger = new RecordingLogger();
   // The same configuration and signing key as `t`: a's access token verifies here.

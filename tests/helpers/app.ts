@@ -7,6 +7,7 @@ import { TokenService } from "../../server/auth/tokens.js";
 import { type AppConfig, parseConfig, toAppConfig } from "../../server/config.js";
 import { createContextInner } from "../../server/context.js";
 import type { Clock, Logger, PasswordHasher } from "../../server/deps.js";
+import { createMetrics } from "../../server/observability/metrics.js";
 import { openTestDatabase, type TestDatabase } from "./db.js";
 
 export const testSecret = "test-secret-that-is-long-enough-for-hs256-0123456789";
@@ -60,6 +61,8 @@ export interface TestAppOptions {
   peerAddress?: string;
   /** Reuse an open database (a second app instance on the same data). */
   db?: TestDatabase;
+  /** Keep Prometheus metrics (`app.metrics`), served at /metrics when env has METRICS_TOKEN. */
+  metrics?: boolean;
 }
 
 let slugCounter = 0;
@@ -97,12 +100,14 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const hasher = options.hasher ?? fastHasher;
   const raw = parseConfig({ NODE_ENV: "test", ...options.env });
   const config = toAppConfig(raw, testSecret);
+  const metrics = options.metrics ? createMetrics(db.database) : undefined;
   const app = createApp({
     database: db.database,
     config,
     hasher,
     clock,
     logger,
+    ...(metrics ? { metrics } : {}),
     ...(options.peerAddress ? { peerAddress: () => options.peerAddress } : {}),
   });
   const bodies: string[] = [];
@@ -166,6 +171,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
       userAgent: null,
       resHeaders,
       browser: browserSessionOf(new Request("http://localhost/trpc"), used, resHeaders),
+      facts: { tenantId: null, userId: null, failures: new Map() },
     });
   };
 
@@ -178,6 +184,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     clock,
     logger,
     hasher,
+    metrics,
     bodies,
     fetch,
     client,

@@ -655,4 +655,24 @@ export const sourceDefences: SourceDefence[] = [
     suites: [unavailable],
     filter: "readyz",
   },
+  {
+    name: "metrics-token",
+    description: "/metrics on the API's port answers only the METRICS_TOKEN bearer",
+    edits: [
+      { file: app, find: `app.get("/metrics", bearerAuth({ token: metricsToken }), `, replace: `app.get("/metrics", ` },
+    ],
+    suites: ["tests/observability.test.ts"],
+  },
+  {
+    name: "metrics-known-procedures",
+    description: "only procedure names the router has become metric labels",
+    edits: [
+      {
+        file: "server/observability/access-log.ts",
+        find: `return known.has(decoded) ? decoded : "unknown";`,
+        replace: "return decoded;",
+      },
+    ],
+    suites: ["tests/observability.test.ts"],
+  },
 ];
