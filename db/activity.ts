@@ -31,7 +31,11 @@ export function activityOf(db: Db): DatabaseActivity {
 }
 
 /** Drizzle's transaction on `db`, counted: waiting until its callback runs, then in use until it ends. */
-export async function countedTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export async function countedTransaction<T>(
+  db: Db,
+  fn: (tx: Tx) => Promise<T>,
+  config?: Parameters<Db["transaction"]>[1],
+): Promise<T> {
   const activity = activityOf(db);
   activity.waiting++;
   let begun = 0;
@@ -42,7 +46,7 @@ export async function countedTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>):
       activity.transactions++;
       begun = performance.now();
       return fn(tx);
-    });
+    }, config);
     committed = true;
     return result;
   } finally {

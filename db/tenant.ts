@@ -35,7 +35,11 @@ export interface ContextOptions {
    * docs/decisions/003-write-transactions-hold-the-membership.md).
    */
   lockMember?: boolean;
+  /** `repeatable read`: every statement sees one snapshot (an export); default read committed. */
+  isolation?: Isolation;
 }
+
+export type Isolation = "read committed" | "repeatable read";
 
 /** Thrown inside a transaction to roll it back without an error of its own (see `tenantProcedure`). */
 export class Rollback extends Error {
@@ -79,19 +83,26 @@ export async function enterTenant(
 export function withMember<T>(
   db: Db,
   member: MemberContext,
-  options: { write: boolean; verifiedOnly?: boolean },
+  options: { write: boolean; verifiedOnly?: boolean; isolation?: Isolation },
   fn: (tx: Tx, role: MemberRole) => Promise<T>,
 ): Promise<T> {
-  return countedTransaction(db, async (tx) => {
-    const result = await tx.execute(
-      sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean, ${options.verifiedOnly ?? false}::boolean) as role`,
-    );
-    const role = rowsOf<{ role: MemberRole | null }>(result)[0]?.role;
-    // enter_member raises for a non-member; a missing role would mean the function changed.
-    if (!role) throw new Error("app.enter_member returned no role");
-    return fn(tx, role);
-  });
+  return countedTransaction(
+    db,
+    async (tx) => {
+      const result = await tx.execute(
+        sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean, ${options.verifiedOnly ?? false}::boolean) as role`,
+      );
+      const role = rowsOf<{ role: MemberRole | null }>(result)[0]?.role;
+      // enter_member raises for a non-member; a missing role would mean the function changed.
+      if (!role) throw new Error("app.enter_member returned no role");
+      return fn(tx, role);
+    },
+    isolationOf(options),
+  );
 }
+
+const isolationOf = (options: { isolation?: Isolation }) =>
+  options.isolation ? { isolationLevel: options.isolation } : undefined;
 
 /**
  * Runs `fn` in a transaction scoped to one tenant: as `bulkhead_app`, with `app.tenant_id` and
@@ -109,7 +120,7 @@ export function withTenant<T>(
   fn: (tx: Tx, role: MemberRole | null) => Promise<T>,
   options: ContextOptions = {},
 ): Promise<T> {
-  return countedTransaction(db, async (tx) => fn(tx, await enterTenant(tx, context, options)));
+  return countedTransaction(db, async (tx) => fn(tx, await enterTenant(tx, context, options)), isolationOf(options));
 }
 
 /**

@@ -21,6 +21,7 @@ import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
 import { loggedError, retryAfterSeconds, tenantMismatch } from "./errors.js";
 import { accessLog, type RequestFacts } from "./observability/access-log.js";
 import { appRouter } from "./routers/_app.js";
+import { serveExport } from "./tenant/export-route.js";
 import { useWireSerializer } from "./wire/index.js";
 
 /** The most calls one batched request may carry; `@bulkhead/client` batches at most this many. */
@@ -208,6 +209,21 @@ export function createApp(deps: AppDeps) {
           facts: c.get("facts"),
         }),
     }),
+  );
+
+  // The tenant's data as an NDJSON download, for its owner (server/tenant/export-route.ts).
+  app.get("/export", (c) =>
+    serveExport(
+      c,
+      { tokens, config: deps.config, logger },
+      {
+        database: databaseOf(c.env),
+        requestId: c.get("requestId"),
+        clientAddress: clientAddressOf(c.req.raw, c.env, deps),
+        tenantSlug: () => tenantHintFor(c.req.raw, deps.config.baseDomain),
+        facts: c.get("facts"),
+      },
+    ),
   );
 
   if (deps.webApp) app.get("*", deps.webApp);

@@ -23,6 +23,9 @@ const claimsSchema = z.object({
   jti: z.string().min(1),
 });
 
+/** What a ticket (`signTicket`) may be for. */
+export type TicketPurpose = "export";
+
 /** Raised for any token that must not be accepted; always reported as UNAUTHORIZED. */
 export class InvalidTokenError extends Error {
   constructor(reason: string) {
@@ -63,14 +66,18 @@ export class TokenService {
   }
 
   /** Signs an access token; returns it with its expiry. */
-  async signAccess(claims: {
+  signAccess(claims: {
     userId: string;
     tenantId: string;
     sessionId: string;
   }): Promise<{ token: string; expiresAt: Date }> {
+    return this.#sign("access", claims, this.config.accessTokenTtlSeconds);
+  }
+
+  async #sign(typ: "access" | TicketPurpose, claims: Omit<AccessClaims, "jti">, ttlSeconds: number) {
     const issuedAt = Math.floor(this.clock.now().getTime() / 1000);
-    const expiresAt = issuedAt + this.config.accessTokenTtlSeconds;
-    const token = await new SignJWT({ tid: claims.tenantId, sid: claims.sessionId, typ: "access" })
+    const expiresAt = issuedAt + ttlSeconds;
+    const token = await new SignJWT({ tid: claims.tenantId, sid: claims.sessionId, typ })
       .setProtectedHeader({ alg: algorithm, kid: this.#current.kid, typ: "JWT" })
       .setIssuer(this.config.issuer)
       .setAudience(this.config.audience)
@@ -80,6 +87,20 @@ export class TokenService {
       .setExpirationTime(expiresAt)
       .sign(this.#encodedCurrent);
     return { token, expiresAt: new Date(expiresAt * 1000) };
+  }
+
+  /**
+   * A download ticket: a token for one purpose (`typ`), for the caller's session, valid for
+   * `ttlSeconds`; never an access token (verifyAccess requires `typ: access`) and never cached.
+   * It goes into a URL so a browser can download without holding the file in memory.
+   */
+  signTicket(purpose: TicketPurpose, claims: Omit<AccessClaims, "jti">, ttlSeconds: number) {
+    return this.#sign(purpose, claims, ttlSeconds);
+  }
+
+  /** Verifies a ticket of `purpose`, or throws `InvalidTokenError`. */
+  async verifyTicket(purpose: TicketPurpose, token: string): Promise<AccessClaims> {
+    return this.#verify(token, claimsSchema.extend({ typ: z.literal(purpose) }));
   }
 
   /**
@@ -124,6 +145,14 @@ export class TokenService {
     }
     this.cache.misses++;
     if (known) this.#verified.delete(token);
+    return this.#verify(token, claimsSchema, (claims, exp, nbf) => this.#remember(token, claims, exp, nbf));
+  }
+
+  async #verify(
+    token: string,
+    schema: typeof claimsSchema | z.ZodObject<Omit<typeof claimsSchema.shape, "typ"> & { typ: z.ZodLiteral<string> }>,
+    remember?: (claims: AccessClaims, expiresAt: number, notBefore: number) => void,
+  ): Promise<AccessClaims> {
     try {
       const { payload } = await jwtVerify(
         token,
@@ -141,7 +170,7 @@ export class TokenService {
           requiredClaims: ["iss", "aud", "sub", "tid", "sid", "typ", "jti", "iat", "exp"],
         },
       );
-      const claims = claimsSchema.safeParse(payload);
+      const claims = schema.safeParse(payload);
       if (!claims.success) throw new InvalidTokenError("unexpected claims");
       const verified = {
         userId: claims.data.sub,
@@ -149,7 +178,7 @@ export class TokenService {
         sessionId: claims.data.sid,
         jti: claims.data.jti,
       };
-      this.#remember(token, verified, payload.exp ?? 0, payload.nbf ?? 0);
+      remember?.(verified, payload.exp ?? 0, payload.nbf ?? 0);
       return verified;
     } catch (error) {
       if (error instanceof InvalidTokenError) throw error;

@@ -4,7 +4,8 @@ import { tenants } from "../../db/schema.js";
 import { audit } from "../audit.js";
 import { tenantColumns } from "../auth/shapes.js";
 import { notFound } from "../errors.js";
-import { adminProcedure, router, tenantProcedure } from "../trpc.js";
+import { exportTicketSeconds } from "../tenant/export-route.js";
+import { adminProcedure, ownerProcedure, router, tenantProcedure } from "../trpc.js";
 import { nameField } from "../validation.js";
 
 export const tenantRouter = router({
@@ -12,6 +13,16 @@ export const tenantRouter = router({
     const [tenant] = await ctx.db.select(tenantColumns).from(tenants).where(eq(tenants.id, ctx.member.tenantId));
     if (!tenant) throw notFound("Tenant");
     return tenant;
+  }),
+
+  /**
+   * A link to download the workspace's data (`GET /export?ticket=…`, NDJSON), valid for a
+   * minute and for this session: what a browser follows to save the file. Owner only; the
+   * download itself is audited. Servers and CLIs can call `GET /export` with the bearer token.
+   */
+  export: ownerProcedure.query(async ({ ctx }) => {
+    const ticket = await ctx.tokens.signTicket("export", ctx.member, exportTicketSeconds);
+    return { url: `/export?ticket=${encodeURIComponent(ticket.token)}`, expiresAt: ticket.expiresAt };
   }),
 
   /** The name, and whether members must verify their email before they change anything. */

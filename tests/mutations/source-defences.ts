@@ -675,4 +675,40 @@ export const sourceDefences: SourceDefence[] = [
     ],
     suites: ["tests/observability.test.ts"],
   },
+  {
+    name: "export-owner-only",
+    description: "GET /export serves the tenant's owner only",
+    edits: [
+      {
+        file: "server/tenant/export-route.ts",
+        find: `if (role !== "owner") throw new TRPCError({ code: "FORBIDDEN", message: "Requires the owner role" });`,
+        replace: "",
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+  },
+  {
+    name: "export-one-snapshot",
+    description: "an export reads every table in one REPEATABLE READ snapshot",
+    edits: [
+      {
+        file: "server/tenant/export-route.ts",
+        find: `{ write: false, isolation: "repeatable read" }`,
+        replace: "{ write: false }",
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+  },
+  {
+    name: "export-ticket-purpose",
+    description: "an export ticket is not an access token, nor an access token a ticket",
+    edits: [
+      {
+        file: "server/auth/tokens.ts",
+        find: "claimsSchema.extend({ typ: z.literal(purpose) })",
+        replace: "claimsSchema.extend({ typ: z.string() })",
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+  },
 ];

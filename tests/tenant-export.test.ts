@@ -1,0 +1,189 @@
+/**
+ * `GET /export` and `tenant.export`: the owner gets every row of the tenant — counted per table
+ * against the database — and nothing of another tenant, while that tenant writes; one snapshot
+ * for the whole file; no secrets; refused to anyone but the owner; tickets that are only tickets.
+ */
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withTenant } from "../db/tenant.js";
+import { rowsOf } from "../db/types.js";
+import { exportFormat, exportSchemaVersion, tenantExportLines } from "../server/tenant/export.js";
+import { codeOf, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { testEngine } from "./helpers/engine.js";
+
+let t: TestApp;
+let a: TenantHandle;
+let b: TenantHandle;
+
+beforeAll(async () => {
+  ({ t, a, b } = await createTwoTenants());
+  for (const who of [a, b]) {
+    await t.addMember(who, "admin");
+    await who.client.members.invite.mutate({ email: `pending@${who.slug}.test`, role: "member" });
+    for (let p = 0; p < 3; p++) {
+      const project = await who.client.projects.create.mutate({ name: `P${p}`, description: "about it" });
+      for (let i = 0; i < 4; i++) {
+        const task = await who.client.tasks.create.mutate({ projectId: project.id, title: `T${i}` });
+        await who.client.comments.create.mutate({ taskId: task.id, body: `on ${task.id}` });
+      }
+    }
+  }
+});
+afterAll(() => t.close());
+
+interface Line {
+  type: string;
+  row?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+const parse = (text: string): Line[] =>
+  text
+    .trimEnd()
+    .split("\n")
+    .map((line) => JSON.parse(line) as Line);
+
+const download = (headers: Record<string, string>, path = "/export") => t.app.request(path, { headers });
+const asOwner = (who: TenantHandle) => ({ authorization: `Bearer ${who.session.accessToken}` });
+
+/** The tenant's rows per table, counted by the superuser (no RLS). */
+async function countsOf(tenantId: string): Promise<Record<string, number>> {
+  const count = async (table: string, column = "tenant_id") =>
+    rowsOf<{ n: number }>(
+      await t.admin.execute(sql.raw(`select count(*)::int as n from ${table} where ${column} = '${tenantId}'`)),
+    )[0]?.n ?? -1;
+  return {
+    tenant: await count("tenants", "id"),
+    user: await count("users"),
+    project: await count("projects"),
+    task: await count("tasks"),
+    comment: await count("comments"),
+    invitation: await count("invitations"),
+    audit_event: await count("audit_events"),
+  };
+}
+
+describe("GET /export", () => {
+  it("streams every row of the owner's tenant, counted per table, and none of another's, while it writes", async () => {
+    let writing = true;
+    const other = (async () => {
+      let n = 0;
+      while (writing && n < 200) await b.client.projects.create.mutate({ name: `during ${n++}` });
+    })();
+    const response = await download(asOwner(a));
+    const text = await response.text();
+    writing = false;
+    await other;
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^application\/x-ndjson/);
+    expect(response.headers.get("content-disposition")).toMatch(new RegExp(`attachment; filename="${a.slug}-export-`));
+    const lines = parse(text);
+    const [header] = lines;
+    expect(header).toMatchObject({
+      type: "header",
+      format: exportFormat,
+      schemaVersion: exportSchemaVersion,
+      tenantId: a.tenantId,
+    });
+    expect(Number.isNaN(Date.parse(String(header?.snapshotAt)))).toBe(false);
+    const end = lines.at(-1);
+    expect(end?.type).toBe("end");
+
+    const rows = lines.filter((line) => line.row);
+    const byType: Record<string, number> = {};
+    for (const line of rows) byType[line.type] = (byType[line.type] ?? 0) + 1;
+    // Exactly the tenant's rows, as the database has them (A did not write meanwhile).
+    expect(byType).toEqual(await countsOf(a.tenantId));
+    expect(end?.counts).toEqual(byType);
+    expect(byType.task).toBe(12);
+    expect(byType.comment).toBe(12);
+    expect(byType.user).toBe(2);
+
+    // Nothing of B, and no secrets.
+    for (const line of rows) {
+      const owner = line.type === "tenant" ? line.row?.id : line.row?.tenant_id;
+      expect(owner).toBe(a.tenantId);
+    }
+    expect(text).not.toContain(b.tenantId);
+    expect(text).not.toContain(b.slug);
+    expect(text).not.toMatch(/passwordHash|password_hash|tokenHash|token_hash|\$argon2/);
+    // The export itself is in the audit trail, and in the export.
+    const audited = rows.filter((line) => line.type === "audit_event" && line.row?.action === "tenant.exported");
+    expect(audited).toHaveLength(1);
+  });
+
+  // PGlite has one connection: nothing can commit while the export's transaction is open.
+  it.skipIf(testEngine === "pglite")("reads one snapshot: rows committed while it streams are not in it", async () => {
+    await withTenant(
+      t.database.db,
+      { tenantId: a.tenantId, userId: a.userId },
+      async (tx) => {
+        const before = (await countsOf(a.tenantId)).project ?? 0;
+        let seen = 0;
+        let inserted = false;
+        for await (const chunk of tenantExportLines(tx, a.tenantId, { batchSize: 2 })) {
+          seen += chunk.split("\n").filter((line) => line.includes('"type":"project"')).length;
+          if (!inserted && chunk.includes('"type":"user"')) {
+            // Another transaction commits a project of A mid-export.
+            await a.client.projects.create.mutate({ name: "committed during the export" });
+            inserted = true;
+          }
+        }
+        expect(inserted).toBe(true);
+        expect(seen).toBe(before);
+        expect((await countsOf(a.tenantId)).project).toBe(before + 1);
+      },
+      { isolation: "repeatable read" },
+    );
+  });
+
+  it("refuses an export outside REPEATABLE READ rather than mix snapshots", async () => {
+    await expect(
+      withTenant(t.database.db, { tenantId: a.tenantId, userId: a.userId }, async (tx) => {
+        for await (const _ of tenantExportLines(tx, a.tenantId)) break;
+      }),
+    ).rejects.toThrow(/REPEATABLE READ/);
+  });
+
+  it("is the owner's alone: 401 without credentials, 403 for an admin or a member", async () => {
+    expect((await download({})).status).toBe(401);
+    expect((await download({ authorization: "Bearer nonsense" })).status).toBe(401);
+    const admin = await t.addMember(a, "admin");
+    const member = await t.addMember(a, "member");
+    for (const who of [admin, member]) {
+      const refused = await download(asOwner(who));
+      expect(refused.status).toBe(403);
+      expect(await refused.text()).not.toContain('"type":"header"');
+    }
+    // A's owner naming tenant B (X-Tenant) is refused too.
+    expect((await download({ ...asOwner(a), "x-tenant": b.slug })).status).toBe(403);
+  });
+});
+
+describe("tenant.export", () => {
+  it("gives the owner a one-minute link a browser can follow without a header", async () => {
+    const link = await a.client.tenant.export.query();
+    expect(link.url).toMatch(/^\/export\?ticket=/);
+    expect(link.expiresAt.getTime() - Date.now()).toBeLessThanOrEqual(61_000);
+    const response = await download({}, link.url);
+    expect(response.status).toBe(200);
+    expect(parse(await response.text())[0]).toMatchObject({ type: "header", tenantId: a.tenantId });
+  });
+
+  it("is for owners; a ticket is no access token, an access token no ticket, and a ticket expires", async () => {
+    const admin = await t.addMember(a, "admin");
+    expect(await codeOf(admin.client.tenant.export.query())).toBe("FORBIDDEN");
+    const { url } = await a.client.tenant.export.query();
+    const ticket = decodeURIComponent(url.split("ticket=")[1] ?? "");
+    const asAccess = await t.app.request("/trpc/tenant.get", { headers: { authorization: `Bearer ${ticket}` } });
+    expect(asAccess.status).toBe(401);
+    expect((await download({}, `/export?ticket=${encodeURIComponent(a.session.accessToken)}`)).status).toBe(401);
+    t.clock.advance(61_000 + 5_000);
+    try {
+      expect((await download({}, url)).status).toBe(401);
+    } finally {
+      t.clock.advance(-66_000);
+    }
+  });
+});
