@@ -14,6 +14,9 @@ export const sqlState = {
   notAMember: "BH401",
   tenantMismatch: "BH403",
   emailNotVerified: "BH412",
+  // Raised by app.enter_member and app.count_usage (db/sql/functions/count_usage.sql).
+  scheduledForDeletion: "BH423",
+  limitReached: "BH429",
 } as const;
 
 // The database went away or cannot be reached: class 08 (connection exception), 57P01-57P03

@@ -5,6 +5,8 @@ import { type Db, rowsOf } from "./types.js";
 export interface PruneOptions {
   /** The longest throttle window (login, sign-up): counters older than this are over. */
   throttleWindowSeconds: number;
+  /** Audit events older than this many days go too (AUDIT_RETENTION_DAYS); absent: kept forever. */
+  auditRetentionDays?: number | null;
   /** Rows per table per transaction (default 5,000), so no transaction holds locks for long. */
   batch?: number;
   /** Upper bound on transactions in one run (default 200); the next run goes on from there. */
@@ -35,7 +37,7 @@ export async function pruneExpired(
       async (tx) =>
         rowsOf<{ more: boolean | null }>(
           await tx.execute(
-            sql`select app.prune_expired(${batch}::integer, ${options.throttleWindowSeconds}::integer) as more`,
+            sql`select app.prune_expired(${batch}::integer, ${options.throttleWindowSeconds}::integer, ${options.auditRetentionDays ?? null}::integer) as more`,
           ),
         )[0]?.more ?? null,
       { statementTimeoutMs: 60_000 },

@@ -103,10 +103,17 @@ export const tenants = pgTable(
     name: text("name").notNull(),
     /** Members who have not verified their email may only read (app.enter_member, BH412). */
     requireVerifiedEmail: boolean("require_verified_email").notNull().default(false),
+    /**
+     * Set while a deletion is scheduled (`tenant.scheduleDeletion`): from then on the workspace
+     * may be read and exported but not changed, and the prune job erases it once this has passed.
+     */
+    deletionDueAt: timestamp("deletion_due_at", { withTimezone: true, precision: 3 }),
+    deletionRequestedBy: uuid("deletion_requested_by"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
+    index("tenants_deletion_due_idx").on(t.deletionDueAt).where(sql`${t.deletionDueAt} is not null`),
     check("tenants_slug_format", sql`${t.slug} ~ '^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$'`),
     pgPolicy(policyName("tenants are seen and written only by themselves"), {
       as: "permissive",
@@ -129,6 +136,20 @@ export const tenants = pgTable(
       for: "insert",
       to: "bulkhead_owner",
       withCheck: sql`${t.id} = ${currentTenant}`,
+    }),
+    // `app.erase_tenant_batch` locks a workspace whose deletion is due, and at last deletes it.
+    pgPolicy(policyName("the owner role locks a workspace due for erasure"), {
+      as: "permissive",
+      for: "update",
+      to: "bulkhead_owner",
+      using: sql`${t.deletionDueAt} <= now()`,
+      withCheck: sql`${t.deletionDueAt} <= now()`,
+    }),
+    pgPolicy(policyName("the owner role deletes a workspace due for erasure"), {
+      as: "permissive",
+      for: "delete",
+      to: "bulkhead_owner",
+      using: sql`${t.id} = ${currentTenant} and ${t.deletionDueAt} <= now()`,
     }),
   ],
 );
@@ -310,7 +331,18 @@ export const auditEvents = pgTable(
   (t) => [
     primaryKey({ name: "audit_events_pkey", columns: [t.tenantId, t.id] }),
     index("audit_events_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
-    tenantPolicy("audit_events", t.tenantId),
+    tenantPolicy("audit_events", t.tenantId, "bulkhead_app"),
+    // The owner role removes events past AUDIT_RETENTION_DAYS (`app.prune_expired` sets the
+    // setting), and those of a workspace it is erasing (`app.erase_tenant_batch`).
+    ...(["select", "delete"] as const).map((command) =>
+      pgPolicy(policyName(`the owner role ${command}s expired or erased audit events`), {
+        as: "permissive",
+        for: command,
+        to: "bulkhead_owner",
+        using: sql`${t.createdAt} < now() - make_interval(days => nullif(current_setting('app.audit_retention_days', true), '')::integer)
+          or (${t.tenantId} = ${currentTenant} and ${t.tenantId}::text = current_setting('app.erasing', true))`,
+      }),
+    ),
   ],
 );
 
@@ -402,6 +434,82 @@ export const outbox = pgTable(
       for: "delete",
       to: "bulkhead_owner",
       using: sql`${t.status} <> 'pending'`,
+    }),
+  ],
+);
+
+/** What each quota counts; `app.count_usage` (db/sql/functions/count_usage.sql) keeps the counts. */
+export const quotaKinds = [
+  "projects",
+  "tasks_per_project",
+  "pending_invitations",
+  "members",
+  "comments_per_task",
+] as const;
+export type QuotaKind = (typeof quotaKinds)[number];
+
+/**
+ * A tenant's own limits, where they differ from the defaults (a NULL column: the default). Set
+ * by operators (SQL as the owner role); the runtime role may only read them.
+ */
+export const tenantLimits = pgTable(
+  "tenant_limits",
+  {
+    tenantId: uuid("tenant_id")
+      .primaryKey()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    projects: integer("projects"),
+    tasksPerProject: integer("tasks_per_project"),
+    pendingInvitations: integer("pending_invitations"),
+    members: integer("members"),
+    commentsPerTask: integer("comments_per_task"),
+    updatedAt: updatedAt(),
+  },
+  (t) => [tenantPolicy("tenant_limits", t.tenantId)],
+);
+
+/**
+ * How much of each quota a tenant uses, per scope (the tenant itself, or the project or task the
+ * rows belong to): kept by the `app.count_usage` trigger in the transaction of every insert and
+ * delete, so a limit is checked and taken in one row-locked statement, race-free.
+ */
+export const tenantUsage = pgTable(
+  "tenant_usage",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    kind: text("kind", { enum: quotaKinds }).notNull(),
+    /** The project (tasks), the task (comments), or the tenant itself. */
+    scopeId: uuid("scope_id").notNull(),
+    used: integer("used").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "tenant_usage_pkey", columns: [t.tenantId, t.kind, t.scopeId] }),
+    check("tenant_usage_not_negative", sql`${t.used} >= 0`),
+    tenantPolicy("tenant_usage", t.tenantId),
+  ],
+);
+
+/**
+ * What is left of an erased tenant: its id and when it went, and — until `slug_reserved_until` —
+ * its slug, so nobody takes a name its users still type. No personal data. Written and read only
+ * by the owner role's functions (the erase and registration).
+ */
+export const tenantTombstones = pgTable(
+  "tenant_tombstones",
+  {
+    id: uuid("id").primaryKey(),
+    deletedAt: timestamp("deleted_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    slug: text("slug"),
+    slugReservedUntil: timestamp("slug_reserved_until", { withTimezone: true, precision: 3 }),
+  },
+  (t) => [
+    index("tenant_tombstones_slug_idx").on(t.slug).where(sql`${t.slug} is not null`),
+    pgPolicy(policyName("the owner role keeps tombstones"), {
+      as: "permissive",
+      for: "all",
+      to: "bulkhead_owner",
+      using: sql`true`,
+      withCheck: sql`true`,
     }),
   ],
 );

@@ -117,6 +117,12 @@ export const configSchema = z.object({
   PASSWORD_RESET_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   /** A built web app (`npm run build:web` writes examples/web/dist) that the Node server serves at `/`. */
   WEB_DIST: z.string().min(1).optional(),
+  /** Days between `tenant.scheduleDeletion` and the erase; the workspace is read-only meanwhile. */
+  TENANT_DELETION_GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(7),
+  /** Days an erased workspace's slug stays taken, so nobody else claims a name its users know. */
+  TENANT_SLUG_RESERVED_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
+  /** Audit events older than this many days are pruned; unset: kept forever. */
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
   /** The least severe log line written: `info` includes one access-log line per request. */
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Requests slower than this get a `slow request` warning besides their access-log line. */
@@ -159,6 +165,8 @@ export interface AppConfig {
   mail: { appName: string; appUrl: string };
   passwordReset: { ttlMinutes: number; maxPerAddress: number; maxPerAccount: number; windowSeconds: number };
   emailVerification: { ttlHours: number; maxResends: number; windowSeconds: number };
+  /** How long a scheduled deletion waits. */
+  tenantDeletionGraceDays: number;
   /** Access-log threshold, and who may scrape `/metrics` on the API's port (null: nobody there). */
   observability: { slowRequestMs: number; metricsToken: string | null };
 }
@@ -235,6 +243,7 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       maxResends: raw.EMAIL_VERIFICATION_MAX_RESENDS,
       windowSeconds: raw.PASSWORD_RESET_WINDOW_SECONDS,
     },
+    tenantDeletionGraceDays: raw.TENANT_DELETION_GRACE_DAYS,
     observability: {
       slowRequestMs: raw.SLOW_REQUEST_MS,
       metricsToken: raw.METRICS_PORT ? null : (raw.METRICS_TOKEN ?? null),

@@ -1,5 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import { causeChain, isDatabaseUnavailable, sqlState, sqlStateOf } from "../db/errors.js";
+import { type QuotaKind, quotaKinds } from "../db/schema.js";
 
 /** The one message for every authentication failure, so failures cannot be told apart. */
 export const unauthorizedMessage = "Invalid or expired credentials";
@@ -62,6 +63,22 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
         message: "Verify your email address to make changes in this workspace",
         cause: error,
       });
+    case sqlState.scheduledForDeletion:
+      return new TRPCError({
+        code: "FORBIDDEN",
+        message: "This workspace is scheduled for deletion: it can be read and exported, not changed",
+        cause: error,
+      });
+    case sqlState.limitReached: {
+      const limit = limitOf(error);
+      return new TRPCError({
+        code: "FORBIDDEN",
+        message: limit
+          ? `This workspace has reached its limit of ${limit.max.toLocaleString("en")} ${limit.quota.replaceAll("_", " ")}`
+          : "This workspace has reached a limit",
+        cause: limit ?? error,
+      });
+    }
     case sqlState.serializationFailure:
     case sqlState.deadlockDetected:
       return new TRPCError({ code: "CONFLICT", message: "Concurrent update; please retry", cause: error });
@@ -72,6 +89,29 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
   // or store) are the input's fault, whichever statement met them.
   if (code?.startsWith("22") || code?.startsWith("54")) {
     return new TRPCError({ code: "BAD_REQUEST", message: "The input is not valid", cause: error });
+  }
+  return null;
+}
+
+/** A quota refusal (SQLSTATE BH429): the limit's name and size, for `error.data.limit`. */
+export class LimitReached extends Error {
+  constructor(
+    readonly quota: QuotaKind,
+    readonly max: number,
+  ) {
+    super(`limit reached: ${quota} (${max})`);
+    this.name = "LimitReached";
+  }
+}
+
+/** The limit a BH429 names: its DETAIL is the quota, its HINT the limit. */
+function limitOf(error: unknown): LimitReached | null {
+  for (const link of causeChain(error)) {
+    const name = link.detail;
+    const max = Number(link.hint);
+    if (typeof name === "string" && (quotaKinds as readonly string[]).includes(name) && Number.isInteger(max)) {
+      return new LimitReached(name as QuotaKind, max);
+    }
   }
   return null;
 }

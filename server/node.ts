@@ -119,6 +119,8 @@ async function main() {
       ? startPruning({
           database,
           throttleWindowSeconds: longestThrottleWindowSeconds(raw),
+          auditRetentionDays: raw.AUDIT_RETENTION_DAYS ?? null,
+          slugReservedDays: raw.TENANT_SLUG_RESERVED_DAYS,
           logger,
           intervalMs: raw.PRUNE_INTERVAL_SECONDS * 1000,
           firstDelayMs: Math.min(60_000, raw.PRUNE_INTERVAL_SECONDS * 1000),

@@ -1,3 +1,4 @@
+import { eraseDueTenants } from "../db/erase.js";
 import { pruneExpired } from "../db/prune.js";
 import type { Database } from "../db/types.js";
 import type { Logger } from "./deps.js";
@@ -13,11 +14,15 @@ export function startPruning(options: {
   database: Database;
   /** See `longestThrottleWindowSeconds`. */
   throttleWindowSeconds: number;
+  /** AUDIT_RETENTION_DAYS (null: audit events are kept). */
+  auditRetentionDays: number | null;
+  /** TENANT_SLUG_RESERVED_DAYS, for the tombstones of erased workspaces. */
+  slugReservedDays: number;
   logger: Logger;
   intervalMs: number;
   firstDelayMs?: number;
 }): { stop(): Promise<void> } {
-  const { database, throttleWindowSeconds, logger, intervalMs } = options;
+  const { database, throttleWindowSeconds, auditRetentionDays, slugReservedDays, logger, intervalMs } = options;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -25,10 +30,19 @@ export function startPruning(options: {
   const run = async () => {
     const started = Date.now();
     try {
-      const result = await pruneExpired(database.db, { throttleWindowSeconds });
+      const result = await pruneExpired(database.db, { throttleWindowSeconds, auditRetentionDays });
       logger.info("pruned expired rows", { ...result, ms: Date.now() - started });
     } catch (error) {
       logger.error("pruning expired rows failed; retrying at the next run", { ...loggedError(error) });
+    }
+    // Workspaces whose deletion is due: erased batch by batch; a run cut short resumes next time.
+    try {
+      const erasing = Date.now();
+      const result = await eraseDueTenants(database.db, { slugReservedDays });
+      if (result.batches > 0)
+        logger.info("erased workspaces due for deletion", { ...result, ms: Date.now() - erasing });
+    } catch (error) {
+      logger.error("erasing workspaces failed; resuming at the next run", { ...loggedError(error) });
     }
   };
   const schedule = (delay: number) => {

@@ -9,7 +9,7 @@ import { type MemberContext, Rollback, withMember } from "../db/tenant.js";
 import type { Tx } from "../db/types.js";
 import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
-import { clientErrorFromDatabase, loggedError, retryAfterSeconds, unauthorized } from "./errors.js";
+import { clientErrorFromDatabase, LimitReached, loggedError, retryAfterSeconds, unauthorized } from "./errors.js";
 import { hasRole } from "./roles.js";
 import { transformer } from "./wire/index.js";
 
@@ -30,6 +30,8 @@ const t = initTRPC.context<Context>().create({
         path: shape.data.path ?? null,
         requestId,
         zodError: error.cause instanceof ZodError ? z.flattenError(error.cause) : null,
+        // A quota refusal names the limit: { name, max }.
+        limit: error.cause instanceof LimitReached ? { name: error.cause.quota, max: error.cause.max } : null,
       },
     };
   },

@@ -194,6 +194,27 @@ export async function resetPassword(ctx: Context, input: z.infer<typeof resetPas
  * Changes the caller's password: the current one is verified first, throttled as a login is;
  * every other session of the user ends, the current one stays, and the user is told by mail.
  */
+/**
+ * Checks a signed-in member's own password (a password change, a workspace deletion) under the
+ * login throttle, outside any transaction: BAD_REQUEST naming `field` when it is wrong — not
+ * UNAUTHORIZED, since the session is good and a client would refresh it and retry. Returns the
+ * attempt's reservation, to give back once the action succeeded.
+ */
+export async function confirmOwnPassword(
+  ctx: Context,
+  account: { slug: string; email: string; passwordHash: string },
+  password: string,
+  field: string,
+): Promise<Throttle> {
+  const throttle = await loginThrottle(ctx.config.login, account.slug, account.email, ctx.clientAddress);
+  const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
+  if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed password checks");
+  if (!(await ctx.hasher.verify(account.passwordHash, password))) {
+    throw new TRPCError({ code: "BAD_REQUEST", message: `Invalid input: ${field}: is not your current password` });
+  }
+  return throttle;
+}
+
 export async function changePassword(
   ctx: Context,
   member: MemberContext,
@@ -214,16 +235,7 @@ export async function changePassword(
     return found;
   });
   if (!account) throw unauthorized();
-  const throttle = await loginThrottle(ctx.config.login, account.slug, account.email, ctx.clientAddress);
-  const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
-  if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed password checks");
-  // BAD_REQUEST, not UNAUTHORIZED: the session is good (a client would refresh it and retry).
-  if (!(await ctx.hasher.verify(account.passwordHash, input.currentPassword))) {
-    throw new TRPCError({
-      code: "BAD_REQUEST",
-      message: "Invalid input: currentPassword: is not your current password",
-    });
-  }
+  const throttle = await confirmOwnPassword(ctx, account, input.currentPassword, "currentPassword");
   assertPasswordAllowed(input.newPassword, { email: account.email, tenantName: account.workspace }, "newPassword");
   const passwordHash = await ctx.hasher.hash(input.newPassword);
   const now = ctx.clock.now();

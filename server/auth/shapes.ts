@@ -15,6 +15,7 @@ export const tenantColumns = {
   slug: tenants.slug,
   name: tenants.name,
   requireVerifiedEmail: tenants.requireVerifiedEmail,
+  deletionDueAt: tenants.deletionDueAt,
   createdAt: tenants.createdAt,
 };
 
@@ -32,6 +33,8 @@ export interface Tenant {
   slug: string;
   name: string;
   requireVerifiedEmail: boolean;
+  /** Set while a deletion is scheduled: when the erase may begin. */
+  deletionDueAt: Date | null;
   createdAt: Date;
 }
 

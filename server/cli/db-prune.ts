@@ -18,6 +18,7 @@ try {
   const started = Date.now();
   const result = await pruneExpired(database.db, {
     throttleWindowSeconds: longestThrottleWindowSeconds(raw),
+    auditRetentionDays: raw.AUDIT_RETENTION_DAYS ?? null,
     maxBatches: 100_000,
   });
   const ms = Date.now() - started;

@@ -4,8 +4,9 @@ import { tenants } from "../../db/schema.js";
 import { audit } from "../audit.js";
 import { tenantColumns } from "../auth/shapes.js";
 import { notFound } from "../errors.js";
+import { cancelDeletion, scheduleDeletion, scheduleDeletionInput } from "../tenant/deletion.js";
 import { exportTicketSeconds } from "../tenant/export-route.js";
-import { adminProcedure, ownerProcedure, router, tenantProcedure } from "../trpc.js";
+import { adminProcedure, ownerProcedure, router, signedInProcedure, tenantProcedure } from "../trpc.js";
 import { nameField } from "../validation.js";
 
 export const tenantRouter = router({
@@ -24,6 +25,18 @@ export const tenantRouter = router({
     const ticket = await ctx.tokens.signTicket("export", ctx.member, exportTicketSeconds);
     return { url: `/export?ticket=${encodeURIComponent(ticket.token)}`, expiresAt: ticket.expiresAt };
   }),
+
+  /**
+   * Schedules the workspace's deletion, after the owner re-enters their password: in
+   * TENANT_DELETION_GRACE_DAYS the prune job erases every row of it, leaving a tombstone. Until
+   * then it can be read and exported but not changed, and the owner can cancel.
+   */
+  scheduleDeletion: signedInProcedure
+    .input(scheduleDeletionInput)
+    .mutation(({ ctx, input }) => scheduleDeletion(ctx, ctx.member, input)),
+
+  /** Calls a scheduled deletion off (owner; before its date). */
+  cancelDeletion: signedInProcedure.mutation(({ ctx }) => cancelDeletion(ctx, ctx.member)),
 
   /** The name, and whether members must verify their email before they change anything. */
   update: adminProcedure

@@ -165,7 +165,7 @@ describe("pruning expired rows", () => {
       [10, 0],
     ]) {
       const state = await withoutTenant(t.database.db, (tx) =>
-        tx.execute(sql`select app.prune_expired(${batch}::integer, ${window}::integer)`),
+        tx.execute(sql`select app.prune_expired(${batch}::integer, ${window}::integer, null::integer)`),
       ).then(
         () => "ok",
         (error: unknown) => sqlStateOf(error),
@@ -180,6 +180,8 @@ describe("pruning expired rows", () => {
     const pruning = startPruning({
       database: t.database,
       throttleWindowSeconds: 3600,
+      auditRetentionDays: null,
+      slugReservedDays: 90,
       logger: t.logger,
       intervalMs: 60_000,
       firstDelayMs: 1,

@@ -232,7 +232,49 @@ export const defences: Defence[] = [
     suites: ["tests/auth/verification.test.ts"],
     async remove(db) {
       await rewriteEnterMember(db, (source) =>
-        source.replace("ELSIF p_verified_only AND EXISTS (", "ELSIF false AND EXISTS ("),
+        source.replace(
+          "WHERE t.id = p_tenant AND t.require_verified_email",
+          "WHERE false AND t.require_verified_email",
+        ),
+      );
+    },
+  },
+  {
+    name: "deletion-freezes-changes",
+    description: "a workspace scheduled for deletion refuses its members' changes",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/tenant-lifecycle.test.ts"],
+    async remove(db) {
+      await rewriteEnterMember(db, (source) =>
+        source.replace("WHERE t.id = p_tenant AND t.deletion_due_at IS NOT NULL", "WHERE false"),
+      );
+      await rewriteFunction(db, "app.count_usage()", (source) =>
+        source.replace("WHERE t.id = v_group.tenant_id AND t.deletion_due_at IS NOT NULL", "WHERE false"),
+      );
+    },
+  },
+  {
+    name: "quota-limit",
+    description: "an insert past a tenant's limit is refused, under concurrency too",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/tenant-lifecycle.test.ts"],
+    async remove(db) {
+      await rewriteFunction(db, "app.count_usage()", (source) =>
+        source
+          .replace("AND u.used + v_group.n <= v_limit\n", "\n")
+          .replace("AND u.used + v_group.n <= v_limit", "")
+          .replace("CONTINUE WHEN v_used <= v_limit;", "CONTINUE;"),
+      );
+    },
+  },
+  {
+    name: "erased-slug-reserved",
+    description: "an erased workspace's slug stays taken while its tombstone reserves it",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/tenant-lifecycle.test.ts"],
+    async remove(db) {
+      await rewriteFunction(db, "app.register_tenant(text, text, text, text, text)", (source) =>
+        source.replace("s.slug = p_slug AND s.slug_reserved_until > now()", "false"),
       );
     },
   },

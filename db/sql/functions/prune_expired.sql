@@ -1,9 +1,11 @@
 -- Deletes up to p_batch expired refresh tokens, invitations, password resets, stale throttle
--- rows and outbox messages settled more than a week ago per call,
--- across all tenants (as bulkhead_owner, whose pruning policies admit exactly those rows).
+-- rows, outbox messages settled more than a week ago and — with p_audit_retention_days —
+-- audit events older than that, per call, across all tenants (as bulkhead_owner, whose pruning
+-- policies admit exactly those rows), and frees the slugs of erased workspaces whose
+-- reservation is over (the tombstone keeps only the id and the time).
 -- Returns true when a table had a full batch (call again), false when done, and NULL when
 -- another caller holds the pruning lock and this one did nothing.
-CREATE OR REPLACE FUNCTION app.prune_expired(p_batch integer, p_throttle_window_seconds integer)
+CREATE OR REPLACE FUNCTION app.prune_expired(p_batch integer, p_throttle_window_seconds integer, p_audit_retention_days integer)
   RETURNS boolean
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -39,9 +41,20 @@ BEGIN
      WHERE window_started_at < now() - make_interval(secs => p_throttle_window_seconds) LIMIT p_batch));
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
   v_more := v_more OR v_deleted >= p_batch;
+  IF p_audit_retention_days IS NOT NULL THEN
+    -- The owner role's retention policy on audit_events admits rows older than this setting.
+    PERFORM pg_catalog.set_config('app.audit_retention_days', greatest(p_audit_retention_days, 1)::text, true);
+    DELETE FROM public.audit_events WHERE ctid = ANY (ARRAY(
+      SELECT ctid FROM public.audit_events
+       WHERE created_at < now() - make_interval(days => greatest(p_audit_retention_days, 1)) LIMIT p_batch));
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    v_more := v_more OR v_deleted >= p_batch;
+  END IF;
+  UPDATE public.tenant_tombstones SET slug = NULL, slug_reserved_until = NULL
+   WHERE slug IS NOT NULL AND slug_reserved_until <= now();
   RETURN v_more;
 END
 $$;
-ALTER FUNCTION app.prune_expired(integer, integer) OWNER TO bulkhead_owner;
-REVOKE ALL ON FUNCTION app.prune_expired(integer, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app.prune_expired(integer, integer) TO bulkhead_app;
+ALTER FUNCTION app.prune_expired(integer, integer, integer) OWNER TO bulkhead_owner;
+REVOKE ALL ON FUNCTION app.prune_expired(integer, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.prune_expired(integer, integer, integer) TO bulkhead_app;

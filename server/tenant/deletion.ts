@@ -1,0 +1,96 @@
+/**
+ * Scheduling a workspace's deletion, and cancelling it. The owner re-enters their password
+ * (checked under the login throttle, outside any transaction, like a password change); the
+ * workspace then stays readable and exportable, and refuses every change (app.enter_member and
+ * app.count_usage, BH423), until TENANT_DELETION_GRACE_DAYS have passed and the prune job erases
+ * it (db/erase.ts). Until then the owner may cancel. Both steps are audited.
+ */
+import { TRPCError } from "@trpc/server";
+import { and, eq, gt, isNotNull, isNull, sql } from "drizzle-orm";
+import { z } from "zod";
+import { tenants, users } from "../../db/schema.js";
+import { type MemberContext, withMember } from "../../db/tenant.js";
+import type { Tx } from "../../db/types.js";
+import { recordAudit } from "../audit.js";
+import { confirmOwnPassword } from "../auth/passwords.js";
+import { type Tenant, tenantColumns } from "../auth/shapes.js";
+import { giveBackAttempt } from "../auth/throttle.js";
+import type { Context } from "../context.js";
+import { notFound, unauthorized } from "../errors.js";
+import { lineField } from "../validation.js";
+
+export const scheduleDeletionInput = z.object({ password: lineField().min(1).max(256) });
+
+const ownerOnly = () => new TRPCError({ code: "FORBIDDEN", message: "Requires the owner role" });
+
+// Scheduling and cancelling are the owner's, and not changes to the workspace's data: they run
+// while a deletion is pending (which refuses every change) and before email verification.
+const notAChange = { write: true, verifiedOnly: false } as const;
+
+async function audited(tx: Tx, ctx: Context, member: MemberContext, action: string) {
+  await recordAudit(
+    tx,
+    { tenantId: member.tenantId, actorId: member.userId, action, targetType: "tenant", targetId: member.tenantId },
+    ctx,
+  );
+}
+
+export async function scheduleDeletion(
+  ctx: Context,
+  member: MemberContext,
+  input: z.infer<typeof scheduleDeletionInput>,
+): Promise<Tenant> {
+  const account = await withMember(ctx.database.db, member, { write: false }, async (tx, role) => {
+    if (role !== "owner") throw ownerOnly();
+    const [found] = await tx
+      .select({ email: users.email, passwordHash: users.passwordHash, slug: tenants.slug })
+      .from(users)
+      .innerJoin(tenants, eq(tenants.id, users.tenantId))
+      .where(and(eq(users.tenantId, member.tenantId), eq(users.id, member.userId)));
+    return found;
+  });
+  if (!account) throw unauthorized();
+  const throttle = await confirmOwnPassword(ctx, account, input.password, "password");
+  const tenant = await withMember(ctx.database.db, member, notAChange, async (tx, role) => {
+    if (role !== "owner") throw ownerOnly();
+    const [scheduled] = await tx
+      .update(tenants)
+      .set({
+        deletionDueAt: sql`now() + make_interval(days => ${ctx.config.tenantDeletionGraceDays}::integer)`,
+        deletionRequestedBy: member.userId,
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(tenants.id, member.tenantId), isNull(tenants.deletionDueAt)))
+      .returning(tenantColumns);
+    if (scheduled) await audited(tx, ctx, member, "tenant.deletion_scheduled");
+    // Already scheduled: the date stands.
+    return scheduled ?? (await tx.select(tenantColumns).from(tenants).where(eq(tenants.id, member.tenantId)))[0];
+  });
+  await giveBackAttempt(ctx.database.db, throttle);
+  if (!tenant) throw notFound("Tenant");
+  return tenant;
+}
+
+export async function cancelDeletion(ctx: Context, member: MemberContext): Promise<Tenant> {
+  return withMember(ctx.database.db, member, notAChange, async (tx, role) => {
+    if (role !== "owner") throw ownerOnly();
+    const [cancelled] = await tx
+      .update(tenants)
+      .set({ deletionDueAt: null, deletionRequestedBy: null, updatedAt: sql`now()` })
+      .where(
+        and(eq(tenants.id, member.tenantId), isNotNull(tenants.deletionDueAt), gt(tenants.deletionDueAt, sql`now()`)),
+      )
+      .returning(tenantColumns);
+    if (cancelled) {
+      await audited(tx, ctx, member, "tenant.deletion_cancelled");
+      return cancelled;
+    }
+    const [tenant] = await tx.select(tenantColumns).from(tenants).where(eq(tenants.id, member.tenantId));
+    if (!tenant) throw notFound("Tenant");
+    // Past its date, the erase has begun (or is about to): it cannot be called back.
+    if (tenant.deletionDueAt) {
+      throw new TRPCError({ code: "CONFLICT", message: "The deletion date has passed: the workspace is being erased" });
+    }
+    return tenant;
+  });
+}
