@@ -26,6 +26,8 @@ await build({
   format: "esm",
   platform: "node",
   target: "node20",
+  // Keep `with { type: "json" }`: Node needs it to import the migrations journal.
+  supported: { "import-attributes": true },
   sourcemap: true,
   logLevel: "warning",
 });
