@@ -4,6 +4,7 @@
  * --quick mode, used by CI on varying machines, it only warns).
  */
 import { printTable, quick, type Row } from "./lib.js";
+import { benchFootprint } from "./m-footprint.js";
 import { benchDataLayer } from "./p1-data-layer.js";
 import { benchHttp } from "./p2-http.js";
 import { benchScale } from "./p3-scale.js";
@@ -26,6 +27,7 @@ const all: [string, () => Promise<Row | Row[]>][] = [
   ["P6", benchWrites],
   ["P7", benchRlsPattern],
   ["P8", benchInput],
+  ["Mem-PGlite", benchFootprint],
 ];
 
 const rows: Row[] = [];

@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { migratePgliteDb, migratePostgresUrl, pendingMigrations } from "./migrate.js";
-import { connectPglite } from "./pglite.js";
+import { connectPglite, prepareDataDir } from "./pglite.js";
 import { connectPostgres } from "./postgres.js";
 import type { Database } from "./types.js";
 
@@ -52,7 +52,10 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     return database;
   }
   const memory = config.pgliteDataDir === "memory://";
-  if (!memory) await mkdir(config.pgliteDataDir, { recursive: true });
+  if (!memory) {
+    await mkdir(config.pgliteDataDir, { recursive: true });
+    await prepareDataDir(config.pgliteDataDir);
+  }
   const database = await connectPglite(memory ? {} : { dataDir: config.pgliteDataDir });
   await migratePgliteDb(database.db);
   return database;
