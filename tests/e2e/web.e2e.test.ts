@@ -368,6 +368,35 @@ describe("passwords in the web app", () => {
     await expect.poll(() => session.textContent()).toMatch(/Chrome on Linux.*127\.0\.0\.1/);
     await shot(page, "12-account");
     await mailTo("fay@forgetful.test", /password was changed/);
+
+    // The owner downloads everything: the browser follows a one-minute link and saves the file.
+    const saving = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Download all data" }).click();
+    const download = await saving;
+    expect(download.suggestedFilename()).toMatch(new RegExp(`^${slug}-export-\\d{4}-\\d{2}-\\d{2}\\.ndjson$`));
+    const lines = readFileSync((await download.path()) ?? "", "utf8")
+      .trimEnd()
+      .split("\n");
+    expect(JSON.parse(lines[0] ?? "{}")).toMatchObject({ type: "header", format: "bulkhead-tenant-export" });
+    expect(JSON.parse(lines.at(-1) ?? "{}")).toMatchObject({ type: "end" });
+    expect(lines.some((line) => line.includes("fay@forgetful.test"))).toBe(true);
+
+    // Scheduling the deletion takes the password; the workspace turns read-only, and comes back.
+    await page.getByLabel("Your password, to delete this workspace").fill("not my password at all");
+    await page.getByRole("button", { name: "Delete this workspace" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/not your current password/);
+    await page.getByLabel("Your password, to delete this workspace").fill("and now another good one");
+    await page.getByRole("button", { name: "Delete this workspace" }).click();
+    await shown(page.getByTestId("deletion-banner"));
+    await shot(page, "13-deletion-scheduled");
+    await page.getByRole("link", { name: "Projects" }).click();
+    const create = page.locator("form").filter({ has: page.getByRole("button", { name: "Create" }) });
+    await create.getByLabel("Name").fill("Not any more");
+    await create.getByRole("button", { name: "Create" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/scheduled for deletion/);
+    await page.getByTestId("signed-in-as").click();
+    await page.getByRole("button", { name: "Cancel the deletion" }).click();
+    await expect.poll(() => page.getByTestId("deletion-banner").count()).toBe(0);
     await context.close();
   });
 });

@@ -1,7 +1,7 @@
 /** The shell: who is signed in decides between the public screens and the workspace. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useSyncExternalStore } from "react";
-import { Account, ForgotPassword, ResetPassword, VerifyBanner, VerifyEmail } from "./account";
+import { Account, DeletionBanner, ForgotPassword, ResetPassword, VerifyBanner, VerifyEmail } from "./account";
 import { api, isUnauthorized, type Me, sessionState } from "./api";
 import { AuditLog } from "./audit";
 import { AcceptInvitation, CreateWorkspace, SignIn } from "./auth";
@@ -98,13 +98,14 @@ function Workspace({ me, path }: { me: Me; path: string }) {
         </div>
       </header>
       <VerifyBanner me={me} />
+      <DeletionBanner me={me} />
       <main className="content">
         {board?.[1] ? (
           <ProjectBoard id={decodeURIComponent(board[1])} />
         ) : path === "/members" ? (
           <Members me={me} />
         ) : path === "/account" ? (
-          <Account />
+          <Account me={me} />
         ) : path === "/audit" && isAdmin ? (
           <AuditLog />
         ) : (

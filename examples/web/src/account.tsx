@@ -1,7 +1,7 @@
 /** Passwords: forgot, reset from the mailed link, and change while signed in. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
-import { api, type Me } from "./api";
+import { api, apiUrl, type Me } from "./api";
 import { AuthFrame } from "./auth";
 import { Link, useLocation } from "./router";
 import { Button, Card, ErrorMessage, Field, Form, formatDate, NewPasswordField, text } from "./ui";
@@ -138,7 +138,73 @@ function Sessions() {
   );
 }
 
-export function Account() {
+/**
+ * The owner's workspace card: download everything (a one-minute link the browser follows, so the
+ * file streams to disk), and schedule or cancel the workspace's deletion.
+ */
+function Workspace({ me }: { me: Me }) {
+  const queries = useQueryClient();
+  const refresh = () => queries.invalidateQueries({ queryKey: ["me"] });
+  const download = useMutation({
+    mutationFn: () => api.tenant.export.query(),
+    onSuccess: ({ url }) => window.location.assign(new URL(url, apiUrl).href),
+  });
+  const schedule = useMutation({
+    mutationFn: (form: FormData) => api.tenant.scheduleDeletion.mutate({ password: text(form, "password") }),
+    onSuccess: refresh,
+  });
+  const cancel = useMutation({ mutationFn: () => api.tenant.cancelDeletion.mutate(), onSuccess: refresh });
+  const due = me.tenant.deletionDueAt;
+  return (
+    <Card title="Your workspace">
+      <p className="muted">
+        Everything in {me.tenant.name}, as one file: members, projects, tasks, comments and the audit log.
+      </p>
+      <ErrorMessage error={download.error} />
+      <Button variant="quiet" busy={download.isPending} onClick={() => download.mutate()}>
+        Download all data
+      </Button>
+      {due ? (
+        <>
+          <p className="notice" role="status">
+            This workspace will be deleted on {formatDate(due)}. Until then it can be read and downloaded, not changed.
+          </p>
+          <ErrorMessage error={cancel.error} />
+          <Button busy={cancel.isPending} onClick={() => cancel.mutate()}>
+            Cancel the deletion
+          </Button>
+        </>
+      ) : (
+        <Form onSubmit={(form) => schedule.mutate(form)}>
+          <Field
+            label="Your password, to delete this workspace"
+            name="password"
+            type="password"
+            required
+            autoComplete="current-password"
+          />
+          <ErrorMessage error={schedule.error} />
+          <Button type="submit" variant="danger" busy={schedule.isPending}>
+            Delete this workspace
+          </Button>
+        </Form>
+      )}
+    </Card>
+  );
+}
+
+/** Shown to everyone while the workspace is scheduled for deletion. */
+export function DeletionBanner({ me }: { me: Me }) {
+  if (!me.tenant.deletionDueAt) return null;
+  return (
+    <div className="banner" role="status" data-testid="deletion-banner">
+      This workspace is scheduled for deletion on {formatDate(me.tenant.deletionDueAt)}: you can look and download, not
+      change anything.
+    </div>
+  );
+}
+
+export function Account({ me }: { me: Me }) {
   const queries = useQueryClient();
   const change = useMutation({
     mutationFn: (form: FormData) =>
@@ -163,6 +229,7 @@ export function Account() {
         </Form>
       </Card>
       <Sessions />
+      {me.user.role === "owner" ? <Workspace me={me} /> : null}
     </div>
   );
 }

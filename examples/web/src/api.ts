@@ -8,6 +8,9 @@ import { createBulkheadClient, errorCode, errorDetails, type RouterOutputs } fro
 /** `VITE_API_URL` when the API is on another origin (development); else this origin's /trpc. */
 const url = import.meta.env.VITE_API_URL ?? new URL("/trpc", window.location.origin).href;
 
+/** Where the API is: links it hands out (an export's) are relative to it. */
+export const apiUrl = url;
+
 type Listener = () => void;
 const listeners = new Set<Listener>();
 let signedIn: boolean | null = null;
@@ -45,6 +48,7 @@ const messages: Record<string, string> = {
   CONFLICT: "That conflicts with something that already exists.",
   TOO_MANY_REQUESTS: "Too many attempts. Wait a little and try again.",
   TIMEOUT: "That took too long. Please try again.",
+  SERVICE_UNAVAILABLE: "The service is briefly unavailable and nothing was changed. Try again in a moment.",
   INTERNAL_SERVER_ERROR: "Something went wrong on our side. Please try again.",
 };
 
