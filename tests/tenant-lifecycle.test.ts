@@ -31,6 +31,12 @@ const setLimit = (tenantId: string, column: string, value: number) =>
              on conflict (tenant_id) do update set ${column} = excluded.${column}`),
   );
 
+/** The subjects of the mail queued for `email` (the outbox, read by the superuser). */
+const mailedTo = async (email: string) =>
+  rowsOf<{ subject: string }>(
+    await t.admin.execute(sql`select payload->>'subject' as subject from outbox where payload->>'to' = ${email}`),
+  ).map((row) => row.subject);
+
 /** A refusal's tRPC code and the limit it names. */
 async function refusal(promise: Promise<unknown>): Promise<{ code: string; limit: unknown } | null> {
   try {
@@ -138,6 +144,7 @@ describe("scheduling a deletion", () => {
     expect(days).toBeLessThan(7.01);
     const audit = await a.client.audit.list.query({});
     expect(audit.items.map((e) => e.action)).toContain("tenant.deletion_scheduled");
+    expect(await mailedTo(`owner@${a.slug}.test`)).toContainEqual(expect.stringMatching(/is scheduled for deletion/));
   });
 
   it("leaves the workspace readable, exportable and signed in, and refuses every change", async () => {
@@ -166,6 +173,7 @@ describe("scheduling a deletion", () => {
     await a.client.projects.create.mutate({ name: "back to work" });
     const audit = await a.client.audit.list.query({});
     expect(audit.items.map((e) => e.action)).toContain("tenant.deletion_cancelled");
+    expect(await mailedTo(`owner@${a.slug}.test`)).toContainEqual(expect.stringMatching(/will not be deleted/));
   });
 });
 

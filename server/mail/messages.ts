@@ -79,3 +79,30 @@ export function verificationMail(
     { label: "Verify my email", link },
   );
 }
+
+/** To every owner: the workspace's deletion was scheduled (with its date), or called off. */
+export function workspaceDeletionMail(
+  config: AppConfig["mail"],
+  to: { email: string; name: string },
+  workspace: string,
+  change: { dueAt: Date; by: string } | { cancelledBy: string },
+): Mail {
+  const link = `${config.appUrl}/account`;
+  if ("cancelledBy" in change) {
+    return compose(config, to.email, `${workspace} will not be deleted`, [
+      `Hello ${to.name},`,
+      `${change.cancelledBy} cancelled the deletion of the ${workspace} workspace. Everything in it stays, and it can be changed again.`,
+    ]);
+  }
+  return compose(
+    config,
+    to.email,
+    `${workspace} is scheduled for deletion`,
+    [
+      `Hello ${to.name},`,
+      `${change.by} scheduled the ${workspace} workspace for deletion. On ${change.dueAt.toUTCString()} every project, task, comment, member and audit event in it will be erased, for good.`,
+      "Until then it can be read and downloaded, not changed, and any owner can cancel the deletion.",
+    ],
+    { label: "Download the data or cancel", link },
+  );
+}

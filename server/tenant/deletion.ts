@@ -3,7 +3,8 @@
  * (checked under the login throttle, outside any transaction, like a password change); the
  * workspace then stays readable and exportable, and refuses every change (app.enter_member and
  * app.count_usage, BH423), until TENANT_DELETION_GRACE_DAYS have passed and the prune job erases
- * it (db/erase.ts). Until then the owner may cancel. Both steps are audited.
+ * it (db/erase.ts). Until then the owner may cancel. Both steps are audited, and every owner is
+ * mailed (through the outbox, in the same transaction).
  */
 import { TRPCError } from "@trpc/server";
 import { and, eq, gt, isNotNull, isNull, sql } from "drizzle-orm";
@@ -17,6 +18,8 @@ import { type Tenant, tenantColumns } from "../auth/shapes.js";
 import { giveBackAttempt } from "../auth/throttle.js";
 import type { Context } from "../context.js";
 import { notFound, unauthorized } from "../errors.js";
+import { workspaceDeletionMail } from "../mail/messages.js";
+import { enqueueMail } from "../mail/outbox.js";
 import { lineField } from "../validation.js";
 
 export const scheduleDeletionInput = z.object({ password: lineField().min(1).max(256) });
@@ -27,12 +30,28 @@ const ownerOnly = () => new TRPCError({ code: "FORBIDDEN", message: "Requires th
 // while a deletion is pending (which refuses every change) and before email verification.
 const notAChange = { write: true, verifiedOnly: false } as const;
 
-async function audited(tx: Tx, ctx: Context, member: MemberContext, action: string) {
+/** Audits the change and mails every owner about it, in the change's transaction. */
+async function recorded(
+  tx: Tx,
+  ctx: Context,
+  member: MemberContext,
+  tenant: Tenant,
+  action: "tenant.deletion_scheduled" | "tenant.deletion_cancelled",
+) {
   await recordAudit(
     tx,
     { tenantId: member.tenantId, actorId: member.userId, action, targetType: "tenant", targetId: member.tenantId },
     ctx,
   );
+  const owners = await tx
+    .select({ id: users.id, email: users.email, name: users.name })
+    .from(users)
+    .where(and(eq(users.tenantId, member.tenantId), eq(users.role, "owner")));
+  const by = owners.find((owner) => owner.id === member.userId)?.name ?? "An owner";
+  for (const owner of owners) {
+    const change = tenant.deletionDueAt ? { dueAt: tenant.deletionDueAt, by } : { cancelledBy: by };
+    await enqueueMail(tx, member.tenantId, workspaceDeletionMail(ctx.config.mail, owner, tenant.name, change));
+  }
 }
 
 export async function scheduleDeletion(
@@ -62,7 +81,7 @@ export async function scheduleDeletion(
       })
       .where(and(eq(tenants.id, member.tenantId), isNull(tenants.deletionDueAt)))
       .returning(tenantColumns);
-    if (scheduled) await audited(tx, ctx, member, "tenant.deletion_scheduled");
+    if (scheduled) await recorded(tx, ctx, member, scheduled, "tenant.deletion_scheduled");
     // Already scheduled: the date stands.
     return scheduled ?? (await tx.select(tenantColumns).from(tenants).where(eq(tenants.id, member.tenantId)))[0];
   });
@@ -82,7 +101,7 @@ export async function cancelDeletion(ctx: Context, member: MemberContext): Promi
       )
       .returning(tenantColumns);
     if (cancelled) {
-      await audited(tx, ctx, member, "tenant.deletion_cancelled");
+      await recorded(tx, ctx, member, cancelled, "tenant.deletion_cancelled");
       return cancelled;
     }
     const [tenant] = await tx.select(tenantColumns).from(tenants).where(eq(tenants.id, member.tenantId));
