@@ -29,6 +29,8 @@ const tenantTables = [
   "password_resets",
   "verifications",
   "outbox",
+  "tenant_limits",
+  "tenant_usage",
 ];
 
 /** Replaces `signature`'s definition with `rewrite(its source)`; fails when nothing changes. */
