@@ -212,10 +212,11 @@ export function createApp(deps: AppDeps) {
   );
 
   // The tenant's data as an NDJSON download, for its owner (server/tenant/export-route.ts).
+  const exports = { count: 0 };
   app.get("/export", (c) =>
     serveExport(
       c,
-      { tokens, config: deps.config, logger },
+      { tokens, config: deps.config, logger, running: exports },
       {
         database: databaseOf(c.env),
         requestId: c.get("requestId"),

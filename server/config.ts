@@ -121,6 +121,8 @@ export const configSchema = z.object({
   TENANT_DELETION_GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(7),
   /** Days an erased workspace's slug stays taken, so nobody else claims a name its users know. */
   TENANT_SLUG_RESERVED_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
+  /** An export whose client takes no data for this long is ended (its transaction with it). */
+  EXPORT_STALL_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   /** Audit events older than this many days are pruned; unset: kept forever. */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
   /** The least severe log line written: `info` includes one access-log line per request. */
@@ -167,6 +169,8 @@ export interface AppConfig {
   emailVerification: { ttlHours: number; maxResends: number; windowSeconds: number };
   /** How long a scheduled deletion waits. */
   tenantDeletionGraceDays: number;
+  /** How long an export waits for its client to take the next chunk. */
+  exportStallMs: number;
   /** Access-log threshold, and who may scrape `/metrics` on the API's port (null: nobody there). */
   observability: { slowRequestMs: number; metricsToken: string | null };
 }
@@ -244,6 +248,7 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       windowSeconds: raw.PASSWORD_RESET_WINDOW_SECONDS,
     },
     tenantDeletionGraceDays: raw.TENANT_DELETION_GRACE_DAYS,
+    exportStallMs: raw.EXPORT_STALL_SECONDS * 1000,
     observability: {
       slowRequestMs: raw.SLOW_REQUEST_MS,
       metricsToken: raw.METRICS_PORT ? null : (raw.METRICS_TOKEN ?? null),

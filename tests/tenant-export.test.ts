@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withTenant } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
 import { exportFormat, exportSchemaVersion, tenantExportLines } from "../server/tenant/export.js";
-import { codeOf, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { codeOf, createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
 import { testEngine } from "./helpers/engine.js";
 
 let t: TestApp;
@@ -186,4 +186,31 @@ describe("tenant.export", () => {
       t.clock.advance(-66_000);
     }
   });
+});
+
+describe("a client that does not read", () => {
+  it("cannot hold the database: HEAD is refused, a stalled export ends, and at most two run at once", async () => {
+    const slow = await createTestApp({ db: t.db, env: { EXPORT_STALL_SECONDS: "1" } });
+    const owner = { authorization: `Bearer ${a.session.accessToken}` };
+    const head = await slow.app.request("/export", { method: "HEAD", headers: owner });
+    expect(head.status).toBe(405);
+
+    // Three exports at once whose bodies nobody reads: two run, the third must wait its turn.
+    const responses = await Promise.all([1, 2, 3].map(() => slow.app.request("/export", { headers: owner })));
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 429]);
+    expect(responses.find((r) => r.status === 429)?.headers.get("retry-after")).toBe("60");
+
+    // Within a couple of stall periods both have let go: the database answers, exports run again.
+    const started = performance.now();
+    expect((await a.client.projects.list.query({})).items.length).toBeGreaterThan(0);
+    expect(performance.now() - started).toBeLessThan(5000);
+    let again: Response | undefined;
+    for (let i = 0; i < 50 && again?.status !== 200; i++) {
+      again = await slow.app.request("/export", { headers: owner });
+      if (again.status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(again?.status).toBe(200);
+    expect(parse((await again?.text()) ?? "").at(-1)?.type).toBe("end");
+    expect(slow.logger.entries.filter((e) => e.message === "export ended early")).toHaveLength(2);
+  }, 20_000);
 });

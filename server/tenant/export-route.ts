@@ -4,6 +4,11 @@
  * so a cookie-mode web app downloads without holding the file in memory). The owner check and the
  * audit event commit first — a refusal is a plain 401/403 — then the rows stream in one
  * REPEATABLE READ transaction (`export.ts`), paced by the client: memory stays at one batch.
+ *
+ * That transaction holds a pooled connection (on PGlite, the database) while the client reads,
+ * so a client cannot keep it: a chunk not taken within EXPORT_STALL_SECONDS ends the export; at most
+ * `maxConcurrentExports` run per process (more: 429 with Retry-After); and HEAD, which would
+ * start one whose body nobody reads, is refused.
  */
 
 import { TRPCError } from "@trpc/server";
@@ -26,6 +31,31 @@ export interface ExportRouteDeps {
   tokens: TokenService;
   config: AppConfig;
   logger: Logger;
+  /** Exports running in this process (one counter per app). */
+  running: { count: number };
+}
+
+/** Exports at once per process: each holds a pooled connection for as long as it streams. */
+export const maxConcurrentExports = 2;
+
+class ExportStalled extends Error {
+  constructor(ms: number) {
+    super(`the client took no data for ${ms / 1000} s`);
+    this.name = "ExportStalled";
+  }
+}
+
+/** `write`, or ExportStalled when it has not completed within `ms`. */
+async function within<T>(write: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ExportStalled(ms)), ms);
+  });
+  try {
+    return await Promise.race([write, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface ExportRequest {
@@ -42,8 +72,12 @@ export interface ExportRequest {
 export const exportTicketSeconds = 60;
 
 export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request: ExportRequest): Promise<Response> {
+  if (c.req.method !== "GET") return c.json({ error: "Use GET to download an export" }, 405, { allow: "GET" });
   let member: MemberContext;
   let slug: string;
+  // The caller's slot among the running exports: taken before the first await that could let
+  // another request past the check, given back unless the stream takes it over.
+  let slot = false;
   try {
     const ticket = c.req.query("ticket");
     const access = bearerToken(c.req.header("authorization"));
@@ -57,6 +91,11 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
     request.facts.tenantId = claims.tenantId;
     request.facts.userId = claims.userId;
     member = { ...claims, tenantSlug: request.tenantSlug(), statementTimeoutMs: deps.config.statementTimeoutMs };
+    if (deps.running.count >= maxConcurrentExports) {
+      throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: "Other exports are running; try again in a minute" });
+    }
+    deps.running.count++;
+    slot = true;
     // Owner only, and audited before a row is read. Exporting is not a change to the
     // workspace: allowed before email verification and while a deletion is pending.
     slug = await withMember(request.database.db, member, { write: true }, async (tx, role) => {
@@ -76,11 +115,13 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
       return tenant?.slug ?? "workspace";
     });
   } catch (error) {
+    if (slot) deps.running.count--;
     const refusal = error instanceof TRPCError ? error : clientErrorFromDatabase(error);
     if (!refusal) {
       deps.logger.error("export failed", { requestId: request.requestId, ...loggedError(error) });
       return c.json({ error: `Internal server error (request id ${request.requestId})` }, 500);
     }
+    if (refusal.code === "TOO_MANY_REQUESTS") c.header("retry-after", "60");
     return c.json({ error: refusal.message, code: refusal.code }, getHTTPStatusCodeFromError(refusal) as 401);
   }
 
@@ -91,19 +132,26 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
   return stream(
     c,
     async (out) => {
-      await withMember(request.database.db, member, { write: false, isolation: "repeatable read" }, async (tx) => {
-        for await (const chunk of tenantExportLines(tx, member.tenantId)) {
-          if (out.aborted) return;
-          await out.write(chunk);
-        }
-      });
+      try {
+        await withMember(request.database.db, member, { write: false, isolation: "repeatable read" }, async (tx) => {
+          for await (const chunk of tenantExportLines(tx, member.tenantId)) {
+            if (out.aborted) return;
+            await within(out.write(chunk), deps.config.exportStallMs);
+          }
+        });
+      } finally {
+        deps.running.count--;
+      }
     },
     async (error, out) => {
+      deps.logger.warn("export ended early", { requestId: request.requestId, ...loggedError(error) });
+      if (error instanceof ExportStalled) {
+        out.abort();
+        return;
+      }
       // The status is sent; the missing `end` line and this one tell the reader it is incomplete.
-      deps.logger.error("export failed", { requestId: request.requestId, ...loggedError(error) });
-      await out.write(
-        `${JSON.stringify({ type: "error", message: "the export failed and is incomplete", requestId: request.requestId })}\n`,
-      );
+      const line = { type: "error", message: "the export failed and is incomplete", requestId: request.requestId };
+      await within(out.write(`${JSON.stringify(line)}\n`), deps.config.exportStallMs).catch(() => out.abort());
     },
   );
 }

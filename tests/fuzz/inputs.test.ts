@@ -264,6 +264,11 @@ const rawArb: fc.Arbitrary<Raw> = fc.record({
     "/trpc/auth.login,auth.me?batch=1",
     "/nope",
     "/trpc/projects.list?batch=1",
+    "/export",
+    "/export?ticket=",
+    "/export?ticket=garbage.not.ajwt",
+    "/export?ticket=%ZZ",
+    "/metrics",
   ),
   method: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"),
   body: fc.constantFrom<Raw["body"]>(

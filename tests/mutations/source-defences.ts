@@ -173,11 +173,11 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: "db/tenant.ts",
-        find: "  return db.transaction(async (tx) => {\n    const result = await tx.execute(\n      sql`select app.enter_member(",
+        find: "    async (tx) => {\n      const result = await tx.execute(\n        sql`select app.enter_member(",
         replace:
-          '  return db.transaction(async (tx) => {\n    const early = fn(tx, "member");\n    early.catch(() => undefined);\n    const result = await tx.execute(\n      sql`select app.enter_member(',
+          '    async (tx) => {\n      const early = fn(tx, "member");\n      early.catch(() => undefined);\n      const result = await tx.execute(\n        sql`select app.enter_member(',
       },
-      { file: "db/tenant.ts", find: "    return fn(tx, role);\n  });\n}", replace: "    return early;\n  });\n}" },
+      { file: "db/tenant.ts", find: "      return fn(tx, role);\n    },\n", replace: "      return early;\n    },\n" },
     ],
     suites: ["tests/isolation/attacks.test.ts"],
     filter: "no code of a procedure runs",
@@ -502,15 +502,15 @@ export const sourceDefences: SourceDefence[] = [
   },
   {
     name: "change-verifies-current",
-    description: "a password change needs the current password",
+    description: "a password change, or a workspace deletion, needs the current password",
     edits: [
       {
         file: passwords,
-        find: "if (!(await ctx.hasher.verify(account.passwordHash, input.currentPassword))) {",
-        replace: "if (!(await ctx.hasher.verify(account.passwordHash, input.currentPassword)) && false) {",
+        find: "if (!(await ctx.hasher.verify(account.passwordHash, password))) {",
+        replace: "if (!(await ctx.hasher.verify(account.passwordHash, password)) && false) {",
       },
     ],
-    suites: [passwordTests],
+    suites: [passwordTests, "tests/tenant-lifecycle.test.ts"],
   },
   {
     name: "change-throttle",
@@ -710,5 +710,44 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/tenant-export.test.ts"],
+  },
+  {
+    name: "export-stall-ends",
+    description: "an export whose client takes no data ends, and lets go of its connection",
+    edits: [
+      {
+        file: "server/tenant/export-route.ts",
+        find: "await within(out.write(chunk), deps.config.exportStallMs);",
+        replace: "await out.write(chunk);",
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+    filter: "cannot hold the database",
+  },
+  {
+    name: "export-concurrency",
+    description: "at most two exports run at once per process",
+    edits: [
+      {
+        file: "server/tenant/export-route.ts",
+        find: "if (deps.running.count >= maxConcurrentExports) {",
+        replace: "if (false) {",
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+    filter: "cannot hold the database",
+  },
+  {
+    name: "export-get-only",
+    description: "HEAD, which would start an export nobody reads, is refused",
+    edits: [
+      {
+        file: "server/tenant/export-route.ts",
+        find: `if (c.req.method !== "GET") return`,
+        replace: `if (false) return`,
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+    filter: "cannot hold the database",
   },
 ];
