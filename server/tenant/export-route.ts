@@ -24,7 +24,7 @@ import { InvalidTokenError, type TokenService } from "../auth/tokens.js";
 import type { AppConfig } from "../config.js";
 import { bearerToken } from "../context.js";
 import type { Logger } from "../deps.js";
-import { clientErrorFromDatabase, loggedError, unauthorized } from "../errors.js";
+import { clientErrorFromDatabase, loggedError, retryAfterSeconds, unauthorized } from "../errors.js";
 import { tenantExportLines } from "./export.js";
 
 export interface ExportRouteDeps {
@@ -122,6 +122,7 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
       return c.json({ error: `Internal server error (request id ${request.requestId})` }, 500);
     }
     if (refusal.code === "TOO_MANY_REQUESTS") c.header("retry-after", "60");
+    if (refusal.code === "SERVICE_UNAVAILABLE") c.header("retry-after", String(retryAfterSeconds));
     return c.json({ error: refusal.message, code: refusal.code }, getHTTPStatusCodeFromError(refusal) as 401);
   }
 

@@ -63,7 +63,7 @@ describe("the database is unreachable", () => {
     expect(logger.entries.map((e) => e.message)).not.toContain("unexpected error");
   });
 
-  it("a sign-in and a read answer 503 too", async () => {
+  it("a sign-in, a read and an export answer 503 too", async () => {
     const login = await app.request("/trpc/auth.login", {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -74,6 +74,9 @@ describe("the database is unreachable", () => {
       headers: { authorization: `Bearer ${a.session.accessToken}` },
     });
     expect(list.status).toBe(503);
+    const exported = await app.request("/export", { headers: { authorization: `Bearer ${a.session.accessToken}` } });
+    expect(exported.status).toBe(503);
+    expect(Number(exported.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
   it("requests keep failing fast: the driver's pause between attempts stays short", async () => {
