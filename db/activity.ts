@@ -20,7 +20,7 @@ export interface DatabaseActivity {
 
 const activities = new WeakMap<Db, DatabaseActivity>();
 
-/** The activity counters of a database (made on first use; `poolSize` from `setPoolSize`). */
+/** The activity counters of a database (made on first use; `connectPostgres` sets `poolSize`). */
 export function activityOf(db: Db): DatabaseActivity {
   let activity = activities.get(db);
   if (!activity) {

@@ -17,6 +17,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { browserSessionOf, sessionModeHeader } from "./auth/browser.js";
 import { randomSecret, TokenService } from "./auth/tokens.js";
 import { bearerToken, createContextInner, TenantHintError, tenantHintOf, userAgentOf } from "./context.js";
+import { within } from "./deadline.js";
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
 import { loggedError, retryAfterSeconds, tenantMismatch } from "./errors.js";
 import { accessLog, type RequestFacts } from "./observability/access-log.js";
@@ -154,20 +155,18 @@ export function createApp(deps: AppDeps) {
 
   // Ready when the database answers within a second; a probe never waits longer than that.
   app.get("/readyz", async (c) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const database = databaseOf(c.env);
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("the database did not answer within 1 s")), readinessTimeoutMs);
-      });
-      await Promise.race([database.db.execute(sql`select 1`), late]);
+      await within(
+        database.db.execute(sql`select 1`),
+        readinessTimeoutMs,
+        () => new Error("the database did not answer within 1 s"),
+      );
       return c.json({ status: "ready", database: database.engine });
     } catch (error) {
       logger.warn("readiness check failed", { requestId: c.get("requestId"), ...loggedError(error) });
       c.header("retry-after", String(retryAfterSeconds));
       return c.json({ status: "unavailable" }, 503);
-    } finally {
-      clearTimeout(timer);
     }
   });
 

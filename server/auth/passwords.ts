@@ -195,6 +195,29 @@ export async function resetPassword(ctx: Context, input: z.infer<typeof resetPas
  * every other session of the user ends, the current one stays, and the user is told by mail.
  */
 /**
+ * The signed-in member's own account, their workspace, and their current role, read in one
+ * read-only transaction (UNAUTHORIZED when the member is gone).
+ */
+export async function ownAccount(ctx: Context, member: MemberContext) {
+  const account = await withMember(ctx.database.db, member, { write: false }, async (tx, role) => {
+    const [found] = await tx
+      .select({
+        email: users.email,
+        name: users.name,
+        passwordHash: users.passwordHash,
+        workspace: tenants.name,
+        slug: tenants.slug,
+      })
+      .from(users)
+      .innerJoin(tenants, eq(tenants.id, users.tenantId))
+      .where(and(eq(users.tenantId, member.tenantId), eq(users.id, member.userId)));
+    return found && { ...found, role };
+  });
+  if (!account) throw unauthorized();
+  return account;
+}
+
+/**
  * Checks a signed-in member's own password (a password change, a workspace deletion) under the
  * login throttle, outside any transaction: BAD_REQUEST naming `field` when it is wrong — not
  * UNAUTHORIZED, since the session is good and a client would refresh it and retry. Returns the
@@ -220,21 +243,7 @@ export async function changePassword(
   member: MemberContext,
   input: z.infer<typeof changePasswordInput>,
 ): Promise<{ ok: true }> {
-  const account = await withMember(ctx.database.db, member, { write: false }, async (tx) => {
-    const [found] = await tx
-      .select({
-        email: users.email,
-        name: users.name,
-        passwordHash: users.passwordHash,
-        workspace: tenants.name,
-        slug: tenants.slug,
-      })
-      .from(users)
-      .innerJoin(tenants, eq(tenants.id, users.tenantId))
-      .where(and(eq(users.tenantId, member.tenantId), eq(users.id, member.userId)));
-    return found;
-  });
-  if (!account) throw unauthorized();
+  const account = await ownAccount(ctx, member);
   const throttle = await confirmOwnPassword(ctx, account, input.currentPassword, "currentPassword");
   assertPasswordAllowed(input.newPassword, { email: account.email, tenantName: account.workspace }, "newPassword");
   const passwordHash = await ctx.hasher.hash(input.newPassword);

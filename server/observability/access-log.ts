@@ -147,7 +147,6 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<{
         ? called.map((procedure) => ({ procedure, code: facts.failures.get(procedure) ?? codeOfStatus(status) }))
         : [{ procedure: route, code: codeOfStatus(status) }];
     const line = {
-      time: new Date().toISOString(),
       requestId,
       method,
       path: called.length > 0 ? "/trpc" : pathname.slice(0, 200),

@@ -9,6 +9,7 @@ import { sql } from "drizzle-orm";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { activityOf } from "../../db/activity.js";
 import { type Database, rowsOf } from "../../db/types.js";
+import { within } from "../deadline.js";
 import type { CallOutcome, RequestObserver } from "./access-log.js";
 
 export interface Metrics extends RequestObserver {
@@ -128,19 +129,13 @@ interface Backlog {
 
 /** The outbox backlog, or null when the database does not answer within a second. */
 async function outboxBacklog(database: Database): Promise<Backlog | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), 1000);
-  });
   try {
     const query = database.db.execute(
       sql`select pending::int as pending, oldest_pending_seconds as oldest from app.outbox_backlog()`,
     );
-    const result = await Promise.race([query, late]);
-    return result ? (rowsOf<Backlog>(result)[0] ?? null) : null;
+    const result = await within(query, 1000, () => new Error("no outbox backlog within 1 s"));
+    return rowsOf<Backlog>(result)[0] ?? null;
   } catch {
     return null;
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -13,11 +13,11 @@ import { tenants, users } from "../../db/schema.js";
 import { type MemberContext, withMember } from "../../db/tenant.js";
 import type { Tx } from "../../db/types.js";
 import { recordAudit } from "../audit.js";
-import { confirmOwnPassword } from "../auth/passwords.js";
+import { confirmOwnPassword, ownAccount } from "../auth/passwords.js";
 import { type Tenant, tenantColumns } from "../auth/shapes.js";
 import { giveBackAttempt } from "../auth/throttle.js";
 import type { Context } from "../context.js";
-import { notFound, unauthorized } from "../errors.js";
+import { notFound } from "../errors.js";
 import { workspaceDeletionMail } from "../mail/messages.js";
 import { enqueueMail } from "../mail/outbox.js";
 import { lineField } from "../validation.js";
@@ -59,16 +59,8 @@ export async function scheduleDeletion(
   member: MemberContext,
   input: z.infer<typeof scheduleDeletionInput>,
 ): Promise<Tenant> {
-  const account = await withMember(ctx.database.db, member, { write: false }, async (tx, role) => {
-    if (role !== "owner") throw ownerOnly();
-    const [found] = await tx
-      .select({ email: users.email, passwordHash: users.passwordHash, slug: tenants.slug })
-      .from(users)
-      .innerJoin(tenants, eq(tenants.id, users.tenantId))
-      .where(and(eq(users.tenantId, member.tenantId), eq(users.id, member.userId)));
-    return found;
-  });
-  if (!account) throw unauthorized();
+  const account = await ownAccount(ctx, member);
+  if (account.role !== "owner") throw ownerOnly();
   const throttle = await confirmOwnPassword(ctx, account, input.password, "password");
   const tenant = await withMember(ctx.database.db, member, notAChange, async (tx, role) => {
     if (role !== "owner") throw ownerOnly();

@@ -23,6 +23,7 @@ import { recordAudit } from "../audit.js";
 import { InvalidTokenError, type TokenService } from "../auth/tokens.js";
 import type { AppConfig } from "../config.js";
 import { bearerToken } from "../context.js";
+import { within } from "../deadline.js";
 import type { Logger } from "../deps.js";
 import { clientErrorFromDatabase, loggedError, retryAfterSeconds, unauthorized } from "../errors.js";
 import { tenantExportLines } from "./export.js";
@@ -45,18 +46,8 @@ class ExportStalled extends Error {
   }
 }
 
-/** `write`, or ExportStalled when it has not completed within `ms`. */
-async function within<T>(write: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ExportStalled(ms)), ms);
-  });
-  try {
-    return await Promise.race([write, stalled]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** `write`, or ExportStalled when the client has not taken it within `ms`. */
+const taken = <T>(write: Promise<T>, ms: number) => within(write, ms, () => new ExportStalled(ms));
 
 export interface ExportRequest {
   database: Database;
@@ -137,7 +128,7 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
         await withMember(request.database.db, member, { write: false, isolation: "repeatable read" }, async (tx) => {
           for await (const chunk of tenantExportLines(tx, member.tenantId)) {
             if (out.aborted) return;
-            await within(out.write(chunk), deps.config.exportStallMs);
+            await taken(out.write(chunk), deps.config.exportStallMs);
           }
         });
       } finally {
@@ -152,7 +143,7 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
       }
       // The status is sent; the missing `end` line and this one tell the reader it is incomplete.
       const line = { type: "error", message: "the export failed and is incomplete", requestId: request.requestId };
-      await within(out.write(`${JSON.stringify(line)}\n`), deps.config.exportStallMs).catch(() => out.abort());
+      await taken(out.write(`${JSON.stringify(line)}\n`), deps.config.exportStallMs).catch(() => out.abort());
     },
   );
 }

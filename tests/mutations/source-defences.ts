@@ -648,8 +648,8 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: app,
-        find: "await Promise.race([database.db.execute(sql`select 1`), late]);",
-        replace: "await database.db.execute(sql`select 1`);",
+        find: "        readinessTimeoutMs,\n",
+        replace: "        3_600_000,\n",
       },
     ],
     suites: [unavailable],
@@ -717,7 +717,7 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: "server/tenant/export-route.ts",
-        find: "await within(out.write(chunk), deps.config.exportStallMs);",
+        find: "await taken(out.write(chunk), deps.config.exportStallMs);",
         replace: "await out.write(chunk);",
       },
     ],
