@@ -26,12 +26,14 @@ for _ in $(seq 1 50); do
 done
 curl -sf "http://127.0.0.1:$port/readyz"; echo
 slug="ci-$$"
-curl -sf -X POST "http://127.0.0.1:$port/trpc/auth.registerTenant" -H 'content-type: application/json' \
-  -d "{\"json\":{\"tenant\":{\"name\":\"CI\",\"slug\":\"$slug\"},\"owner\":{\"email\":\"owner@$slug.test\",\"password\":\"a long enough passphrase here\",\"name\":\"CI Owner\"}}}" \
-  | grep -q '"accessToken"'
+registered=$(curl -sf -X POST "http://127.0.0.1:$port/trpc/auth.registerTenant" -H 'content-type: application/json' \
+  -d "{\"json\":{\"tenant\":{\"name\":\"CI\",\"slug\":\"$slug\"},\"owner\":{\"email\":\"owner@$slug.test\",\"password\":\"a long enough passphrase here\",\"name\":\"CI Owner\"}}}")
+grep -q '"accessToken"' <<<"$registered"
 echo "registered a tenant through the built server"
 # Metrics on their own port only; the access log has a line for the registration.
-curl -s "http://127.0.0.1:$((port + 1))/metrics" | grep -q 'bulkhead_requests_total{procedure="auth.registerTenant",code="OK"} 1'
+# (read whole first: grep -q stops at its match, and curl, cut off, would fail the pipeline)
+scrape=$(curl -s "http://127.0.0.1:$((port + 1))/metrics")
+grep -q 'bulkhead_requests_total{procedure="auth.registerTenant",code="OK"} 1' <<<"$scrape"
 test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")" = 404
 grep -q '"procedures":\["auth.registerTenant"\]' /tmp/bulkhead-build-$$.log
 echo "metrics on METRICS_PORT, an access-log line per request"
