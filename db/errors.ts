@@ -10,6 +10,8 @@ export const sqlState = {
   queryCanceled: "57014",
   serializationFailure: "40001",
   deadlockDetected: "40P01",
+  // app.read: the connection has not prepared this select yet; the caller sends its text.
+  readNotPrepared: "26000",
   // Raised by app.enter_member (db/sql/functions/enter_member.sql).
   notAMember: "BH401",
   tenantMismatch: "BH403",

@@ -4,7 +4,8 @@
  * versioned migrations in `drizzle/` (`applyFunctions`), and the posture check compares what is
  * deployed with them (`functionDrift`). Node only: it reads the files from disk.
  *
- * A file holds one `CREATE OR REPLACE FUNCTION app.<name>(...)` whose body is quoted `$$ ... $$`,
+ * A file holds one `CREATE OR REPLACE FUNCTION app.<name>(...)` whose body is quoted `$$ ... $$`
+ * or is SQL-standard (`BEGIN ATOMIC ... END;`, written as `pg_get_function_sqlbody` prints it),
  * then its `ALTER FUNCTION ... OWNER TO`, `REVOKE` and `GRANT` statements. Changing a function's
  * arguments or result type needs a versioned migration that drops the old one first.
  */
@@ -22,7 +23,10 @@ export interface FunctionSource {
   name: string;
   /** The whole file: what `applyFunctions` runs. */
   text: string;
-  /** What PostgreSQL keeps as the function's source (`pg_proc.prosrc`): the text between `$$`s. */
+  /**
+   * What PostgreSQL keeps as the function's source: the text between `$$`s (`pg_proc.prosrc`),
+   * or a SQL-standard body from `BEGIN ATOMIC` to `END` (`pg_get_function_sqlbody`).
+   */
   body: string;
   definer: boolean;
   /** The pinned search_path, as `pg_proc.proconfig` shows it (`search_path=pg_catalog, pg_temp`). */
@@ -46,11 +50,12 @@ export function parseFunctionFile(file: string, text: string): FunctionSource {
   if (`${name}.sql` !== file) throw new Error(`${file}: defines app.${name}; name the file ${name}.sql`);
   const definition = match(
     text,
-    /CREATE OR REPLACE FUNCTION[\s\S]*?\bAS \$\$([\s\S]*?)\$\$;/,
+    /CREATE OR REPLACE FUNCTION[\s\S]*?(?:\bAS \$\$([\s\S]*?)\$\$;|\n(BEGIN ATOMIC\n[\s\S]*?\nEND);)/,
     file,
-    "body quoted AS $$ ... $$;",
+    "body quoted AS $$ ... $$; or BEGIN ATOMIC ... END;",
   );
-  const header = definition[0].slice(0, definition[0].indexOf("AS $$"));
+  const atomic = definition[2];
+  const header = definition[0].slice(0, definition[0].indexOf(atomic === undefined ? "AS $$" : "BEGIN ATOMIC"));
   const searchPath = header.match(/SET search_path = ([a-z_, ]+)/)?.[1]?.trim() ?? null;
   const revoked = /REVOKE ALL ON FUNCTION [^;]+ FROM PUBLIC;/.test(text);
   const granted = [...text.matchAll(/GRANT EXECUTE ON FUNCTION [^;]+? TO ([a-z_, ]+);/g)].flatMap((m) =>
@@ -60,7 +65,7 @@ export function parseFunctionFile(file: string, text: string): FunctionSource {
     file,
     name,
     text,
-    body: definition[1] ?? "",
+    body: atomic ?? definition[1] ?? "",
     definer: /\bSECURITY DEFINER\b/.test(header),
     searchPath: searchPath === null ? null : `search_path=${searchPath}`,
     owner: text.match(/OWNER TO ([a-z_]+);/)?.[1] ?? null,
@@ -94,7 +99,8 @@ async function deployedFunctions(db: Db): Promise<DeployedFunction[]> {
     await db.execute(sql`
       select p.proname as name,
              format('app.%I(%s)', p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) as signature,
-             p.prosrc as body, p.prosecdef as definer, p.proconfig as config,
+             case when p.prosqlbody is null then p.prosrc else pg_catalog.pg_get_function_sqlbody(p.oid) end as body,
+             p.prosecdef as definer, p.proconfig as config,
              pg_catalog.pg_get_userbyid(p.proowner) as owner,
              (select array_agg(distinct case when a.grantee = 0 then 'PUBLIC' else pg_catalog.pg_get_userbyid(a.grantee) end)
                 from pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a

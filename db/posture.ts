@@ -107,7 +107,8 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
 
   // Every function of ours pins search_path, invoker functions too (supabase/splinter's
   // function_search_path_mutable): a caller's search_path must not decide what a name means
-  // (docs/decisions/004-every-function-pins-search-path.md).
+  // (docs/decisions/004-every-function-pins-search-path.md). A SQL-standard body (BEGIN ATOMIC)
+  // has its names resolved when it is created, so no search_path reaches it.
   const unpinned = rowsOf<{ name: string; definer: boolean }>(
     await db.execute(sql`
       select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) as name,
@@ -116,6 +117,7 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
        where n.nspname not in ('pg_catalog', 'information_schema', 'drizzle')
          and n.nspname not like 'pg\\_%'
          and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')
+         and p.prosqlbody is null
          and not exists (select 1 from unnest(coalesce(p.proconfig, '{}')) as cfg where cfg like 'search\\_path=%')
        order by 1`),
   );

@@ -9,17 +9,20 @@ import {
   type SelectedFieldsOrdered,
 } from "drizzle-orm/pg-core";
 import { activityOf, type DatabaseActivity } from "./activity.js";
+import { sqlState, sqlStateOf } from "./errors.js";
 import type { MemberContext } from "./tenant.js";
 import type { Db } from "./types.js";
 
 /**
  * One-statement reads: any select built with Drizzle's query builder runs as a single
- * statement, `app.read(<member>, <its SQL>, <its values>)` (db/sql/functions/read.sql), which
+ * statement, `app.read(<member>, <its name>, <its SQL>, <its values>)` (db/sql/functions/read.sql), which
  * enters the member's context first — refusing a non-member (BH401) or another tenant's slug
  * (BH403) — and then runs the query as the runtime role under FORCE RLS, read-only. No
  * connection is reserved and there is no BEGIN or COMMIT; Drizzle itself maps the rows on both
- * engines (docs/decisions/006-one-generic-read.md). Anything but a select (`execute`, writes,
- * relational queries, transactions) throws before it is sent.
+ * engines (docs/decisions/006-one-generic-read.md). A prepared read sends its SQL only to a
+ * connection that has not prepared it yet (docs/decisions/016-reads-send-their-text-once.md).
+ * Anything but a select (`execute`, writes, relational queries, transactions) throws before it
+ * is sent.
  *
  * Two ways to use them, one mechanism:
  * - `readsFor(db, member).db`: a Drizzle database for one request; build and await any select.
@@ -69,8 +72,11 @@ interface ReadSession extends PgSession {
 const memberKey = "\u0000bulkhead.member";
 const stateKey = "\u0000bulkhead.state";
 
-// The member's context and the select's values, as placeholders of the app.read statement.
-const readParams = ["tenant", "user", "timeout", "session", "slug"].map((name) => sql.placeholder(`\u0000${name}`));
+// The member's context, the select's name and text and its values, as placeholders of the
+// app.read statement.
+const readParams = ["tenant", "user", "timeout", "session", "slug", "name", "query"].map((name) =>
+  sql.placeholder(`\u0000${name}`),
+);
 const valuesParam = sql.placeholder("\u0000values");
 
 const readDatabases = new WeakMap<Db, { dialect: PgDialect; session: ReadSession; db: ReadDb }>();
@@ -133,6 +139,11 @@ export function prepareRead<Q extends Executable>(build: (db: ReadDb) => Q): Pre
 
 interface ReadQuery extends Executable {
   driverExecute(values: Record<string, unknown>): Promise<unknown>;
+  /** The select's text, and its statement name on a connection (`statementName`), once known. */
+  selectText: string;
+  selectName: string | Promise<string>;
+  /** A select built for one request sends its text every time; a prepared one only when asked. */
+  sendText: boolean;
   selectParams: unknown[];
   boundMember: MemberContext | undefined;
   state: { confirmed: boolean } | undefined;
@@ -145,10 +156,16 @@ function prepareReadQuery(
 ) {
   if (!fields || mapper) throw new Error("a one-statement read is a select built with db.select()");
   const plan = readPlan(fields);
-  const statement = readStatement(query.sql, plan);
-  const prepared = this.driverSession.prepareQuery(statement, fields, name, arrayMode, plan.mapRows, ...rest);
+  const select = readSelect(query.sql, plan);
+  const prepared = this.driverSession.prepareQuery(readStatement(plan), fields, name, arrayMode, plan.mapRows, ...rest);
   const target = prepared as unknown as ReadQuery;
   target.driverExecute = target.execute;
+  target.selectText = select;
+  target.selectName = statementName(select).then((name) => {
+    target.selectName = name;
+    return name;
+  });
+  target.sendText = this.boundMember !== undefined;
   target.selectParams = query.params;
   target.boundMember = this.boundMember;
   target.state = this.state;
@@ -165,15 +182,24 @@ async function executeRead(this: ReadQuery, values: Record<string, unknown> = {}
   const activity = this.activity;
   activity.reads++;
   let rows: unknown;
+  const params = {
+    "\u0000tenant": member.tenantId,
+    "\u0000user": member.userId,
+    "\u0000timeout": member.statementTimeoutMs,
+    "\u0000session": member.sessionId,
+    "\u0000slug": member.tenantSlug,
+    "\u0000name": typeof this.selectName === "string" ? this.selectName : await this.selectName,
+    "\u0000query": this.sendText ? this.selectText : null,
+    "\u0000values": fillPlaceholders(this.selectParams, values).map(asText),
+  };
   try {
-    rows = await this.driverExecute({
-      "\u0000tenant": member.tenantId,
-      "\u0000user": member.userId,
-      "\u0000timeout": member.statementTimeoutMs,
-      "\u0000session": member.sessionId,
-      "\u0000slug": member.tenantSlug,
-      "\u0000values": fillPlaceholders(this.selectParams, values).map(asText),
-    });
+    try {
+      rows = await this.driverExecute(params);
+    } catch (error) {
+      // This connection has not prepared the select yet: send its text this once.
+      if (this.sendText || sqlStateOf(error) !== sqlState.readNotPrepared) throw error;
+      rows = await this.driverExecute({ ...params, "\u0000query": this.selectText });
+    }
   } finally {
     activity.reads--;
   }
@@ -240,11 +266,20 @@ function rowMapper(columns: ReadColumn[]) {
 }
 
 /**
- * The statement that runs a select through `app.read`: the member's context, the select's SQL
- * (wrapped to convert columns where the plan says so) and its values as text, and the result's
- * columns named with their types.
+ * A select's prepared-statement name on a connection: `bulkhead_read_` and the first 32 hex
+ * digits of its text's SHA-256, which `app.read` checks whenever the text comes with it, so a
+ * name always means one text, in every process sharing the connection (PgBouncer). Web Crypto:
+ * the same in Node, workerd and the client's type-check.
  */
-function readStatement(select: string, plan: ReadPlan): Query {
+async function statementName(select: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(select)));
+  let hex = "";
+  for (let i = 0; i < 16; i++) hex += (digest[i] ?? 0).toString(16).padStart(2, "0");
+  return `bulkhead_read_${hex}`;
+}
+
+/** The select as `app.read` runs it: wrapped to convert columns where the plan says so. */
+function readSelect(select: string, plan: ReadPlan): string {
   const columns = plan.columns.map((column, i) => ({ ...column, name: `c${i}` }));
   const names = columns.map((column) => `"${column.name}"`).join(", ");
   const converted = (column: (typeof columns)[number]) =>
@@ -253,13 +288,20 @@ function readStatement(select: string, plan: ReadPlan): Query {
       : column.convert === "text"
         ? `q."${column.name}"::text`
         : `q."${column.name}"`;
-  const text = columns.every((column) => column.convert === "none")
+  return columns.every((column) => column.convert === "none")
     ? select
     : `select ${columns.map(converted).join(", ")} from (${select}) as q(${names})`;
-  const definition = columns.map((column) => `"${column.name}" ${column.type}`).join(", ");
+}
+
+/**
+ * The statement that runs a select through `app.read`: the member's context, the select's name,
+ * text and values (placeholders filled by `executeRead`), and the result's columns with their types.
+ */
+function readStatement(plan: ReadPlan): Query {
+  const definition = plan.columns.map((column, i) => `"c${i}" ${column.type}`).join(", ");
   return {
-    sql: `select * from app.read($1::uuid, $2::uuid, $3::integer, $4::uuid, $5::text, $6::text, $7::text[]) as r(${definition})`,
-    params: [...readParams, text, valuesParam],
+    sql: `select * from app.read($1::uuid, $2::uuid, $3::integer, $4::uuid, $5::text, $6::text, $7::text, $8::text[]) as r(${definition})`,
+    params: [...readParams, valuesParam],
   };
 }
 

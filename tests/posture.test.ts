@@ -24,7 +24,7 @@ async function problemsWhile(breakSql: string, fixSql: string, runtimeRole?: str
 
 /** Statement by statement: PGlite's extended protocol takes one command at a time. */
 async function runScript(script: string) {
-  if (script.includes("$$")) {
+  if (/\$\$|BEGIN ATOMIC/i.test(script)) {
     // A function file: one statement whose body holds semicolons of its own.
     await db.admin.execute(sql.raw(script));
     return;
@@ -43,7 +43,7 @@ describe("posture check", () => {
   });
 
   it("reports every function that differs from db/sql/functions/, and one no file defines", async () => {
-    const read = "app.read(uuid, uuid, integer, uuid, text, text, text[])";
+    const read = "app.read(uuid, uuid, integer, uuid, text, text, text, text[])";
     const definer = await problemsWhile(
       `alter function ${read} security definer`,
       `alter function ${read} security invoker`,
@@ -54,7 +54,7 @@ describe("posture check", () => {
       ),
     ]);
     const body = await problemsWhile(
-      "create or replace function app.current_user_id() returns uuid language sql stable set search_path = pg_catalog, pg_temp as $$ select null::uuid $$",
+      "create or replace function app.current_user_id() returns uuid language sql stable parallel safe begin atomic select null::uuid; end",
       readFileSync(`${functionsFolder}/current_user_id.sql`, "utf8"),
     );
     expect(body).toEqual([
@@ -171,12 +171,31 @@ describe("posture check", () => {
 
   it("fails on a function whose search_path is not pinned, invoker functions included", async () => {
     const problems = await problemsWhile(
-      "alter function app.current_tenant_id() reset search_path",
-      "alter function app.current_tenant_id() set search_path = pg_catalog, pg_temp",
+      "alter function app.tenant_id_for_slug(text) reset search_path",
+      "alter function app.tenant_id_for_slug(text) set search_path = pg_catalog, pg_temp",
     );
     expect(problems).toEqual([
+      "SECURITY DEFINER function app.tenant_id_for_slug(p_slug text) does not pin search_path",
+      "function app.tenant_id_for_slug(p_slug text) differs from db/sql/functions/tenant_id_for_slug.sql: search_path (not pinned)",
+    ]);
+    // A body written as text is read again under each caller's search_path; a SQL-standard body
+    // (BEGIN ATOMIC) was bound when it was created, and only its text is compared.
+    const quoted = await problemsWhile(
+      `create or replace function app.current_tenant_id() returns uuid language sql stable parallel safe
+         as $$ select (nullif(current_setting('app.tenant_id', true), ''))::uuid $$`,
+      readFileSync(`${functionsFolder}/current_tenant_id.sql`, "utf8"),
+    );
+    expect(quoted).toEqual([
       "function app.current_tenant_id() does not pin search_path",
-      "function app.current_tenant_id() differs from db/sql/functions/current_tenant_id.sql: search_path (not pinned)",
+      "function app.current_tenant_id() differs from db/sql/functions/current_tenant_id.sql: its body",
+    ]);
+    const atomic = await problemsWhile(
+      `create or replace function app.current_tenant_id() returns uuid language sql stable parallel safe
+         begin atomic select (current_setting('app.tenant_id', true))::uuid; end`,
+      readFileSync(`${functionsFolder}/current_tenant_id.sql`, "utf8"),
+    );
+    expect(atomic).toEqual([
+      "function app.current_tenant_id() differs from db/sql/functions/current_tenant_id.sql: its body",
     ]);
   });
 

@@ -2,6 +2,7 @@
  * Isolation pitfalls attacked through the real runtime role inside request transactions, and
  * through the API. Numbers follow the README's "Isolation guarantees" table.
  */
+import { createHash } from "node:crypto";
 import type { TRPCError } from "@trpc/server";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -291,10 +292,17 @@ describe("isolation pitfalls (attacks)", () => {
         slug: null as string | null,
       };
       // The runtime role calling app.read itself, with whatever arguments it likes.
-      const read = (args: Partial<typeof own>, query: string, values: string[] = []) => {
+      const nameOf = (query: string) =>
+        `bulkhead_read_${createHash("sha256").update(query).digest("hex").slice(0, 32)}`;
+      const read = (
+        args: Partial<typeof own>,
+        query: string | null,
+        values: string[] = [],
+        name = nameOf(query ?? ""),
+      ) => {
         const c = { ...own, ...args };
         return db.execute(
-          sql`select * from app.read(${c.tenant}::uuid, ${c.user}::uuid, 5000, ${c.session}::uuid, ${c.slug}::text, ${query}::text, ${sql.param(values)}::text[]) as r(name text)`,
+          sql`select * from app.read(${c.tenant}::uuid, ${c.user}::uuid, 5000, ${c.session}::uuid, ${c.slug}::text, ${name}::text, ${query}::text, ${sql.param(values)}::text[]) as r(name text)`,
         );
       };
       const page = (args: Partial<typeof own>) => read(args, "select name from projects order by name");
@@ -327,6 +335,16 @@ describe("isolation pitfalls (attacks)", () => {
         await read({}, "select $1::text as name", ["x'); delete from projects; --"]),
       );
       expect(quoted).toEqual([{ name: "x'); delete from projects; --" }]);
+      // A statement runs by the SHA-256 of its text: once prepared, its name alone runs it; a name
+      // that is not its text's hash, or not a read's name at all, runs nothing.
+      const byName = "select name from projects where name = $1";
+      expect(rowsOf(await read({}, byName, ["alpha-visible"]))).toEqual([{ name: "alpha-visible" }]);
+      expect(rowsOf(await read({}, null, ["alpha-visible"], nameOf(byName)))).toEqual([{ name: "alpha-visible" }]);
+      expect(await stateOf(read({}, null, [], nameOf("select 'never prepared' as name")))).toBe("26000");
+      expect(await stateOf(read({}, "select name from projects", [], nameOf(byName)))).toBe("22023");
+      expect(await stateOf(read({}, null, [], "bulkhead_read_x; delete from projects"))).toBe("22023");
+      expect(await stateOf(read({}, null, [], null as unknown as string))).toBe("22023");
+      expect(await leftoverContext(db)).toEqual(none);
       expect((await a.client.projects.list.query({ limit: 100 })).items.length).toBe(names.length);
       if (single) {
         // Outside a transaction nothing sets a timeout, so reads run under the role's default.

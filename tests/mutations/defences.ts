@@ -48,6 +48,9 @@ const rewriteSetContext = (db: Db, rewrite: (source: string) => string) =>
 const rewriteEnterMember = (db: Db, rewrite: (source: string) => string) =>
   rewriteFunction(db, "app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean)", rewrite);
 
+const rewriteRead = (db: Db, rewrite: (source: string) => string) =>
+  rewriteFunction(db, "app.read(uuid, uuid, integer, uuid, text, text, text, text[])", rewrite);
+
 export const defences: Defence[] = [
   {
     name: "force-rls",
@@ -167,6 +170,28 @@ export const defences: Defence[] = [
     async remove(db) {
       await rewriteEnterMember(db, (source) =>
         source.replace("PERFORM pg_catalog.set_config('transaction_read_only', 'on', true);", "NULL;"),
+      );
+    },
+  },
+  {
+    name: "read-name-form",
+    description: "app.read executes only a statement named as a read (bulkhead_read_ and a hash)",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/isolation"],
+    async remove(db) {
+      await rewriteRead(db, (source) =>
+        source.replace("IF p_name IS NULL OR p_name !~ '^bulkhead_read_[0-9a-f]{32}$' THEN", "IF false THEN"),
+      );
+    },
+  },
+  {
+    name: "read-name-is-text-hash",
+    description: "app.read prepares a text only under the name its SHA-256 gives",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/isolation"],
+    async remove(db) {
+      await rewriteRead(db, (source) =>
+        source.replace("<> pg_catalog.substr(p_name, 15) THEN", "<> pg_catalog.substr(p_name, 15) AND false THEN"),
       );
     },
   },

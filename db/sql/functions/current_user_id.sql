@@ -1,5 +1,8 @@
--- The user the current transaction acts for, or NULL (see current_tenant_id, also why PL/pgSQL).
+-- The user the current transaction acts for, or NULL (see current_tenant_id: a body bound when
+-- it is created, inlined by the planner).
 CREATE OR REPLACE FUNCTION app.current_user_id()
   RETURNS uuid
-  LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$ BEGIN RETURN nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid; END $$;
+  LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+ SELECT (NULLIF(current_setting('app.user_id'::text, true), ''::text))::uuid AS current_user_id;
+END;
