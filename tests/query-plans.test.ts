@@ -6,7 +6,7 @@
  * (`enable_seqscan = off`). A plan that still scans a tenant table sequentially has no index to
  * use; a Filter on `current_setting` means the policy runs per row because the statement does
  * not name its tenant (the explicit `tenant_id = …` predicate is what makes it a one-time check).
- * A one-statement read (`app.read`) carries its select and the select's values as arguments:
+ * A one-statement read (`app.read`) carries its select's name, text and values as arguments:
  * each distinct select is planned the same way, and also where it runs — inside the function,
  * where `auto_explain` reports every nested statement's plan of each call the session made.
  * PostgreSQL only: that is where postgres.js reports statements (PGlite plans the same way).
@@ -70,6 +70,16 @@ describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped st
   const sent = new Map<string, readonly unknown[]>();
   // Every call of a read function: its branches (first page, later page, filters) plan apart.
   const reads: [string, readonly unknown[]][] = [];
+  // A prepared read sends its select's text only to a connection that has not prepared it
+  // (decision 016): each call is replayed with the text its name stands for.
+  const withText = () => {
+    const texts = new Map(reads.filter(([, params]) => params[6] != null).map(([, params]) => [params[5], params[6]]));
+    return reads.map(([query, params]) => {
+      const text = params[6] ?? texts.get(params[5]);
+      if (typeof text !== "string") throw new Error(`no text was ever sent for ${String(params[5])}`);
+      return [query, [...params.slice(0, 6), text, params[7]]] as [string, readonly unknown[]];
+    });
+  };
   let t: TestApp;
   let a: TenantHandle;
   let databaseName = "";
@@ -146,9 +156,9 @@ describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped st
     // The selects the one-statement reads carried, with their values, planned like the rest
     // (postgres.js reports the values as it sent them, an array literal: PostgreSQL reads it back).
     const selects = await Promise.all(
-      reads.map(async ([, params]) => {
-        const rows = await admin.unsafe("select unnest($1::text[]) as value", [String(params[6])]);
-        return [params[5] as string, rows.map((row) => row.value) as readonly unknown[]] as const;
+      withText().map(async ([, params]) => {
+        const rows = await admin.unsafe("select unnest($1::text[]) as value", [String(params[7])]);
+        return [params[6] as string, rows.map((row) => row.value) as readonly unknown[]] as const;
       }),
     );
     expect(new Set(selects.map(([query]) => query)).size).toBeGreaterThanOrEqual(10);
@@ -186,7 +196,7 @@ describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped st
     const problems: string[] = [];
     try {
       await admin`load 'auto_explain'`;
-      for (const [query, params] of reads) {
+      for (const [query, params] of withText()) {
         plans.length = 0;
         await admin.begin(async (sql) => {
           // auto_explain's settings are a superuser's to set: before the switch to the runtime role.
