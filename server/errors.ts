@@ -28,6 +28,25 @@ export const databaseUnavailable = (cause?: unknown) =>
 export const notFound = (what: string) => new TRPCError({ code: "NOT_FOUND", message: `${what} not found` });
 
 /**
+ * What a row refers to, by the foreign key that refused a reference to no row of the caller's
+ * tenant (each is composite, with tenant_id): a write names what it refers to and lets the key
+ * check it, instead of reading it first — one statement fewer per write.
+ */
+const referencedBy: Record<string, string> = {
+  tasks_project_fkey: "Project",
+  tasks_assignee_fkey: "Assignee",
+  comments_task_fkey: "Task",
+};
+
+const constraintOf = (error: unknown) => {
+  for (const link of causeChain(error)) {
+    const name = link.constraint_name ?? link.constraint;
+    if (typeof name === "string") return name;
+  }
+  return undefined;
+};
+
+/**
  * Turns a database error into the client error it stands for, or null when it is unexpected.
  * Messages are fixed strings: the database's own text (SQL, values, constraint names that could
  * describe another tenant's data) never reaches a client.
@@ -38,8 +57,14 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
   switch (code) {
     case sqlState.insufficientPrivilege:
       return new TRPCError({ code: "FORBIDDEN", message: "This operation is not permitted", cause: error });
-    case sqlState.foreignKeyViolation:
-      return new TRPCError({ code: "NOT_FOUND", message: "A referenced record was not found", cause: error });
+    case sqlState.foreignKeyViolation: {
+      const what = referencedBy[constraintOf(error) ?? ""];
+      return new TRPCError({
+        code: "NOT_FOUND",
+        message: what ? `${what} not found` : "A referenced record was not found",
+        cause: error,
+      });
+    }
     case sqlState.uniqueViolation:
       return new TRPCError({ code: "CONFLICT", message: "A record with these values already exists", cause: error });
     case sqlState.invalidTextRepresentation:

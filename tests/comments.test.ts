@@ -54,6 +54,13 @@ describe("comments", () => {
     const theirs = await b.client.comments.create.mutate({ taskId: bTask, body: "B's" });
     const before = await countComments();
     expect(await codeOf(a.client.comments.create.mutate({ taskId: bTask, body: "sneaky" }))).toBe("NOT_FOUND");
+    for (const taskId of [bTask, crypto.randomUUID()]) {
+      const refused = await a.client.comments.create.mutate({ taskId, body: "x" }).then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      expect(refused).toBe("Task not found");
+    }
     expect(await codeOf(a.client.comments.list.query({ taskId: bTask }))).toBe("NOT_FOUND");
     expect(await codeOf(a.client.comments.list.query({ taskId: crypto.randomUUID() }))).toBe("NOT_FOUND");
     expect(await codeOf(a.client.comments.delete.mutate({ id: theirs.id }))).toBe("NOT_FOUND");

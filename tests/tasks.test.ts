@@ -55,6 +55,21 @@ describe("tasks", () => {
     const mine = await a.client.tasks.create.mutate({ projectId: aProject, title: "mine" });
     expect(await codeOf(a.client.tasks.update.mutate({ id: mine.id, assigneeId: b.userId }))).toBe("NOT_FOUND");
     expect(await codeOf(a.client.tasks.list.query({ projectId: bProject }))).toBe("NOT_FOUND");
+    // The foreign keys say which reference is missing, the same for B's id as for no id at all.
+    const messageOf = (call: Promise<unknown>) =>
+      call.then(
+        () => null,
+        (error: Error) => error.message,
+      );
+    for (const projectId of [bProject, crypto.randomUUID()]) {
+      expect(await messageOf(a.client.tasks.create.mutate({ projectId, title: "x" }))).toBe("Project not found");
+    }
+    for (const assigneeId of [b.userId, crypto.randomUUID()]) {
+      expect(await messageOf(a.client.tasks.create.mutate({ projectId: aProject, title: "x", assigneeId }))).toBe(
+        "Assignee not found",
+      );
+      expect(await messageOf(a.client.tasks.update.mutate({ id: mine.id, assigneeId }))).toBe("Assignee not found");
+    }
     expect(await countTasks()).toBe(String(Number(before) + 1));
     expect((await a.client.tasks.get.query({ id: mine.id })).assigneeId).toBeNull();
   });
