@@ -139,11 +139,9 @@ export function prepareRead<Q extends Executable>(build: (db: ReadDb) => Q): Pre
 
 interface ReadQuery extends Executable {
   driverExecute(values: Record<string, unknown>): Promise<unknown>;
-  /** The select's text, and its statement name on a connection (`statementName`), once known. */
+  /** The select's text, and its statement name on a connection (`statementName`). */
   selectText: string;
-  selectName: string | Promise<string>;
-  /** A select built for one request sends its text every time; a prepared one only when asked. */
-  sendText: boolean;
+  selectName: Promise<string>;
   selectParams: unknown[];
   boundMember: MemberContext | undefined;
   state: { confirmed: boolean } | undefined;
@@ -161,11 +159,7 @@ function prepareReadQuery(
   const target = prepared as unknown as ReadQuery;
   target.driverExecute = target.execute;
   target.selectText = select;
-  target.selectName = statementName(select).then((name) => {
-    target.selectName = name;
-    return name;
-  });
-  target.sendText = this.boundMember !== undefined;
+  target.selectName = statementName(select);
   target.selectParams = query.params;
   target.boundMember = this.boundMember;
   target.state = this.state;
@@ -182,14 +176,17 @@ async function executeRead(this: ReadQuery, values: Record<string, unknown> = {}
   const activity = this.activity;
   activity.reads++;
   let rows: unknown;
+  // A select built for one request (bound to its member) sends its text every time; a prepared
+  // one only when a connection asks for it.
+  const sendText = this.boundMember !== undefined;
   const params = {
     "\u0000tenant": member.tenantId,
     "\u0000user": member.userId,
     "\u0000timeout": member.statementTimeoutMs,
     "\u0000session": member.sessionId,
     "\u0000slug": member.tenantSlug,
-    "\u0000name": typeof this.selectName === "string" ? this.selectName : await this.selectName,
-    "\u0000query": this.sendText ? this.selectText : null,
+    "\u0000name": await this.selectName,
+    "\u0000query": sendText ? this.selectText : null,
     "\u0000values": fillPlaceholders(this.selectParams, values).map(asText),
   };
   try {
@@ -197,7 +194,7 @@ async function executeRead(this: ReadQuery, values: Record<string, unknown> = {}
       rows = await this.driverExecute(params);
     } catch (error) {
       // This connection has not prepared the select yet: send its text this once.
-      if (this.sendText || sqlStateOf(error) !== sqlState.readNotPrepared) throw error;
+      if (sendText || sqlStateOf(error) !== sqlState.readNotPrepared) throw error;
       rows = await this.driverExecute({ ...params, "\u0000query": this.selectText });
     }
   } finally {

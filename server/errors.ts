@@ -38,13 +38,17 @@ const referencedBy: Record<string, string> = {
   comments_task_fkey: "Task",
 };
 
-const constraintOf = (error: unknown) => {
+/** A driver field that may be logged or matched: a string of at most 128 characters. */
+const field = (value: unknown) => (typeof value === "string" && value.length <= 128 ? value : undefined);
+
+/** The name of the constraint a database error names (the driver's field, looked for through wrappers). */
+function constraintOf(error: unknown): string | undefined {
   for (const link of causeChain(error)) {
-    const name = link.constraint_name ?? link.constraint;
-    if (typeof name === "string") return name;
+    const name = field(link.constraint_name) ?? field(link.constraint);
+    if (name) return name;
   }
   return undefined;
-};
+}
 
 /**
  * Turns a database error into the client error it stands for, or null when it is unexpected.
@@ -150,8 +154,6 @@ export interface LoggedError {
   column?: string;
 }
 
-const field = (value: unknown) => (typeof value === "string" && value.length <= 128 ? value : undefined);
-
 /**
  * An error as the operator's log records it. A database error is its SQLSTATE, constraint,
  * table and column: drizzle's wrapper puts the failed query and its parameters (emails, password
@@ -161,9 +163,8 @@ const field = (value: unknown) => (typeof value === "string" && value.length <= 
 export function loggedError(error: unknown): LoggedError {
   const code = sqlStateOf(error);
   if (code) {
-    const found: LoggedError = { error: "database error", sqlState: code };
+    const found: LoggedError = { error: "database error", sqlState: code, constraint: constraintOf(error) };
     for (const e of causeChain(error)) {
-      found.constraint ??= field(e.constraint_name) ?? field(e.constraint);
       found.table ??= field(e.table_name) ?? field(e.table);
       found.column ??= field(e.column_name) ?? field(e.column);
     }

@@ -191,10 +191,6 @@ export async function resetPassword(ctx: Context, input: z.infer<typeof resetPas
 }
 
 /**
- * Changes the caller's password: the current one is verified first, throttled as a login is;
- * every other session of the user ends, the current one stays, and the user is told by mail.
- */
-/**
  * The signed-in member's own account, their workspace, and their current role, read in one
  * read-only transaction (UNAUTHORIZED when the member is gone).
  */
@@ -238,6 +234,10 @@ export async function confirmOwnPassword(
   return throttle;
 }
 
+/**
+ * Changes the caller's password: the current one is verified first, throttled as a login is;
+ * every other session of the user ends, the current one stays, and the user is told by mail.
+ */
 export async function changePassword(
   ctx: Context,
   member: MemberContext,

@@ -4,8 +4,8 @@
 -- only then plans and runs the query, as the runtime role under FORCE RLS.
 --
 -- The query is kept as a prepared statement named p_name, `bulkhead_read_` and the first 32 hex
--- digits of its text's SHA-256, so it is planned once per connection, as the static SQL of a PL/pgSQL function would be.
--- p_query, the SELECT's text with $1..$n placeholders, may be left NULL once the caller has sent
+-- digits of its text's SHA-256, so it is planned once per connection, as the static SQL of a
+-- PL/pgSQL function would be. p_query, the SELECT's text with $1..$n placeholders, may be left NULL once the caller has sent
 -- it: a connection that has not prepared p_name yet then answers 26000, and the caller sends
 -- the text (docs/decisions/016-reads-send-their-text-once.md). p_params are its values as text;
 -- they reach EXECUTE as quoted literals (quote_nullable), never as SQL. A connection keeps at
