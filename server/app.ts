@@ -23,7 +23,6 @@ import { loggedError, retryAfterSeconds, tenantMismatch } from "./errors.js";
 import { accessLog, type RequestFacts } from "./observability/access-log.js";
 import { appRouter } from "./routers/_app.js";
 import { serveExport } from "./tenant/export-route.js";
-import { useWireSerializer } from "./wire/index.js";
 
 /** The most calls one batched request may carry; `@bulkhead/client` batches at most this many. */
 export const maxBatchSize = 20;
@@ -72,7 +71,6 @@ function tenantHintFor(request: Request, baseDomain: string | undefined): string
 }
 
 export function createApp(deps: AppDeps) {
-  useWireSerializer(deps.config.wireSerializer);
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? consoleLogger;
   const tokens = deps.tokens ?? new TokenService(deps.config.jwt, clock);

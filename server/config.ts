@@ -1,5 +1,4 @@
 import { z } from "zod";
-import type { WireSerializer } from "./wire/index.js";
 
 const booleanString = z
   .enum(["true", "false", "1", "0", "yes", "no"])
@@ -134,8 +133,6 @@ export const configSchema = z.object({
   /** Serve `/metrics` on this port of its own (METRICS_HOST, default 127.0.0.1), not the API's. */
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   METRICS_HOST: z.string().default("127.0.0.1"),
-  /** Who writes responses: Bulkhead's one-pass serializer, or superjson itself (decision 008). */
-  WIRE_SERIALIZER: z.enum(["bulkhead", "superjson"]).default("bulkhead"),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -155,8 +152,6 @@ export interface AppConfig {
   /** Browser access: the allowed origins, and whether a `Secure`-less cookie may be set for localhost. */
   browser: { origins: string[]; corsMaxAgeSeconds: number; allowInsecureLocalhost: boolean };
   statementTimeoutMs: number;
-  /** Who writes responses (WIRE_SERIALIZER). */
-  wireSerializer: WireSerializer;
   baseDomain?: string;
   /** When set, the client address is this many entries from the right of X-Forwarded-For. */
   trustedProxyHops: number | null;
@@ -231,7 +226,6 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       allowInsecureLocalhost: raw.NODE_ENV !== "production",
     },
     statementTimeoutMs: raw.STATEMENT_TIMEOUT_MS,
-    wireSerializer: raw.WIRE_SERIALIZER,
     ...(raw.BASE_DOMAIN ? { baseDomain: raw.BASE_DOMAIN } : {}),
     trustedProxyHops: raw.TRUST_PROXY ? raw.TRUSTED_PROXY_HOPS : null,
     login: {

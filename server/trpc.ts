@@ -11,10 +11,10 @@ import { InvalidTokenError } from "./auth/tokens.js";
 import type { Context } from "./context.js";
 import { clientErrorFromDatabase, LimitReached, loggedError, retryAfterSeconds, unauthorized } from "./errors.js";
 import { hasRole } from "./roles.js";
-import { transformer } from "./wire/index.js";
+import { transformer } from "./transformer.js";
 
 const t = initTRPC.context<Context>().create({
-  // superjson's wire format; responses written in one pass unless configured otherwise (server/wire/).
+  // superjson's wire format, its input checked before superjson reads it (server/transformer.ts).
   transformer,
   // Never put stacks in responses, whatever NODE_ENV says.
   isDev: false,

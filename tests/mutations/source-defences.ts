@@ -224,7 +224,7 @@ export const sourceDefences: SourceDefence[] = [
     description: "superjson meta is checked, in linear time, before superjson walks it",
     edits: [
       {
-        file: "server/wire/index.ts",
+        file: "server/transformer.ts",
         find: "input: { serialize: (value) => superjson.serialize(value), deserialize: deserializeInput },",
         replace:
           "input: { serialize: (value) => superjson.serialize(value), deserialize: (value) => superjson.deserialize(value as never) },",
