@@ -1,7 +1,7 @@
 /**
  * P7 — `projects.list` against what a team would otherwise write: Drizzle's documented RLS
- * pattern (`db.transaction`, `set_config` of the claims, the query) behind the same tRPC and
- * Hono stack, in the same server (`bench/http-server.ts`, `/p7`). Throughput and p99, both
+ * pattern (`db.transaction`, `set_config` of the claims, the query) behind the same tRPC, Hono
+ * app and middleware, in the same server (`bench/http-server.ts`, `/p7`). Throughput and p99, both
  * loaded at the same concurrency.
  */
 import { load, startBenchServer } from "./http.js";
