@@ -14,7 +14,7 @@
 import postgres, { type Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
-import { openTestDatabase } from "./helpers/db.js";
+import { openTestDatabase, type TestDatabase } from "./helpers/db.js";
 import { testEngine, urlFor } from "./helpers/engine.js";
 
 const tenantTables = new Set([
@@ -83,9 +83,11 @@ describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped st
   let t: TestApp;
   let a: TenantHandle;
   let databaseName = "";
+  // Opened here and handed to the app, which leaves closing it (and dropping it) to its opener.
+  let db: TestDatabase | undefined;
 
   beforeAll(async () => {
-    const db = await openTestDatabase({
+    db = await openTestDatabase({
       onQuery: (query, params) => {
         sent.set(query, params);
         if (isRead(query)) reads.push([query, params]);
@@ -149,7 +151,10 @@ describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped st
     await t.client(refreshed).auth.logout.mutate({ refreshToken: refreshed.refreshToken });
     await t.client(member.session).auth.logout.mutate({});
   });
-  afterAll(() => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    await db?.close();
+  });
 
   it("plans none of them with a sequential scan of a tenant table or a per-row policy check", async () => {
     const admin = (t.admin as unknown as { $client: Sql }).$client;
