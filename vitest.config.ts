@@ -34,7 +34,7 @@ export default defineConfig({
     isolate: false,
     // 3 on 2 cores: the slower tiers wait on PostgreSQL and child servers, and the fast tier's
     // slowest files wait out reset floors, leases and outage timings while a third file works
-    // (fast tier 19.2-21.4 s with 3, 20.5-24.2 s with 2, alternating runs on 2026-12-01).
+    // (fast tier 18.8-21.6 s with 3, 20.5-24.2 s with 2, alternating runs on 2026-12-01).
     maxWorkers: 3,
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -5,12 +5,12 @@
 --
 -- The query is kept as a prepared statement named p_name, `bulkhead_read_` and the first 32 hex
 -- digits of its text's SHA-256, so it is planned once per connection, as the static SQL of a
--- PL/pgSQL function would be. p_query, the SELECT's text with $1..$n placeholders, may be left NULL once the caller has sent
--- it: a connection that has not prepared p_name yet then answers 26000, and the caller sends
--- the text (docs/decisions/016-reads-send-their-text-once.md). p_params are its values as text;
--- they reach EXECUTE as quoted literals (quote_nullable), never as SQL. A connection keeps at
--- most 256 of these statements: past that it drops its own and starts again. The caller names
--- the result's columns (`AS r(...)`).
+-- PL/pgSQL function would be. p_query, the SELECT's text with $1..$n placeholders, may be left
+-- NULL once the caller has sent it: a connection that has not prepared p_name yet then answers
+-- 26000, and the caller sends the text (docs/decisions/016-reads-send-their-text-once.md).
+-- p_params are its values as text; they reach EXECUTE as quoted literals (quote_nullable), never
+-- as SQL. A connection keeps at most 256 of these statements: past that it drops its own and
+-- starts again. The caller names the result's columns (`AS r(...)`).
 --
 -- On Citus, distribute it by p_tenant (create_distributed_function), colocated with the tenant
 -- tables: the call then runs on the worker holding that tenant's shards (docs/scaling-out.md).
