@@ -221,14 +221,17 @@ interface ReadPlan {
 
 /**
  * How a select's fields travel through `app.read` and back: a column keeps its SQL type, except
- * a Date timestamp, which comes as epoch milliseconds (exact for `timestamp(3)`), anything else
+ * a Date timestamp of millisecond precision (`timestamp(3)`), which comes as epoch milliseconds
+ * (exactly: `round(date_part(...))`, docs/decisions/018-epoch-by-date-part.md), anything else
  * (e.g. `count(*)`) as text for its field's decoder. Flat selections get a row mapper of their
  * own, cheaper than Drizzle's generic one (decision 006); nested ones keep Drizzle's.
  */
 function readPlan(fields: SelectedFieldsOrdered): ReadPlan {
   const columns: ReadColumn[] = fields.map(({ field, path }) => {
     const key = path.length === 1 ? (path[0] ?? "") : "";
-    if (is(field, PgTimestamp)) return { type: "double precision", convert: "epoch", key, decode: epochDate };
+    if (is(field, PgTimestamp) && field.precision !== undefined && field.precision <= 3) {
+      return { type: "double precision", convert: "epoch", key, decode: epochDate };
+    }
     if (is(field, PgColumn)) {
       const column = field;
       return { type: column.getSQLType(), convert: "none", key, decode: (value) => column.mapFromDriverValue(value) };
@@ -281,7 +284,7 @@ function readSelect(select: string, plan: ReadPlan): string {
   const names = columns.map((column) => `"${column.name}"`).join(", ");
   const converted = (column: (typeof columns)[number]) =>
     column.convert === "epoch"
-      ? `(extract(epoch from q."${column.name}") * 1000)::double precision`
+      ? `round(date_part('epoch', q."${column.name}") * 1000)`
       : column.convert === "text"
         ? `q."${column.name}"::text`
         : `q."${column.name}"`;

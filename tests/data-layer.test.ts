@@ -1,9 +1,9 @@
-import { and, eq, sql, TransactionRollbackError } from "drizzle-orm";
+import { and, eq, like, sql, TransactionRollbackError } from "drizzle-orm";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../db/errors.js";
 import { prepareRead, readsFor } from "../db/reads.js";
-import { projects, users } from "../db/schema.js";
+import { projects, tasks, users } from "../db/schema.js";
 import { withStatementCache } from "../db/statement-cache.js";
 import { type MemberContext, withMember, withoutTenant, withTenant } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
@@ -226,6 +226,49 @@ describe("one-statement reads", () => {
     const outsider = readsFor(t.database.db, { ...member(), sessionId: crypto.randomUUID() });
     expect(sqlStateOf(await failure(outsider.run(byName, { name: "A project" })))).toBe("BH401");
     expect(outsider.confirmed()).toBe(false);
+  });
+
+  it("carry every timestamp to the millisecond, as Drizzle reads it in a transaction", async () => {
+    // Timestamps travel as epoch milliseconds computed in floating point: the edges where a
+    // rounding error would show (either side of the epoch, .000 and .999), and a spread from
+    // year 100 to 9999 (Drizzle's own mapping, in the transaction, reads years below 100 as
+    // 19xx or 20xx: V8 parses its timestamp strings that way).
+    const first = Date.parse("0100-01-01T00:00:00.000Z");
+    const last = Date.parse("9999-12-31T23:59:59.999Z");
+    let seed = 20261201;
+    const spread = Array.from({ length: 60 }, () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return first + Math.floor((seed / 2147483648) * (last - first));
+    });
+    const instants = [0, -1, 1, 999, 1000, -999, -1000, first, last, Date.parse("2026-12-01T23:59:59.999Z"), ...spread];
+    await withTenant(t.database.db, asA(), async (tx) => {
+      const [project] = await tx.select({ id: projects.id }).from(projects);
+      await tx.insert(tasks).values(
+        instants.map((ms, i) => ({
+          tenantId: a.tenantId,
+          projectId: project?.id ?? "",
+          title: `instant ${i}`,
+          createdAt: new Date(ms),
+        })),
+      );
+    });
+    try {
+      const query = { title: tasks.title, createdAt: tasks.createdAt };
+      const read = await readsFor(t.database.db, member())
+        .db.select(query)
+        .from(tasks)
+        .where(like(tasks.title, "instant %"));
+      const inTransaction = await withTenant(t.database.db, asA(), (tx) =>
+        tx.select(query).from(tasks).where(like(tasks.title, "instant %")),
+      );
+      const byTitle = (rows: { title: string; createdAt: Date }[]) =>
+        Object.fromEntries(rows.map((row) => [row.title, row.createdAt.getTime()]));
+      const expected = Object.fromEntries(instants.map((ms, i) => [`instant ${i}`, ms]));
+      expect(byTitle(read)).toEqual(expected);
+      expect(byTitle(inTransaction)).toEqual(expected);
+    } finally {
+      await withTenant(t.database.db, asA(), (tx) => tx.delete(tasks).where(like(tasks.title, "instant %")));
+    }
   });
 
   it("refuse what is not a select before anything is sent", async () => {
