@@ -1,8 +1,9 @@
 /**
  * The server the HTTP benchmarks load: Bulkhead's app exactly as server/node.ts builds it, plus,
  * in the same process, the baselines: plain Hono routes running the baseline SELECT (P2) and the
- * baseline write (P6) with raw postgres.js, and `projects.list` as a team would write it with
- * Drizzle's documented RLS pattern behind the same tRPC and Hono (P7).
+ * baseline write (P6) with raw postgres.js, `projects.list` as a team would write it with
+ * Drizzle's documented RLS pattern behind the same tRPC and Hono (P7), and the floor of that
+ * stack: a bare tRPC procedure reading with raw postgres.js (P2c).
  *   BENCH_APP_URL (bulkhead_app), BENCH_BASELINE_URL (superuser, no RLS), JWT_SECRET; prints
  *   `ready <port>` once it listens.
  */
@@ -69,7 +70,41 @@ const p7 = router({
   }),
 });
 
+// P2c: the floor of P2's stack — the same tRPC (init, superjson, input) with the token verified,
+// reading the baseline SELECT with raw postgres.js, mounted beside the app: no middleware, RLS,
+// membership check or Drizzle. What `projects.list` can reach at best over tRPC.
+const bare = router({
+  list: publicProcedure.input(pageInput).query(async ({ ctx, input }) => {
+    const claims = await tokens.verifyAccess(ctx.accessToken ?? "");
+    const rows = await baselineRead(raw, claims.tenantId);
+    return toPage(
+      rows.map((row) => ({
+        id: row.id as string,
+        name: row.name as string,
+        description: row.description as string | null,
+        createdBy: row.created_by as string,
+        createdAt: row.created_at as Date,
+        updatedAt: row.updated_at as Date,
+      })),
+      input.limit,
+    );
+  }),
+});
+
 const outer = new Hono();
+outer.all("/bare/*", (c) =>
+  fetchRequestHandler({
+    endpoint: "/bare",
+    req: c.req.raw,
+    router: bare,
+    createContext: () =>
+      ({
+        accessToken: c.req.header("authorization")?.replace(/^Bearer /, "") ?? null,
+        requestId: "bare",
+        logger: silentLogger,
+      }) as never,
+  }),
+);
 outer.get("/baseline/projects", async (c) => {
   const tenant = c.req.query("tenant") ?? "";
   return c.json({ items: await baselineRead(raw, tenant) });

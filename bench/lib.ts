@@ -106,6 +106,8 @@ export interface Row {
   ratio: number | null;
   target: string;
   ok: boolean;
+  /** A reference point with no target of its own (printed as "info", never a miss). */
+  info?: boolean;
 }
 
 export function printTable(rows: Row[]) {
@@ -117,7 +119,7 @@ export function printTable(rows: Row[]) {
     r.measured,
     r.ratio === null ? "" : `${r.ratio.toFixed(2)}x`,
     r.target,
-    r.ok ? "ok" : "MISSED",
+    r.info ? "info" : r.ok ? "ok" : "MISSED",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? "").length)));
   const format = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;

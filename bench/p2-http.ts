@@ -1,7 +1,8 @@
 /**
  * P2 — end to end: `projects.list` over HTTP (tRPC, JWT verification, the one-statement read, RLS)
  * vs. a plain Hono route in the same server process running the baseline SELECT, both loaded at
- * the same concurrency. Also records the server's peak RSS (Memory).
+ * the same concurrency. Also records the server's peak RSS (Memory), and P2c: the same page through
+ * a bare tRPC procedure reading with raw postgres.js, the floor of the stack P2 runs on.
  */
 
 import { listPath, load, startBenchServer } from "./http.js";
@@ -45,9 +46,21 @@ export async function benchHttp(): Promise<Row[]> {
         return r.rps;
       };
       const result = await alternate(quick ? 5 : 7, baselineOf, listOf);
+      const peak = server.peakRssMb();
+      // P2c: the same page through a bare tRPC procedure (server/trpc.ts's init and superjson,
+      // the token verified) reading with raw postgres.js — the most P2's stack allows.
+      const bareInput = encodeURIComponent(JSON.stringify({ json: { limit: 49 } }));
+      const bareOf = async () => {
+        const r = await load(server.origin, concurrency, ms, (w, i) => ({
+          path: `/bare/list?input=${bareInput}`,
+          headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
+        }));
+        errors += r.errors;
+        return r.rps;
+      };
+      const floor = await alternate(quick ? 3 : 5, baselineOf, bareOf);
       if (errors > 0) throw new Error(`${errors} requests failed during P2`);
       const ratio = result.candidate / result.baseline;
-      const peak = server.peakRssMb();
       return [
         {
           id: "P2",
@@ -57,6 +70,16 @@ export async function benchHttp(): Promise<Row[]> {
           ratio,
           target: ">= 0.65x",
           ok: ratio >= 0.65,
+        },
+        {
+          id: "P2c",
+          what: "P2's floor: bare tRPC + superjson over raw postgres.js (no middleware, RLS, membership)",
+          baseline: `${Math.round(floor.baseline)} req/s`,
+          measured: `${Math.round(floor.candidate)} req/s`,
+          ratio: floor.candidate / floor.baseline,
+          target: "",
+          ok: true,
+          info: true,
         },
         {
           id: "Mem",
