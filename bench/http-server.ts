@@ -18,6 +18,7 @@ import { createApp } from "../server/app.js";
 import { createArgon2Hasher } from "../server/auth/argon2.js";
 import { TokenService } from "../server/auth/tokens.js";
 import { parseConfig, toAppConfig } from "../server/config.js";
+import { bearerToken } from "../server/context.js";
 import { createConsoleLogger, silentLogger, systemClock } from "../server/deps.js";
 import { responseSent } from "../server/observability/node.js";
 import { afterCursor, newestFirst, pageInput, toPage } from "../server/pagination.js";
@@ -92,19 +93,22 @@ const bare = router({
 });
 
 const outer = new Hono();
-outer.all("/bare/*", (c) =>
-  fetchRequestHandler({
-    endpoint: "/bare",
-    req: c.req.raw,
-    router: bare,
-    createContext: () =>
-      ({
-        accessToken: c.req.header("authorization")?.replace(/^Bearer /, "") ?? null,
-        requestId: "bare",
-        logger: silentLogger,
-      }) as never,
-  }),
-);
+/** Serves a benchmark router at `endpoint`, its context the bearer token (as the app reads it). */
+const serveRouter =
+  (endpoint: string, served: typeof p7 | typeof bare) =>
+  (c: { req: { raw: Request; header(name: string): string | undefined } }) =>
+    fetchRequestHandler({
+      endpoint,
+      req: c.req.raw,
+      router: served,
+      createContext: () =>
+        ({
+          accessToken: bearerToken(c.req.header("authorization")),
+          requestId: endpoint.slice(1),
+          logger: silentLogger,
+        }) as never,
+    });
+outer.all("/bare/*", serveRouter("/bare", bare));
 outer.get("/baseline/projects", async (c) => {
   const tenant = c.req.query("tenant") ?? "";
   return c.json({ items: await baselineRead(raw, tenant) });
@@ -117,19 +121,7 @@ outer.post("/baseline/tasks", async (c) => {
 // On the app itself, after its middleware: a team writing this pattern would serve it behind
 // the same request id, access log and headers (mounted on `outer`, it skipped them: 1.16x
 // there against 1.45x here, BENCHMARKS.md).
-app.all("/p7/*", (c) =>
-  fetchRequestHandler({
-    endpoint: "/p7",
-    req: c.req.raw,
-    router: p7,
-    createContext: () =>
-      ({
-        accessToken: c.req.header("authorization")?.replace(/^Bearer /, "") ?? null,
-        requestId: "p7",
-        logger: silentLogger,
-      }) as never,
-  }),
-);
+app.all("/p7/*", serveRouter("/p7", p7));
 outer.route("/", app);
 
 // Port 0: the system picks a free one (a fixed port could be some outgoing connection's).

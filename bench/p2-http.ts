@@ -20,44 +20,35 @@ export async function benchHttp(): Promise<Row[]> {
       const concurrency = 32;
       const ms = quick ? 1500 : 4000;
       const pick = (w: number, i: number) => (w * 7919 + i) % tenants.length;
-      // Warm both paths (JIT, connections) before measuring, at the measured concurrency: a perf
-      // profile of the server after 1.5 s of load still showed V8 compiling (a tenth of its CPU).
-      await load(server.origin, concurrency, 2000, (w, i) => ({
+      type LoadRequest = Parameters<typeof load>[3];
+      const baselineRequest: LoadRequest = (w, i) => ({
         path: `/baseline/projects?tenant=${tenants[pick(w, i)]?.tenantId}`,
-      }));
-      await load(server.origin, concurrency, 2000, (w, i) => ({
+      });
+      const listRequest: LoadRequest = (w, i) => ({
         path: listPath(50),
         headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
-      }));
+      });
+      // Warm both paths (JIT, connections) before measuring, at the measured concurrency: a perf
+      // profile of the server after 1.5 s of load still showed V8 compiling (a tenth of its CPU).
+      await load(server.origin, concurrency, 2000, baselineRequest);
+      await load(server.origin, concurrency, 2000, listRequest);
       let errors = 0;
-      const baselineOf = async () => {
-        const r = await load(server.origin, concurrency, ms, (w, i) => ({
-          path: `/baseline/projects?tenant=${tenants[pick(w, i)]?.tenantId}`,
-        }));
+      /** One round of `request`: its requests per second, its failures counted. */
+      const rateOf = (request: LoadRequest) => async () => {
+        const r = await load(server.origin, concurrency, ms, request);
         errors += r.errors;
         return r.rps;
       };
-      const listOf = async () => {
-        const r = await load(server.origin, concurrency, ms, (w, i) => ({
-          path: listPath(50),
-          headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
-        }));
-        errors += r.errors;
-        return r.rps;
-      };
-      const result = await alternate(quick ? 5 : 7, baselineOf, listOf);
+      const baselineOf = rateOf(baselineRequest);
+      const result = await alternate(quick ? 5 : 7, baselineOf, rateOf(listRequest));
       const peak = server.peakRssMb();
       // P2c: the same page through a bare tRPC procedure (server/trpc.ts's init and superjson,
       // the token verified) reading with raw postgres.js — the most P2's stack allows.
       const bareInput = encodeURIComponent(JSON.stringify({ json: { limit: 49 } }));
-      const bareOf = async () => {
-        const r = await load(server.origin, concurrency, ms, (w, i) => ({
-          path: `/bare/list?input=${bareInput}`,
-          headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
-        }));
-        errors += r.errors;
-        return r.rps;
-      };
+      const bareOf = rateOf((w, i) => ({
+        path: `/bare/list?input=${bareInput}`,
+        headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
+      }));
       const floor = await alternate(quick ? 3 : 5, baselineOf, bareOf);
       if (errors > 0) throw new Error(`${errors} requests failed during P2`);
       const ratio = result.candidate / result.baseline;
