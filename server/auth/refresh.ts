@@ -27,7 +27,7 @@ export async function refresh(ctx: Context, input: z.infer<typeof refreshInput>)
     const outcome = await spendRefreshToken(tx, ctx.tokens, tenantId, token, now, reuse);
     if (outcome.kind === "reused") {
       // Committed on purpose: the replay revokes every token of the family, the thief's and ours.
-      await revokeFamily(tx, tenantId, outcome.familyId, now);
+      await revokeFamily(tx, { tenantId, userId: outcome.userId }, outcome.familyId, now);
       return null;
     }
     if (outcome.kind === "invalid") return null;

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, inArray, isNull, ne } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNull, ne, type SQL, type SQLWrapper } from "drizzle-orm";
 import { refreshTokens, tenants, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { type AuditEntry, recordAudit } from "../audit.js";
@@ -22,6 +22,41 @@ export interface SessionOrigin {
   sessionCreatedAt: Date;
   userAgent: string | null;
   clientAddress: string | null;
+}
+
+/**
+ * Rotation and revocation serialise on the user's row (docs/decisions/019-revocation-waits-for-rotation.md):
+ * a revoker holds it FOR NO KEY UPDATE before it revokes, a rotation FOR SHARE before it spends.
+ * At READ COMMITTED, a revocation that waited for a rotation then sees the child the rotation
+ * inserted, and a rotation that waited for a revocation finds its token revoked. Every write to
+ * `refresh_tokens.revoked_at` goes through `revokeTokens`, which takes it.
+ */
+async function holdUser(tx: Tx, tenantId: string, userId: string | SQLWrapper, mode: "no key update" | "share") {
+  await tx
+    .select({ id: users.id })
+    .from(users)
+    .where(
+      and(eq(users.tenantId, tenantId), typeof userId === "string" ? eq(users.id, userId) : inArray(users.id, userId)),
+    )
+    .for(mode);
+}
+
+/** Revokes the live tokens of one user that `which` selects, under the user's lock; returns their families. */
+async function revokeTokens(tx: Tx, tenantId: string, userId: string, now: Date, which: SQL[]): Promise<string[]> {
+  await holdUser(tx, tenantId, userId, "no key update");
+  const ended = await tx
+    .update(refreshTokens)
+    .set({ revokedAt: now })
+    .where(
+      and(
+        eq(refreshTokens.tenantId, tenantId),
+        eq(refreshTokens.userId, userId),
+        isNull(refreshTokens.revokedAt),
+        ...which,
+      ),
+    )
+    .returning({ familyId: refreshTokens.familyId });
+  return ended.map((row) => row.familyId);
 }
 
 /**
@@ -89,7 +124,7 @@ export type RefreshOutcome =
       child: { token: string; stored: boolean };
       origin: SessionOrigin;
     }
-  | { kind: "reused"; familyId: string }
+  | { kind: "reused"; userId: string; familyId: string }
   | { kind: "invalid" };
 
 /**
@@ -108,6 +143,11 @@ export async function spendRefreshToken(
   reuseSeconds: number,
 ): Promise<RefreshOutcome> {
   const tokenHash = await sha256Hex(token);
+  const owner = tx
+    .select({ userId: refreshTokens.userId })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.tenantId, tenantId), eq(refreshTokens.tokenHash, tokenHash)));
+  await holdUser(tx, tenantId, owner, "share");
   const [spent] = await tx
     .update(refreshTokens)
     .set({ usedAt: now })
@@ -165,17 +205,17 @@ export async function spendRefreshToken(
       };
     }
   }
-  return { kind: "reused", familyId: known.familyId };
+  return { kind: "reused", userId: known.userId, familyId: known.familyId };
 }
 
-/** Revokes every live token of a family. */
-export async function revokeFamily(tx: Tx, tenantId: string, familyId: string, now: Date): Promise<void> {
-  await tx
-    .update(refreshTokens)
-    .set({ revokedAt: now })
-    .where(
-      and(eq(refreshTokens.tenantId, tenantId), eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)),
-    );
+/** Revokes every live token of one of a user's families (a replayed refresh token's). */
+export async function revokeFamily(
+  tx: Tx,
+  who: { tenantId: string; userId: string },
+  familyId: string,
+  now: Date,
+): Promise<void> {
+  await revokeTokens(tx, who.tenantId, who.userId, now, [eq(refreshTokens.familyId, familyId)]);
 }
 
 /**
@@ -219,18 +259,9 @@ export async function revokeSessions(
   now: Date,
   which: { only?: string; except?: string } = {},
 ): Promise<number> {
-  const ended = await tx
-    .update(refreshTokens)
-    .set({ revokedAt: now })
-    .where(
-      and(
-        eq(refreshTokens.tenantId, who.tenantId),
-        eq(refreshTokens.userId, who.userId),
-        isNull(refreshTokens.revokedAt),
-        ...(which.only ? [eq(refreshTokens.familyId, which.only)] : []),
-        ...(which.except ? [ne(refreshTokens.familyId, which.except)] : []),
-      ),
-    )
-    .returning({ familyId: refreshTokens.familyId });
-  return new Set(ended.map((row) => row.familyId)).size;
+  const ended = await revokeTokens(tx, who.tenantId, who.userId, now, [
+    ...(which.only ? [eq(refreshTokens.familyId, which.only)] : []),
+    ...(which.except ? [ne(refreshTokens.familyId, which.except)] : []),
+  ]);
+  return new Set(ended).size;
 }

@@ -1,4 +1,4 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import { refreshTokens, tenants, users } from "../../db/schema.js";
 import { audit } from "../audit.js";
@@ -14,7 +14,7 @@ import {
 } from "../auth/passwords.js";
 import { refresh, refreshInput } from "../auth/refresh.js";
 import { registerTenant, registrationInput } from "../auth/registration.js";
-import { liveSessions, revokeFamily, revokeSessions } from "../auth/sessions.js";
+import { liveSessions, revokeSessions } from "../auth/sessions.js";
 import { memberColumns, tenantColumns } from "../auth/shapes.js";
 import { sha256Hex } from "../auth/tokens.js";
 import { resendVerification, verifyEmail, verifyEmailInput } from "../auth/verification.js";
@@ -62,16 +62,11 @@ export const authRouter = router({
       }
       if (ctx.browser.cookieMode) {
         ctx.browser.assertSafe({ usesCookie: false });
-        await revokeFamily(ctx.db, tenantId, ctx.member.sessionId, ctx.clock.now());
+        await revokeSessions(ctx.db, ctx.member, ctx.clock.now(), { only: ctx.member.sessionId });
         ctx.browser.clear();
         await audit(ctx, { action: "auth.logout", targetType: "user", targetId: userId });
         return { ok: true as const };
       }
-      const mine = and(
-        eq(refreshTokens.tenantId, tenantId),
-        eq(refreshTokens.userId, userId),
-        isNull(refreshTokens.revokedAt),
-      );
       if (input?.refreshToken) {
         const tokenHash = await sha256Hex(input.refreshToken);
         const [token] = await ctx.db
@@ -84,9 +79,9 @@ export const authRouter = router({
               eq(refreshTokens.tokenHash, tokenHash),
             ),
           );
-        if (token) await revokeFamily(ctx.db, tenantId, token.familyId, ctx.clock.now());
+        if (token) await revokeSessions(ctx.db, ctx.member, ctx.clock.now(), { only: token.familyId });
       } else {
-        await ctx.db.update(refreshTokens).set({ revokedAt: ctx.clock.now() }).where(mine);
+        await revokeSessions(ctx.db, ctx.member, ctx.clock.now());
       }
       await audit(ctx, {
         action: input?.refreshToken ? "auth.logout" : "auth.logout_all",

@@ -6,8 +6,8 @@
  * - Code defences (`source-defences.ts`): edited in a copy of the working tree, where the suites
  *   the row names must fail.
  *
- * `-- --database` runs the database rows only (CI runs them again on PostgreSQL, where some rows
- * only mean something). Exits non-zero when a defence goes unnoticed, when an edit no longer matches its code, or when
+ * `-- --database` runs the database rows, and the code rows of races only PostgreSQL shows (CI
+ * runs it on PostgreSQL, where some rows only mean something). Exits non-zero when a defence goes unnoticed, when an edit no longer matches its code, or when
  * the suites fail with every defence in place.
  */
 import { spawnSync } from "node:child_process";
@@ -101,7 +101,11 @@ const only = process.argv
 const chosen = (name: string) => !only || only.includes(name);
 try {
   const databaseRows = defences.filter((d) => d.engines.includes(testEngine) && chosen(d.name));
-  const codeRows = databaseOnly ? [] : sourceDefences.filter((d) => chosen(d.name));
+  // Code rows run on their engines (PGlite by default); `--database` leaves out PGlite's.
+  const codeRows = sourceDefences.filter(
+    (d) =>
+      chosen(d.name) && (d.engines ?? ["pglite"]).includes(testEngine) && !(databaseOnly && testEngine === "pglite"),
+  );
   const suitesOfDatabase = [...new Set(databaseRows.flatMap((d) => d.suites ?? ["tests/isolation"]))];
   const suitesOfCode = [...new Set(codeRows.flatMap((d) => d.suites))];
   console.log(

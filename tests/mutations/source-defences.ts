@@ -18,6 +18,11 @@ export interface SourceDefence {
   suites: string[];
   /** Only the tests whose names match (vitest -t): keeps a row whose removal makes a test hang quick. */
   filter?: string;
+  /**
+   * The engines whose run checks it (default PGlite). A race that PGlite's serialised
+   * transactions cannot show is checked in the PostgreSQL run (`-- --database` included).
+   */
+  engines?: ("pglite" | "postgres")[];
 }
 
 const login = "server/auth/login.ts";
@@ -749,5 +754,21 @@ export const sourceDefences: SourceDefence[] = [
     ],
     suites: ["tests/tenant-export.test.ts"],
     filter: "cannot hold the database",
+  },
+  {
+    name: "rotation-waits-for-revocation",
+    description: "a refresh token is spent only under its user's lock, so a revocation in flight is seen",
+    edits: [{ file: sessions, find: `await holdUser(tx, tenantId, owner, "share");`, replace: "" }],
+    suites: ["tests/hardening/revocation-race.test.ts"],
+    filter: "everywhere",
+    engines: ["postgres"],
+  },
+  {
+    name: "revocation-waits-for-rotation",
+    description: "a revocation takes its user's lock first, so it sees a rotation's child",
+    edits: [{ file: sessions, find: `await holdUser(tx, tenantId, userId, "no key update");`, replace: "" }],
+    suites: ["tests/hardening/revocation-race.test.ts"],
+    filter: "everywhere",
+    engines: ["postgres"],
   },
 ];
