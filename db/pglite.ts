@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/pglite";
 import * as schema from "./schema.js";
+import { openFileSpool } from "./spool.js";
 import type { Database } from "./types.js";
 
 export interface PgliteOptions {
@@ -20,6 +21,7 @@ export function fromPglite(client: PGlite): Database {
   return {
     db: drizzle(client, { schema }),
     engine: "pglite",
+    spool: openFileSpool,
     close: () => client.close(),
   };
 }

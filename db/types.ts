@@ -1,6 +1,7 @@
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
 import type * as schema from "./schema.js";
+import type { Spool } from "./spool.js";
 
 export type Schema = typeof schema;
 
@@ -16,6 +17,11 @@ export type Engine = "pglite" | "postgres";
 export interface Database {
   readonly db: Db;
   readonly engine: Engine;
+  /**
+   * An engine with one connection (PGlite) opens a spool of at most `maxBytes` for a long read,
+   * so the connection is not held while a client reads at its own pace (db/spool.ts).
+   */
+  readonly spool?: (maxBytes: number) => Promise<Spool>;
   close(): Promise<void>;
 }
 

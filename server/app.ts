@@ -209,7 +209,7 @@ export function createApp(deps: AppDeps) {
   );
 
   // The tenant's data as an NDJSON download, for its owner (server/tenant/export-route.ts).
-  const exports = { count: 0 };
+  const exports = new Set<string>();
   app.get("/export", (c) =>
     serveExport(
       c,

@@ -122,6 +122,15 @@ export const configSchema = z.object({
   TENANT_SLUG_RESERVED_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
   /** An export whose client takes no data for this long is ended (its transaction with it). */
   EXPORT_STALL_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  /** An export still running this long after it began is ended, however fast its client reads. */
+  EXPORT_MAX_SECONDS: z.coerce.number().int().min(1).max(86_400).default(900),
+  /**
+   * Past its first EXPORT_STALL_SECONDS, an export whose client has taken less than this many
+   * bytes a second on average is ended.
+   */
+  EXPORT_MIN_BYTES_PER_SECOND: z.coerce.number().int().min(1).default(131_072),
+  /** On PGlite an export is read into a temporary file first, of at most this many MiB. */
+  EXPORT_SPOOL_MAX_MB: z.coerce.number().int().min(1).max(1_048_576).default(1024),
   /** Audit events older than this many days are pruned; unset: kept forever. */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
   /** The least severe log line written: `info` includes one access-log line per request. */
@@ -164,8 +173,12 @@ export interface AppConfig {
   emailVerification: { ttlHours: number; maxResends: number; windowSeconds: number };
   /** How long a scheduled deletion waits. */
   tenantDeletionGraceDays: number;
-  /** How long an export waits for its client to take the next chunk. */
-  exportStallMs: number;
+  /**
+   * How long an export waits for its client to take the next chunk (`stallMs`), may run at all
+   * (`maxMs`), the least its client must take on average (`minBytesPerSecond`), and the largest
+   * spool an engine with one connection may read it into (`spoolMaxBytes`).
+   */
+  export: { stallMs: number; maxMs: number; minBytesPerSecond: number; spoolMaxBytes: number };
   /** Access-log threshold, and who may scrape `/metrics` on the API's port (null: nobody there). */
   observability: { slowRequestMs: number; metricsToken: string | null };
 }
@@ -242,7 +255,12 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       windowSeconds: raw.PASSWORD_RESET_WINDOW_SECONDS,
     },
     tenantDeletionGraceDays: raw.TENANT_DELETION_GRACE_DAYS,
-    exportStallMs: raw.EXPORT_STALL_SECONDS * 1000,
+    export: {
+      stallMs: raw.EXPORT_STALL_SECONDS * 1000,
+      maxMs: raw.EXPORT_MAX_SECONDS * 1000,
+      minBytesPerSecond: raw.EXPORT_MIN_BYTES_PER_SECOND,
+      spoolMaxBytes: raw.EXPORT_SPOOL_MAX_MB * 1024 * 1024,
+    },
     observability: {
       slowRequestMs: raw.SLOW_REQUEST_MS,
       metricsToken: raw.METRICS_PORT ? null : (raw.METRICS_TOKEN ?? null),

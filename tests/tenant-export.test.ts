@@ -5,10 +5,12 @@
  */
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { comments } from "../db/schema.js";
 import { withTenant } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
 import { exportFormat, exportSchemaVersion, tenantExportLines } from "../server/tenant/export.js";
-import { codeOf, createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { readSnapshot } from "../server/tenant/export-route.js";
+import { codeOf, createTestApp, createTwoTenants, sessionOf, type TenantHandle, type TestApp } from "./helpers/app.js";
 import { testEngine } from "./helpers/engine.js";
 
 let t: TestApp;
@@ -169,6 +171,8 @@ describe("tenant.export", () => {
     const response = await download({}, link.url);
     expect(response.status).toBe(200);
     expect(parse(await response.text())[0]).toMatchObject({ type: "header", tenantId: a.tenantId });
+    // A link may leak (history, a proxy's log): it works once.
+    expect((await download({}, link.url)).status).toBe(401);
   });
 
   it("is for owners; a ticket is no access token, an access token no ticket, and a ticket expires", async () => {
@@ -188,17 +192,54 @@ describe("tenant.export", () => {
   });
 });
 
-describe("a client that does not read", () => {
-  it("cannot hold the database: HEAD is refused, a stalled export ends, and at most two run at once", async () => {
+describe("a client that does not read, or reads slowly", () => {
+  /** A tenant of ~600 KB: 300 comments of 2 KB. */
+  async function largeTenant(name: string) {
+    const big = await t.registerTenant(name);
+    const project = await big.client.projects.create.mutate({ name: "Big" });
+    const task = await big.client.tasks.create.mutate({ projectId: project.id, title: "Talkative" });
+    const body = "x".repeat(2048);
+    await t.admin
+      .insert(comments)
+      .values(
+        Array.from({ length: 300 }, () => ({ tenantId: big.tenantId, taskId: task.id, authorId: big.userId, body })),
+      );
+    return big;
+  }
+
+  /** Reads a response's body at `bytesPerSecond`; what arrived, and when the body ended. */
+  async function readSlowly(response: Response, bytesPerSecond: number) {
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const parts: Uint8Array[] = [];
+    try {
+      for (let i = 0; i < 10_000; i++) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parts.push(value);
+        await new Promise((resolve) => setTimeout(resolve, (value.byteLength / bytesPerSecond) * 1000));
+      }
+    } catch {
+      // An export cut off errors the stream: what arrived is what the client has.
+    }
+    return Buffer.concat(parts).toString("utf8");
+  }
+
+  it("cannot hold the database: HEAD is refused, a stalled export ends, one per tenant and two at once", async () => {
     const slow = await createTestApp({ db: t.db, env: { EXPORT_STALL_SECONDS: "1" } });
-    const owner = { authorization: `Bearer ${a.session.accessToken}` };
-    const head = await slow.app.request("/export", { method: "HEAD", headers: owner });
+    const [x, y, z] = [await largeTenant("Xi"), await largeTenant("Upsilon"), await largeTenant("Zeta")];
+    const head = await slow.app.request("/export", { method: "HEAD", headers: asOwner(x) });
     expect(head.status).toBe(405);
 
-    // Three exports at once whose bodies nobody reads: two run, the third must wait its turn.
-    const responses = await Promise.all([1, 2, 3].map(() => slow.app.request("/export", { headers: owner })));
-    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 429]);
-    expect(responses.find((r) => r.status === 429)?.headers.get("retry-after")).toBe("60");
+    // Exports whose bodies nobody reads: one of X's runs and its second waits its turn; Y's runs
+    // beside it; Z's finds both slots taken.
+    const exportOf = (who: TenantHandle) => slow.app.request("/export", { headers: asOwner(who) });
+    const twice = await Promise.all([exportOf(x), exportOf(x)]);
+    expect(twice.map((r) => r.status).sort()).toEqual([200, 429]);
+    expect(twice.find((r) => r.status === 429)?.headers.get("retry-after")).toBe("60");
+    expect((await exportOf(y)).status).toBe(200);
+    const full = await exportOf(z);
+    expect(full.status).toBe(429);
+    expect(full.headers.get("retry-after")).toBe("60");
 
     // Within a couple of stall periods both have let go: the database answers, exports run again.
     const started = performance.now();
@@ -206,11 +247,77 @@ describe("a client that does not read", () => {
     expect(performance.now() - started).toBeLessThan(5000);
     let again: Response | undefined;
     for (let i = 0; i < 50 && again?.status !== 200; i++) {
-      again = await slow.app.request("/export", { headers: owner });
+      again = await exportOf(z);
       if (again.status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(again?.status).toBe(200);
     expect(parse((await again?.text()) ?? "").at(-1)?.type).toBe("end");
     expect(slow.logger.entries.filter((e) => e.message === "export ended early")).toHaveLength(2);
   }, 20_000);
+
+  /** Another tenant's calls, one after another, until `until` settles; their latencies in ms. */
+  async function latenciesWhile(who: TenantHandle, until: Promise<unknown>) {
+    let done = false;
+    void until.finally(() => {
+      done = true;
+    });
+    const latencies: number[] = [];
+    for (let i = 0; i < 2_000 && !done; i++) {
+      const started = performance.now();
+      await who.client.projects.list.query({});
+      latencies.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return latencies.sort((x, y) => x - y);
+  }
+
+  it("ends an export read below the least rate, while another tenant's p99 stays under 500 ms", async () => {
+    const big = await largeTenant("Slow reader");
+    const paced = await createTestApp({
+      db: t.db,
+      env: { EXPORT_STALL_SECONDS: "1", EXPORT_MIN_BYTES_PER_SECOND: "200000" },
+    });
+    const response = await paced.app.request("/export", { headers: asOwner(big) });
+    expect(response.status).toBe(200);
+    const reading = readSlowly(response, 50_000);
+    const latencies = await latenciesWhile(b, reading);
+    const text = await reading;
+    expect(text).not.toContain('"type":"end"');
+    expect(latencies.length).toBeGreaterThan(5);
+    expect(latencies[Math.floor(latencies.length * 0.99)]).toBeLessThan(500);
+    const ended = paced.logger.entries.find((e) => e.message === "export ended early");
+    expect(JSON.stringify(ended?.fields)).toContain("under 200000 bytes a second");
+  });
+
+  it("ends an export past EXPORT_MAX_SECONDS however it is read", async () => {
+    const big = await largeTenant("Long reader");
+    const capped = await createTestApp({
+      db: t.db,
+      env: { EXPORT_STALL_SECONDS: "5", EXPORT_MAX_SECONDS: "1", EXPORT_MIN_BYTES_PER_SECOND: "1" },
+    });
+    const started = performance.now();
+    const text = await readSlowly(await capped.app.request("/export", { headers: asOwner(big) }), 100_000);
+    expect(performance.now() - started).toBeLessThan(4000);
+    expect(text).not.toContain('"type":"end"');
+    const ended = capped.logger.entries.find((e) => e.message === "export ended early");
+    expect(JSON.stringify(ended?.fields)).toContain("ran past 1 s");
+  });
+
+  it.skipIf(testEngine !== "postgres")(
+    "has PostgreSQL end the export's transaction if it sits idle past twice the stall bound",
+    async () => {
+      const member = {
+        tenantId: a.tenantId,
+        userId: a.userId,
+        sessionId: sessionOf(a),
+        tenantSlug: null,
+        statementTimeoutMs: 5000,
+      };
+      const limits = { ...t.config.export, stallMs: 500 };
+      const idle = readSnapshot(t.database, member, limits, () => new Promise((resolve) => setTimeout(resolve, 2500)));
+      await expect(idle).rejects.toThrow();
+      // The pool replaces the connection PostgreSQL closed.
+      expect((await a.client.projects.list.query({})).items.length).toBeGreaterThan(0);
+    },
+  );
 });

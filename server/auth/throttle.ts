@@ -80,3 +80,13 @@ export async function giveBackAttempt(db: Db, throttle: Throttle): Promise<void>
     tx.execute(sql`select app.throttle_refund(${textArray(refund)}, ${textArray(throttle.clearOnSuccess)})`),
   );
 }
+
+/**
+ * Spends `what` (a ticket's id, say) once across every server instance: true the first time
+ * within `windowSeconds`, false after. A counter with a limit of one, so it is pruned like the rest.
+ */
+export async function spendOnce(db: Db, what: string, windowSeconds: number): Promise<boolean> {
+  const key = await sha256Hex(`once\u0000${what}`);
+  const throttle = { keys: [key], limits: [1], windowSeconds, clearOnSuccess: [] };
+  return (await withoutTenant(db, (tx) => takeAttempt(tx, throttle))) === 0;
+}

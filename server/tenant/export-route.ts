@@ -1,25 +1,30 @@
 /**
  * `GET /export`: the caller's tenant as an NDJSON download, for its owner. Authenticated by the
  * bearer access token, or by a ticket from `tenant.export` in `?ticket=` (what a browser follows,
- * so a cookie-mode web app downloads without holding the file in memory). The owner check and the
- * audit event commit first — a refusal is a plain 401/403 — then the rows stream in one
- * REPEATABLE READ transaction (`export.ts`), paced by the client: memory stays at one batch.
+ * so a cookie-mode web app downloads without holding the file in memory), spent on first use.
+ * The owner check and the audit event commit first — a refusal is a plain 401/403 — then the
+ * rows are read in one REPEATABLE READ transaction (`export.ts`).
  *
- * That transaction holds a pooled connection (on PGlite, the database) while the client reads,
- * so a client cannot keep it: a chunk not taken within EXPORT_STALL_SECONDS ends the export; at most
- * `maxConcurrentExports` run per process (more: 429 with Retry-After); and HEAD, which would
- * start one whose body nobody reads, is refused.
+ * A client cannot hold the database by reading slowly (docs/decisions/020-exports-cannot-hold-the-database.md):
+ * a piece not taken within EXPORT_STALL_SECONDS, an average below EXPORT_MIN_BYTES_PER_SECOND
+ * after that, or an export past EXPORT_MAX_SECONDS ends it; one export runs per tenant and
+ * `maxConcurrentExports` per process (more: 429 with Retry-After); HEAD, which would start one
+ * whose body nobody reads, is refused. On PostgreSQL the rows stream from the transaction, which
+ * PostgreSQL itself ends if it sits idle; on PGlite, whose one connection serves every tenant,
+ * they are read into a spool first, so the connection is free in seconds.
  */
 
 import { TRPCError } from "@trpc/server";
 import { getHTTPStatusCodeFromError } from "@trpc/server/http";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Context as HonoContext } from "hono";
 import { stream } from "hono/streaming";
 import { tenants } from "../../db/schema.js";
+import { type Spool, SpoolFull } from "../../db/spool.js";
 import { type MemberContext, withMember } from "../../db/tenant.js";
 import type { Database } from "../../db/types.js";
 import { recordAudit } from "../audit.js";
+import { spendOnce } from "../auth/throttle.js";
 import { InvalidTokenError, type TokenService } from "../auth/tokens.js";
 import type { AppConfig } from "../config.js";
 import { bearerToken } from "../context.js";
@@ -32,22 +37,57 @@ export interface ExportRouteDeps {
   tokens: TokenService;
   config: AppConfig;
   logger: Logger;
-  /** Exports running in this process (one counter per app). */
-  running: { count: number };
+  /** The tenants whose export runs in this process (one set per app). */
+  running: Set<string>;
 }
 
-/** Exports at once per process: each holds a pooled connection for as long as it streams. */
+/** Exports at once per process, one per tenant: each holds a connection or a spool while it runs. */
 export const maxConcurrentExports = 2;
 
-class ExportStalled extends Error {
-  constructor(ms: number) {
-    super(`the client took no data for ${ms / 1000} s`);
-    this.name = "ExportStalled";
+/** An export ended because its client read too slowly, for too long, or went away. */
+class ExportCut extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "ExportCut";
   }
 }
 
-/** `write`, or ExportStalled when the client has not taken it within `ms`. */
-const taken = <T>(write: Promise<T>, ms: number) => within(write, ms, () => new ExportStalled(ms));
+const encoder = new TextEncoder();
+
+/** The pace is checked every this many bytes, however large a batch of rows is. */
+const pieceBytes = 16 * 1024;
+
+/**
+ * The pace an export's client must keep: each piece taken within `stallMs`, the whole within
+ * `maxMs`, and past the first `stallMs` at least `minBytesPerSecond` on average.
+ */
+export class ExportPace {
+  readonly #started = performance.now();
+  #bytes = 0;
+  constructor(private readonly limits: AppConfig["export"]) {}
+
+  /** Writes a chunk in pieces, or throws ExportCut when the client does not keep the pace. */
+  async send(write: (piece: Uint8Array) => Promise<unknown>, chunk: string | Uint8Array): Promise<void> {
+    const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
+    for (let at = 0; at < bytes.byteLength; at += pieceBytes) {
+      await this.#sendPiece(write, bytes.subarray(at, at + pieceBytes));
+    }
+  }
+
+  async #sendPiece(write: (piece: Uint8Array) => Promise<unknown>, piece: Uint8Array): Promise<void> {
+    const { stallMs, maxMs, minBytesPerSecond } = this.limits;
+    const late = () => new ExportCut(`the export ran past ${maxMs / 1000} s`);
+    const left = maxMs - (performance.now() - this.#started);
+    if (left < stallMs) await within(write(piece), Math.max(left, 0), late);
+    else await within(write(piece), stallMs, () => new ExportCut(`the client took no data for ${stallMs / 1000} s`));
+    this.#bytes += piece.byteLength;
+    const elapsedMs = performance.now() - this.#started;
+    if (elapsedMs > maxMs) throw late();
+    if (elapsedMs > stallMs && this.#bytes < (minBytesPerSecond * (elapsedMs - stallMs)) / 1000) {
+      throw new ExportCut(`the client read under ${minBytesPerSecond} bytes a second`);
+    }
+  }
+}
 
 export interface ExportRequest {
   database: Database;
@@ -66,9 +106,10 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
   if (c.req.method !== "GET") return c.json({ error: "Use GET to download an export" }, 405, { allow: "GET" });
   let member: MemberContext;
   let slug: string;
+  let spool: Spool | null = null;
   // The caller's slot among the running exports: taken before the first await that could let
   // another request past the check, given back unless the stream takes it over.
-  let slot = false;
+  let slot: string | null = null;
   try {
     const ticket = c.req.query("ticket");
     const access = bearerToken(c.req.header("authorization"));
@@ -82,11 +123,21 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
     request.facts.tenantId = claims.tenantId;
     request.facts.userId = claims.userId;
     member = { ...claims, tenantSlug: request.tenantSlug(), statementTimeoutMs: deps.config.statementTimeoutMs };
-    if (deps.running.count >= maxConcurrentExports) {
+    if (deps.running.has(claims.tenantId)) {
+      throw new TRPCError({
+        code: "TOO_MANY_REQUESTS",
+        message: "This workspace's export is running; try again later",
+      });
+    }
+    if (deps.running.size >= maxConcurrentExports) {
       throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: "Other exports are running; try again in a minute" });
     }
-    deps.running.count++;
-    slot = true;
+    deps.running.add(claims.tenantId);
+    slot = claims.tenantId;
+    // A ticket travels in a URL that may leak (history, a proxy's log): it works once.
+    if (!access && !(await spendOnce(request.database.db, `export-ticket\u0000${claims.jti}`, exportTicketSeconds))) {
+      throw unauthorized();
+    }
     // Owner only, and audited before a row is read. Exporting is not a change to the
     // workspace: allowed before email verification and while a deletion is pending.
     slug = await withMember(request.database.db, member, { write: true }, async (tx, role) => {
@@ -105,8 +156,20 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
       const [tenant] = await tx.select({ slug: tenants.slug }).from(tenants).where(eq(tenants.id, member.tenantId));
       return tenant?.slug ?? "workspace";
     });
+    // PGlite's one connection serves every tenant: the snapshot goes to a spool first, so the
+    // connection is held for as long as the read takes, not for as long as the client does.
+    if (request.database.spool) {
+      spool = await request.database.spool(deps.config.export.spoolMaxBytes);
+      const into = spool;
+      await readSnapshot(request.database, member, deps.config.export, (chunk) => into.write(chunk));
+    }
   } catch (error) {
-    if (slot) deps.running.count--;
+    await spool?.close();
+    if (slot) deps.running.delete(slot);
+    if (error instanceof SpoolFull) {
+      const message = "This workspace is too large to export from the embedded database; use npm run tenant:export";
+      return c.json({ error: message }, 507);
+    }
     const refusal = error instanceof TRPCError ? error : clientErrorFromDatabase(error);
     if (!refusal) {
       deps.logger.error("export failed", { requestId: request.requestId, ...loggedError(error) });
@@ -121,29 +184,56 @@ export async function serveExport(c: HonoContext, deps: ExportRouteDeps, request
   c.header("content-type", "application/x-ndjson; charset=utf-8");
   c.header("content-disposition", `attachment; filename="${slug}-export-${day}.ndjson"`);
   c.header("cache-control", "no-store");
+  const pace = new ExportPace(deps.config.export);
+  const spooled = spool;
   return stream(
     c,
     async (out) => {
+      const send = (chunk: string | Uint8Array) => {
+        if (out.aborted) throw new ExportCut("the client went away");
+        return pace.send((piece) => out.write(piece), chunk);
+      };
       try {
-        await withMember(request.database.db, member, { write: false, isolation: "repeatable read" }, async (tx) => {
-          for await (const chunk of tenantExportLines(tx, member.tenantId)) {
-            if (out.aborted) return;
-            await taken(out.write(chunk), deps.config.exportStallMs);
-          }
-        });
+        if (spooled) {
+          for await (const chunk of spooled.chunks()) await send(chunk);
+        } else {
+          await readSnapshot(request.database, member, deps.config.export, send);
+        }
       } finally {
-        deps.running.count--;
+        await spooled?.close();
+        deps.running.delete(member.tenantId);
       }
     },
     async (error, out) => {
       deps.logger.warn("export ended early", { requestId: request.requestId, ...loggedError(error) });
-      if (error instanceof ExportStalled) {
+      if (error instanceof ExportCut) {
         out.abort();
         return;
       }
       // The status is sent; the missing `end` line and this one tell the reader it is incomplete.
       const line = { type: "error", message: "the export failed and is incomplete", requestId: request.requestId };
-      await taken(out.write(`${JSON.stringify(line)}\n`), deps.config.exportStallMs).catch(() => out.abort());
+      const stalled = () => new ExportCut("the client took no data");
+      await within(out.write(`${JSON.stringify(line)}\n`), deps.config.export.stallMs, stalled).catch(() =>
+        out.abort(),
+      );
     },
   );
+}
+
+/**
+ * Reads the tenant's export at one snapshot, handing each chunk to `take`. PostgreSQL ends the
+ * transaction itself if it sits idle for twice the stall bound — a client that stopped reading
+ * and a server that failed to notice — so an export never holds back vacuum for long.
+ */
+export async function readSnapshot(
+  database: Database,
+  member: MemberContext,
+  limits: AppConfig["export"],
+  take: (chunk: string) => Promise<void>,
+): Promise<void> {
+  await withMember(database.db, member, { write: false, isolation: "repeatable read" }, async (tx) => {
+    const idleMs = String(2 * limits.stallMs);
+    await tx.execute(sql`select set_config('idle_in_transaction_session_timeout', ${idleMs}, true)`);
+    for await (const chunk of tenantExportLines(tx, member.tenantId)) await take(chunk);
+  });
 }

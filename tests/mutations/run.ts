@@ -23,7 +23,6 @@ interface JsonReport {
 }
 
 const root = process.cwd();
-const dir = mkdtempSync(join(tmpdir(), "bulkhead-mutations-"));
 
 function runSuite(cwd: string, suites: string[], label: string, env: Record<string, string> = {}, filter?: string) {
   const output = join(dir, `${label}.json`);
@@ -99,6 +98,22 @@ const only = process.argv
   ?.slice(7)
   .split(",");
 const chosen = (name: string) => !only || only.includes(name);
+// Every row's edits must still match before anything runs: a stale row fails in seconds, not
+// after the rows before it.
+const stale = sourceDefences.flatMap((d) =>
+  d.edits
+    .filter((edit) => {
+      const source = readFileSync(join(root, edit.file), "utf8");
+      const at = source.indexOf(edit.find);
+      return at < 0 || source.indexOf(edit.find, at + 1) >= 0;
+    })
+    .map((edit) => `${d.name} (${edit.file})`),
+);
+if (stale.length > 0) {
+  console.error(`These rows' edits no longer match their code exactly once:\n  ${stale.join("\n  ")}`);
+  process.exit(1);
+}
+const dir = mkdtempSync(join(tmpdir(), "bulkhead-mutations-"));
 try {
   const databaseRows = defences.filter((d) => d.engines.includes(testEngine) && chosen(d.name));
   // Code rows run on their engines (PGlite by default); `--database` leaves out PGlite's.

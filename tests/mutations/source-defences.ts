@@ -168,7 +168,11 @@ export const sourceDefences: SourceDefence[] = [
     name: "refresh-reuse",
     description: "a replayed refresh token revokes its whole family (RFC 9700)",
     edits: [
-      { file: "server/auth/refresh.ts", find: "await revokeFamily(tx, tenantId, outcome.familyId, now);", replace: "" },
+      {
+        file: "server/auth/refresh.ts",
+        find: "await revokeFamily(tx, { tenantId, userId: outcome.userId }, outcome.familyId, now);",
+        replace: "",
+      },
     ],
     suites: ["tests/auth/tokens.test.ts"],
   },
@@ -565,8 +569,8 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: "server/auth/sessions.ts",
-        find: "        eq(refreshTokens.userId, who.userId),\n        isNull(refreshTokens.revokedAt),\n        ...(which.only",
-        replace: "        isNull(refreshTokens.revokedAt),\n        ...(which.only",
+        find: "        eq(refreshTokens.userId, userId),\n        isNull(refreshTokens.revokedAt),\n        ...which,",
+        replace: "        isNull(refreshTokens.revokedAt),\n        ...which,",
       },
     ],
     suites: ["tests/auth/sessions.test.ts"],
@@ -722,8 +726,8 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: "server/tenant/export-route.ts",
-        find: "await taken(out.write(chunk), deps.config.exportStallMs);",
-        replace: "await out.write(chunk);",
+        find: "else await within(write(piece), stallMs,",
+        replace: "else await within(write(piece), 3_600_000,",
       },
     ],
     suites: ["tests/tenant-export.test.ts"],
@@ -735,7 +739,7 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: "server/tenant/export-route.ts",
-        find: "if (deps.running.count >= maxConcurrentExports) {",
+        find: "if (deps.running.size >= maxConcurrentExports) {",
         replace: "if (false) {",
       },
     ],
@@ -770,5 +774,75 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/hardening/revocation-race.test.ts"],
     filter: "everywhere",
     engines: ["postgres"],
+  },
+  {
+    name: "export-one-per-tenant",
+    description: "one export runs per tenant, so one tenant cannot take every slot",
+    edits: [
+      {
+        file: "server/tenant/export-route.ts",
+        find: "if (deps.running.has(claims.tenantId)) {",
+        replace: "if (false) {",
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+    filter: "cannot hold the database",
+  },
+  {
+    name: "export-least-rate",
+    description: "an export read below EXPORT_MIN_BYTES_PER_SECOND ends",
+    edits: [
+      {
+        file: "server/tenant/export-route.ts",
+        find: "if (elapsedMs > stallMs && this.#bytes <",
+        replace: "if (false && this.#bytes <",
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+    filter: "least rate",
+  },
+  {
+    name: "export-deadline",
+    description: "an export past EXPORT_MAX_SECONDS ends, however it is read",
+    edits: [
+      { file: "server/tenant/export-route.ts", find: "if (left < stallMs) await", replace: "if (false) await" },
+      { file: "server/tenant/export-route.ts", find: "if (elapsedMs > maxMs) throw late();", replace: "" },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+    filter: "EXPORT_MAX_SECONDS",
+  },
+  {
+    name: "export-spool",
+    description: "on PGlite an export is spooled, so a slow reader does not hold the one connection",
+    edits: [{ file: "server/tenant/export-route.ts", find: "if (request.database.spool) {", replace: "if (false) {" }],
+    suites: ["tests/tenant-export.test.ts"],
+    filter: "least rate",
+  },
+  {
+    name: "export-idle-timeout",
+    description: "PostgreSQL ends an export's transaction that sits idle",
+    edits: [
+      {
+        file: "server/tenant/export-route.ts",
+        find: "await tx.execute(sql`select set_config('idle_in_transaction_session_timeout', $" + "{idleMs}, true)`);",
+        replace: "",
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+    filter: "sits idle",
+    engines: ["postgres"],
+  },
+  {
+    name: "export-ticket-once",
+    description: "an export ticket works once",
+    edits: [
+      {
+        file: "server/tenant/export-route.ts",
+        find: "if (!access && !(await spendOnce(",
+        replace: "if (!access && false && !(await spendOnce(",
+      },
+    ],
+    suites: ["tests/tenant-export.test.ts"],
+    filter: "one-minute link",
   },
 ];
