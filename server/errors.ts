@@ -152,13 +152,21 @@ export interface LoggedError {
   constraint?: string;
   table?: string;
   column?: string;
+  /** A driver's or socket's code, for an error without a SQLSTATE. */
+  code?: string;
 }
 
+/** A driver's or socket's own code (`CONNECTION_CLOSED`, `ECONNRESET`): capitals and underscores only. */
+const driverCode = (value: unknown) =>
+  typeof value === "string" && /^[A-Z][A-Z_]{1,39}$/.test(value) ? value : undefined;
+
 /**
- * An error as the operator's log records it. A database error is its SQLSTATE, constraint,
- * table and column: drizzle's wrapper puts the failed query and its parameters (emails, password
- * hashes) in its message, and the driver's message can quote a value, so neither is logged.
- * Anything else is its name and message.
+ * An error as the operator's log records it, never a query's text or its parameters:
+ * - a database error with a SQLSTATE is its SQLSTATE, constraint, table and column;
+ * - any other error that came from the database — one drizzle wrapped (`DrizzleQueryError` puts
+ *   the failed query and its parameters, tenant and user ids, emails, hashes, in its message) or a
+ *   driver's connection error — is "database error" and the driver's code;
+ * - anything else is its name and message.
  */
 export function loggedError(error: unknown): LoggedError {
   const code = sqlStateOf(error);
@@ -169,6 +177,11 @@ export function loggedError(error: unknown): LoggedError {
       found.column ??= field(e.column_name) ?? field(e.column);
     }
     return Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined)) as LoggedError;
+  }
+  const chain = [...causeChain(error)];
+  if (isDatabaseUnavailable(error) || chain.some((link) => "query" in link || "params" in link)) {
+    const driver = chain.map((link) => driverCode(link.code)).find(Boolean);
+    return driver ? { error: "database error", code: driver } : { error: "database error" };
   }
   if (error instanceof TRPCError && error.cause) return loggedError(error.cause);
   return { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };

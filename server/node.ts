@@ -16,6 +16,7 @@ import { ConfigError, longestThrottleWindowSeconds, toAppConfig } from "./config
 import { databaseConfigOf } from "./database-config.js";
 import { consoleLogger, createConsoleLogger, type Logger } from "./deps.js";
 import { loadEnv } from "./env.js";
+import { loggedError } from "./errors.js";
 import { startDispatcher } from "./mail/dispatcher.js";
 import { fileTransport, smtpTransport } from "./mail/transports.js";
 import { createMetrics, type Metrics } from "./observability/metrics.js";
@@ -155,6 +156,6 @@ async function main() {
 }
 
 main().catch((error: unknown) => {
-  logger.error(error instanceof Error ? error.message : String(error));
+  logger.error("could not start", { ...loggedError(error) });
   process.exit(1);
 });

@@ -1,7 +1,8 @@
 import { TRPCError } from "@trpc/server";
-import { sql } from "drizzle-orm";
+import { DrizzleQueryError, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projects } from "../db/schema.js";
+import { loggedError } from "../server/errors.js";
 import { createCallerFactory, router, tenantProcedure } from "../server/trpc.js";
 import { codeOf, createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
 
@@ -119,6 +120,31 @@ describe("error responses", () => {
     await gone.close();
     const ready = await gone.app.request("/readyz");
     expect(ready.status).toBe(503);
+    const logged = gone.logger.entries.find((e) => e.message === "readiness check failed");
+    expect(logged?.fields).toMatchObject({ error: "database error" });
+    for (const entry of gone.logger.entries) expectNoLeak(JSON.stringify(entry));
+  });
+
+  it("logs a failed query without its text or parameters, whatever the error under it", () => {
+    const params = ["0b6a1f7e-4a49-4a39-9d8e-5b1d6c1e2f30", "alice@example.com", "$argon2id$v=19$m=19456"];
+    const cases = [
+      // The driver's connection error, wrapped by drizzle: no SQLSTATE, the query in the message.
+      new DrizzleQueryError(
+        "select app.read($1, $2, $3)",
+        params,
+        Object.assign(new Error("write CONNECTION_CLOSED 127.0.0.1:5432"), { code: "CONNECTION_CLOSED" }),
+      ),
+      // A wrapped error with no code at all.
+      new DrizzleQueryError('select "id" from "users" where "email" = $2', params, new Error("socket hang up")),
+      new TRPCError({ code: "INTERNAL_SERVER_ERROR", cause: new DrizzleQueryError("select 1 from users", params) }),
+    ];
+    for (const error of cases) {
+      const line = JSON.stringify(loggedError(error));
+      expect(line).toContain("database error");
+      expectNoLeak(line);
+      for (const value of [...params, "app.read", "users"]) expect(line).not.toContain(value);
+    }
+    expect(loggedError(cases[0])).toEqual({ error: "database error", code: "CONNECTION_CLOSED" });
   });
 });
 

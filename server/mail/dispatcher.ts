@@ -8,6 +8,7 @@ import { sql } from "drizzle-orm";
 import { withoutTenant } from "../../db/tenant.js";
 import { type Db, rowsOf } from "../../db/types.js";
 import type { Logger } from "../deps.js";
+import { loggedError } from "../errors.js";
 import type { Mail } from "./outbox.js";
 import type { MailTransport } from "./transports.js";
 
@@ -81,9 +82,7 @@ export function startDispatcher(options: DispatchOptions & { intervalMs: number 
     running = dispatchOnce(options)
       .then((result) => result.sent + result.retried + result.dead >= (options.batch ?? 20))
       .catch((error: unknown) => {
-        options.logger.warn("outbox dispatch failed", {
-          reason: error instanceof Error ? error.message : String(error),
-        });
+        options.logger.warn("outbox dispatch failed", { ...loggedError(error) });
         return false;
       })
       .then((more) => {

@@ -297,6 +297,19 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/hardening/bad-input.test.ts"],
   },
   {
+    name: "log-no-query-text",
+    description:
+      "a failed query without a SQLSTATE (a lost connection) is logged as a database error, not drizzle's text",
+    edits: [
+      {
+        file: "server/errors.ts",
+        find: 'if (isDatabaseUnavailable(error) || chain.some((link) => "query" in link || "params" in link)) {',
+        replace: "if (false) {",
+      },
+    ],
+    suites: ["tests/errors.test.ts"],
+  },
+  {
     name: "forwarded-rightmost",
     description: "behind a proxy, the client is the entry our proxy appended, not the one the client wrote",
     edits: [{ file: "server/app.ts", find: "entries[entries.length - hops]", replace: "entries[0]" }],
