@@ -6,21 +6,7 @@
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-export interface Spool {
-  /** Appends `text`; throws `SpoolFull` once the spool would pass its bound. */
-  write(text: string): Promise<void>;
-  /** What was written, from the start, in chunks of at most 64 KiB. */
-  chunks(): AsyncGenerator<Uint8Array>;
-  close(): Promise<void>;
-}
-
-export class SpoolFull extends Error {
-  constructor(readonly maxBytes: number) {
-    super(`the spool holds at most ${maxBytes} bytes`);
-    this.name = "SpoolFull";
-  }
-}
+import { type Spool, SpoolFull } from "./types.js";
 
 const chunkBytes = 64 * 1024;
 

@@ -1,7 +1,6 @@
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
 import type * as schema from "./schema.js";
-import type { Spool } from "./spool.js";
 
 export type Schema = typeof schema;
 
@@ -34,4 +33,20 @@ export function rowsOf<T>(result: unknown): T[] {
     return result.rows as T[];
   }
   return [];
+}
+
+/** A bounded, private place for a long read's output (`db/spool.ts` is the file-backed one). */
+export interface Spool {
+  /** Appends `text`; throws `SpoolFull` once the spool would pass its bound. */
+  write(text: string): Promise<void>;
+  /** What was written, from the start, in chunks of at most 64 KiB. */
+  chunks(): AsyncGenerator<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export class SpoolFull extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`the spool holds at most ${maxBytes} bytes`);
+    this.name = "SpoolFull";
+  }
 }
