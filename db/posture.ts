@@ -144,6 +144,8 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
   for (const row of views)
     problems.push(`view ${row.name} is not security_invoker: it would read tenant tables with its owner's rights`);
 
+  warnings.push(...(await lints(db)));
+
   const session = rowsOf<{ session_user: string; rolsuper: boolean }>(
     await db.execute(sql`
       select session_user::text as session_user, r.rolsuper
@@ -182,12 +184,16 @@ const commandsOf: Record<string, string[]> = {
  */
 function normalExpression(expression: string | null | undefined, table: string): string | null {
   if (!expression) return null;
-  return expression
-    .toLowerCase()
-    .replaceAll('"', "")
-    .replaceAll(`${table}.`, "")
-    .replace(/::[a-z_ ]+/g, "")
-    .replace(/[()\s]/g, "");
+  return (
+    expression
+      .toLowerCase()
+      .replaceAll('"', "")
+      .replaceAll(`${table}.`, "")
+      .replace(/::[a-z_ ]+/g, "")
+      // The column alias PostgreSQL gives a scalar subquery's one column: `(select f(...) as f)`.
+      .replace(/\s+as\s+[a-z_]+\s*(?=\))/g, "")
+      .replace(/[()\s]/g, "")
+  );
 }
 
 /** The policies `db/schema.ts` declares, as the catalogue should hold them. */
@@ -273,4 +279,50 @@ export async function assertPosture(db: Db, options: { runtimeRole?: string } = 
   const report = await checkPosture(db, options);
   if (report.problems.length > 0) throw new PostureError(report.problems);
   return report;
+}
+
+/**
+ * The generic lints an outside linter (supabase/splinter) would raise on the schema, each a
+ * warning that names its object: slow, not unsafe.
+ * - a policy that calls `current_setting()` outside `(select ...)`, so once per row, not once
+ *   per statement (`auth_rls_initplan`);
+ * - a foreign key no index leads with (`unindexed_foreign_keys`): every delete of a parent scans;
+ * - a table without a primary key (`no_primary_key`);
+ * - two indexes of a table on the same columns, expressions and predicate (`duplicate_index`).
+ */
+export async function lints(db: Db): Promise<string[]> {
+  const found = rowsOf<{ lint: string }>(
+    await db.execute(sql`
+      select format('lint auth_rls_initplan: %I.%I: policy "%s" calls current_setting() for each row', schemaname, tablename, policyname) as lint
+        from pg_catalog.pg_policies
+       where schemaname = 'public'
+         and exists (
+               select 1 from unnest(array[qual, with_check]) as e(expr)
+                where (select count(*) from regexp_matches(e.expr, 'current_setting[(]', 'gi'))
+                    > (select count(*) from regexp_matches(e.expr, 'select[[:space:]]+current_setting[(]', 'gi')))
+      union all
+      select format('lint unindexed_foreign_keys: %s: foreign key %s has no index leading with its columns', c.conrelid::regclass, c.conname)
+        from pg_catalog.pg_constraint c join pg_catalog.pg_namespace n on n.oid = c.connamespace
+       where c.contype = 'f' and n.nspname = 'public'
+         and not exists (
+               select 1 from pg_catalog.pg_index i
+                where i.indrelid = c.conrelid
+                  and (select array_agg(k order by k) from unnest((i.indkey::int2[])[0:cardinality(c.conkey) - 1]) k)
+                    = (select array_agg(k order by k) from unnest(c.conkey) k))
+      union all
+      select format('lint no_primary_key: %I.%I has no primary key', n.nspname, t.relname)
+        from pg_catalog.pg_class t join pg_catalog.pg_namespace n on n.oid = t.relnamespace
+       where t.relkind in ('r', 'p') and n.nspname = 'public'
+         and not exists (select 1 from pg_catalog.pg_index i where i.indrelid = t.oid and i.indisprimary)
+      union all
+      select format('lint duplicate_index: %s: %s', i.indrelid::regclass, string_agg(i.indexrelid::regclass::text, ', ' order by i.indexrelid::regclass::text))
+        from pg_catalog.pg_index i join pg_catalog.pg_class t on t.oid = i.indrelid
+        join pg_catalog.pg_namespace n on n.oid = t.relnamespace
+       where n.nspname = 'public'
+       group by i.indrelid, i.indkey::text, coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), ''),
+                coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), '')
+      having count(*) > 1
+       order by 1`),
+  );
+  return found.map((row) => row.lint);
 }

@@ -339,8 +339,9 @@ export const auditEvents = pgTable(
         as: "permissive",
         for: command,
         to: "bulkhead_owner",
-        using: sql`${t.createdAt} < now() - make_interval(days => nullif(current_setting('app.audit_retention_days', true), '')::integer)
-          or (${t.tenantId} = ${currentTenant} and ${t.tenantId}::text = current_setting('app.erasing', true))`,
+        // `(select current_setting(...))`: evaluated once per statement, not once per row.
+        using: sql`${t.createdAt} < now() - make_interval(days => nullif((select current_setting('app.audit_retention_days', true)), '')::integer)
+          or (${t.tenantId} = ${currentTenant} and ${t.tenantId}::text = (select current_setting('app.erasing', true)))`,
       }),
     ),
   ],

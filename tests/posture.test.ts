@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { functionsFolder } from "../db/functions.js";
-import { checkPosture } from "../db/posture.js";
+import { checkPosture, lints } from "../db/posture.js";
 import { openTestDatabase, type TestDatabase } from "./helpers/db.js";
 
 let db: TestDatabase;
@@ -40,6 +40,31 @@ async function runScript(script: string) {
 describe("posture check", () => {
   it("passes on the migrated database", async () => {
     expect((await checkPosture(db.database.db)).problems).toEqual([]);
+  });
+
+  it("raises none of the generic lints on the migrated database, and names each when it applies", async () => {
+    expect(await lints(db.database.db)).toEqual([]);
+    await runScript(`
+      create table lint_parent (id uuid primary key);
+      create table lint_child (parent_id uuid references lint_parent (id), note text);
+      create index lint_child_note_a on lint_child (note);
+      create index lint_child_note_b on lint_child (note);
+      alter table lint_child enable row level security;
+      create policy "per row" on lint_child using (note = current_setting('app.note', true));
+      create policy "once" on lint_child for insert with check (note = (select current_setting('app.note', true)))`);
+    try {
+      expect(await lints(db.database.db)).toEqual([
+        'lint auth_rls_initplan: public.lint_child: policy "per row" calls current_setting() for each row',
+        "lint duplicate_index: lint_child: lint_child_note_a, lint_child_note_b",
+        "lint no_primary_key: public.lint_child has no primary key",
+        "lint unindexed_foreign_keys: lint_child: foreign key lint_child_parent_id_fkey has no index leading with its columns",
+      ]);
+      expect((await checkPosture(db.database.db)).warnings).toEqual(
+        expect.arrayContaining(await lints(db.database.db)),
+      );
+    } finally {
+      await runScript("drop table lint_child; drop table lint_parent");
+    }
   });
 
   it("reports every function that differs from db/sql/functions/, and one no file defines", async () => {

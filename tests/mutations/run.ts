@@ -98,17 +98,18 @@ const only = process.argv
   ?.slice(7)
   .split(",");
 const chosen = (name: string) => !only || only.includes(name);
-// Every row's edits must still match before anything runs: a stale row fails in seconds, not
-// after the rows before it.
-const stale = sourceDefences.flatMap((d) =>
-  d.edits
-    .filter((edit) => {
-      const source = readFileSync(join(root, edit.file), "utf8");
-      const at = source.indexOf(edit.find);
-      return at < 0 || source.indexOf(edit.find, at + 1) >= 0;
-    })
-    .map((edit) => `${d.name} (${edit.file})`),
-);
+// Every row's edits must still match, each applied after the ones before it, before anything
+// runs: a stale row fails in seconds, not after the rows before it.
+const stale = sourceDefences.flatMap((d) => {
+  const edited = new Map<string, string>();
+  return d.edits.flatMap((edit) => {
+    const source = edited.get(edit.file) ?? readFileSync(join(root, edit.file), "utf8");
+    const at = source.indexOf(edit.find);
+    if (at < 0 || source.indexOf(edit.find, at + 1) >= 0) return [`${d.name} (${edit.file})`];
+    edited.set(edit.file, source.slice(0, at) + edit.replace + source.slice(at + edit.find.length));
+    return [];
+  });
+});
 if (stale.length > 0) {
   console.error(`These rows' edits no longer match their code exactly once:\n  ${stale.join("\n  ")}`);
   process.exit(1);

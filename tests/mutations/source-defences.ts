@@ -41,6 +41,14 @@ const oneTimeTokens = "server/auth/one-time-tokens.ts";
 const verificationTests = "tests/auth/verification.test.ts";
 const unavailable = "tests/hardening/unavailable.test.ts";
 
+/** The audit policies' settings as db/schema.ts and migration 0016 write them, each read once. */
+const auditPolicySettings =
+  "make_interval(days => nullif((select current_setting('app.audit_retention_days', true)), '')::integer)";
+const auditPolicySql = `"audit_events"."created_at" < now() - ${auditPolicySettings}
+          or ("audit_events"."tenant_id" = app.current_tenant_id() and "audit_events"."tenant_id"::text = (select current_setting('app.erasing', true))))`;
+/** The same expression with every setting read once per row. */
+const unwrapSelects = (text: string) => text.replaceAll(/\(select (current_setting\([^)]*\))\)/g, "$1");
+
 export const sourceDefences: SourceDefence[] = [
   {
     name: "dummy-hash",
@@ -308,6 +316,25 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/errors.test.ts"],
+  },
+  {
+    name: "audit-policies-initplan",
+    description:
+      "the owner role's audit policies read their settings once per statement, and the lints say when one does not",
+    edits: [
+      { file: "db/schema.ts", find: auditPolicySettings, replace: unwrapSelects(auditPolicySettings) },
+      {
+        file: "db/schema.ts",
+        find: "::text = (select current_setting('app.erasing', true))",
+        replace: "::text = current_setting('app.erasing', true)",
+      },
+      ...(["selects", "deletes"] as const).map((command) => ({
+        file: "drizzle/0016_audit_policies_initplan.sql",
+        find: `${command} expired or erased audit events" ON "audit_events" TO bulkhead_owner USING (${auditPolicySql}`,
+        replace: `${command} expired or erased audit events" ON "audit_events" TO bulkhead_owner USING (${unwrapSelects(auditPolicySql)}`,
+      })),
+    ],
+    suites: ["tests/posture.test.ts"],
   },
   {
     name: "forwarded-rightmost",

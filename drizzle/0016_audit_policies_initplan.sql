@@ -1,0 +1,6 @@
+-- The owner role's audit policies read their settings once per statement, not once per row
+-- ((select current_setting(...)); splinter's auth_rls_initplan): the retention prune scans them.
+ALTER POLICY "the owner role selects expired or erased audit events" ON "audit_events" TO bulkhead_owner USING ("audit_events"."created_at" < now() - make_interval(days => nullif((select current_setting('app.audit_retention_days', true)), '')::integer)
+          or ("audit_events"."tenant_id" = app.current_tenant_id() and "audit_events"."tenant_id"::text = (select current_setting('app.erasing', true))));--> statement-breakpoint
+ALTER POLICY "the owner role deletes expired or erased audit events" ON "audit_events" TO bulkhead_owner USING ("audit_events"."created_at" < now() - make_interval(days => nullif((select current_setting('app.audit_retention_days', true)), '')::integer)
+          or ("audit_events"."tenant_id" = app.current_tenant_id() and "audit_events"."tenant_id"::text = (select current_setting('app.erasing', true))));
