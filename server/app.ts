@@ -15,6 +15,8 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import { browserSessionOf, sessionModeHeader } from "./auth/browser.js";
+import { budgetHashing, limitHashing } from "./auth/hashing.js";
+import { tooMany } from "./auth/refusals.js";
 import { randomSecret, TokenService } from "./auth/tokens.js";
 import { bearerToken, createContextInner, TenantHintError, tenantHintOf, userAgentOf } from "./context.js";
 import { within } from "./deadline.js";
@@ -26,6 +28,8 @@ import { serveExport } from "./tenant/export-route.js";
 
 /** The most calls one batched request may carry; `@bulkhead/client` batches at most this many. */
 export const maxBatchSize = 20;
+/** Password hashes or verifications one HTTP request may buy, a batch included: a password change takes two. */
+export const hashesPerRequest = 2;
 const maxBodyBytes = 1024 * 1024;
 const readinessTimeoutMs = 1000;
 /** Every procedure path: only these become metric labels (a URL can name anything). */
@@ -74,10 +78,12 @@ export function createApp(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? consoleLogger;
   const tokens = deps.tokens ?? new TokenService(deps.config.jwt, clock);
+  // Every password hash of the process waits its turn (server/auth/hashing.ts).
+  const hasher = limitHashing(deps.hasher, deps.config.hashing);
   // Login verifies against this when the user is unknown, so every attempt costs one hash.
   let dummyHash: Promise<string> | undefined;
   const dummyPasswordHash = () => {
-    dummyHash ??= deps.hasher.hash(randomSecret());
+    dummyHash ??= hasher.hash(randomSecret());
     return dummyHash;
   };
 
@@ -191,7 +197,10 @@ export function createApp(deps: AppDeps) {
         createContextInner({
           database: databaseOf(c.env),
           config: deps.config,
-          hasher: deps.hasher,
+          hasher: budgetHashing(hasher, hashesPerRequest, {
+            spent: () => tooMany(resHeaders, 1, "password operations in one request"),
+            busy: () => tooMany(resHeaders, 1, "password operations at once on this server"),
+          }),
           tokens,
           clock,
           logger,

@@ -89,6 +89,8 @@ export const configSchema = z.object({
   /** Failed logins per client address across all accounts: caps password spraying. */
   LOGIN_ADDRESS_MAX_FAILURES: z.coerce.number().int().min(1).default(20),
   LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  /** Password hashes (argon2id) the process runs at once; more wait in line, 64 at most, then 429. */
+  PASSWORD_HASHING_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   SIGNUP_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(20),
   SIGNUP_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
@@ -100,6 +102,8 @@ export const configSchema = z.object({
   SMTP_URL: z.string().url().optional(),
   MAIL_FROM: z.string().min(3).default("Bulkhead <no-reply@localhost>"),
   MAIL_DIR: z.string().default("./.data/mail"),
+  /** The file mailbox's log line shows each message's link (a live token) in development only; `false` hides it there too. */
+  MAIL_LOG_LINKS: booleanString.default(true),
   /** How often this process's dispatcher looks for due messages; 0: it runs none. */
   OUTBOX_POLL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   /** Sends a message may take before it is dead; retries back off exponentially from 5 s. */
@@ -159,7 +163,13 @@ export interface AppConfig {
   /** Seconds in which a spent refresh token returns the session it was rotated into. */
   refreshTokenReuseSeconds: number;
   /** Browser access: the allowed origins, and whether a `Secure`-less cookie may be set for localhost. */
-  browser: { origins: string[]; corsMaxAgeSeconds: number; allowInsecureLocalhost: boolean };
+  browser: {
+    origins: string[];
+    /** The web app's own origin (APP_URL's): a page there may use cookie mode without being in CORS_ORIGINS. */
+    ownOrigin: string;
+    corsMaxAgeSeconds: number;
+    allowInsecureLocalhost: boolean;
+  };
   statementTimeoutMs: number;
   baseDomain?: string;
   /** When set, the client address is this many entries from the right of X-Forwarded-For. */
@@ -167,6 +177,7 @@ export interface AppConfig {
   login: { maxFailures: number; accountMaxFailures: number; addressMaxFailures: number; windowSeconds: number };
   /** Registrations, and failed invitation acceptances, per client address and window. */
   signup: { maxPerAddress: number; windowSeconds: number };
+  hashing: { concurrency: number; maxWaiting: number };
   /** What mail says and links to. */
   mail: { appName: string; appUrl: string };
   passwordReset: { ttlMinutes: number; maxPerAddress: number; maxPerAccount: number; windowSeconds: number };
@@ -235,6 +246,7 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
     refreshTokenReuseSeconds: raw.REFRESH_TOKEN_REUSE_SECONDS,
     browser: {
       origins: raw.CORS_ORIGINS,
+      ownOrigin: new URL(raw.APP_URL).origin,
       corsMaxAgeSeconds: raw.CORS_MAX_AGE_SECONDS,
       allowInsecureLocalhost: raw.NODE_ENV !== "production",
     },
@@ -248,6 +260,7 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       windowSeconds: raw.LOGIN_WINDOW_SECONDS,
     },
     signup: { maxPerAddress: raw.SIGNUP_MAX_PER_ADDRESS, windowSeconds: raw.SIGNUP_WINDOW_SECONDS },
+    hashing: { concurrency: raw.PASSWORD_HASHING_CONCURRENCY, maxWaiting: 64 },
     mail: { appName: raw.APP_NAME, appUrl: raw.APP_URL.replace(/\/+$/, "") },
     emailVerification: {
       ttlHours: raw.EMAIL_VERIFICATION_TTL_HOURS,

@@ -18,7 +18,7 @@ import { consoleLogger, createConsoleLogger, type Logger } from "./deps.js";
 import { loadEnv } from "./env.js";
 import { loggedError } from "./errors.js";
 import { startDispatcher } from "./mail/dispatcher.js";
-import { fileTransport, smtpTransport } from "./mail/transports.js";
+import { fileTransport, mailLinksLogged, smtpTransport } from "./mail/transports.js";
 import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { responseSent } from "./observability/node.js";
 import { startPruning } from "./pruning.js";
@@ -102,7 +102,7 @@ async function main() {
   // Mail leaves through the outbox; in development, without SMTP_URL, into files in MAIL_DIR.
   const transport = raw.SMTP_URL
     ? smtpTransport(raw.SMTP_URL, raw.MAIL_FROM)
-    : fileTransport(raw.MAIL_DIR, raw.MAIL_FROM, logger);
+    : fileTransport(raw.MAIL_DIR, raw.MAIL_FROM, logger, { logLinks: mailLinksLogged(raw) });
   const dispatcher =
     raw.OUTBOX_POLL_MS > 0
       ? startDispatcher({

@@ -52,7 +52,9 @@ function cookieStateOf(request: Request, config: AppConfig) {
   );
   const name = secure ? `__Secure-${cookieBaseName}` : cookieBaseName;
   const origin = request.headers.get("origin");
-  const originAllowed = origin !== null && (config.browser.origins.includes(origin) || origin === url.origin);
+  // The own origin comes from configuration, never from the request's Host, which its sender writes.
+  const originAllowed =
+    origin !== null && (config.browser.origins.includes(origin) || origin === config.browser.ownOrigin);
   const header = request.headers.get("cookie");
   const cookieToken = header ? (parse(header, name)[name] ?? null) : null;
   return { secure, originAllowed, cookieToken };

@@ -9,7 +9,7 @@ import { assertPasswordAllowed } from "./password-policy.js";
 import { invalidInvitation, tooMany } from "./refusals.js";
 import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
-import { giveBackAttempt, signupThrottle, takeAttempt } from "./throttle.js";
+import { signupThrottle, takeAttempt } from "./throttle.js";
 import { parseOpaqueToken, sha256Hex } from "./tokens.js";
 import { sendVerification } from "./verification.js";
 
@@ -22,7 +22,7 @@ export const acceptInviteInput = z.object({
 /** Accepts an invitation: a new member of the inviting tenant, signed in. */
 export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInviteInput>): Promise<Session> {
   // Acceptances count per address, reserved before the hash (each costs one before the token
-  // is checked); a success gives its attempt back, so only failures use the limit up.
+  // is checked), successes too: a valid invitation buys a hash as surely as a forged one.
   const throttle = await signupThrottle(ctx.config.signup, ctx.clientAddress);
   if (throttle) {
     const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
@@ -95,6 +95,5 @@ export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInv
     },
     { statementTimeoutMs: ctx.config.statementTimeoutMs },
   );
-  if (throttle) await giveBackAttempt(ctx.database.db, throttle);
   return session;
 }

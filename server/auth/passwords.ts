@@ -27,7 +27,7 @@ import { issueOneTimeToken, spendOneTimeToken, unspent } from "./one-time-tokens
 import { assertPasswordAllowed } from "./password-policy.js";
 import { invalidResetToken, tooMany } from "./refusals.js";
 import { revokeSessions } from "./sessions.js";
-import { giveBackAttempt, loginThrottle, type Throttle, takeAttempt } from "./throttle.js";
+import { recheckThrottle, type Throttle, takeAttempt } from "./throttle.js";
 import { makeOpaqueToken, parseOpaqueToken, sha256Hex } from "./tokens.js";
 
 export const requestPasswordResetInput = z.object({
@@ -215,27 +215,26 @@ export async function ownAccount(ctx: Context, member: MemberContext) {
 
 /**
  * Checks a signed-in member's own password (a password change, a workspace deletion) under the
- * login throttle, outside any transaction: BAD_REQUEST naming `field` when it is wrong — not
- * UNAUTHORIZED, since the session is good and a client would refresh it and retry. Returns the
- * attempt's reservation, to give back once the action succeeded.
+ * member's re-check throttle, outside any transaction: BAD_REQUEST naming `field` when it is
+ * wrong — not UNAUTHORIZED, since the session is good and a client would refresh it and retry.
  */
 export async function confirmOwnPassword(
   ctx: Context,
-  account: { slug: string; email: string; passwordHash: string },
+  member: MemberContext,
+  account: { passwordHash: string },
   password: string,
   field: string,
-): Promise<Throttle> {
-  const throttle = await loginThrottle(ctx.config.login, account.slug, account.email, ctx.clientAddress);
+): Promise<void> {
+  const throttle = await recheckThrottle(ctx.config.login, member);
   const wait = await withoutTenant(ctx.database.db, (tx) => takeAttempt(tx, throttle));
-  if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed password checks");
+  if (wait > 0) throw tooMany(ctx.resHeaders, wait, "password checks");
   if (!(await ctx.hasher.verify(account.passwordHash, password))) {
     throw new TRPCError({ code: "BAD_REQUEST", message: `Invalid input: ${field}: is not your current password` });
   }
-  return throttle;
 }
 
 /**
- * Changes the caller's password: the current one is verified first, throttled as a login is;
+ * Changes the caller's password: the current one is verified first, under the re-check throttle;
  * every other session of the user ends, the current one stays, and the user is told by mail.
  */
 export async function changePassword(
@@ -244,7 +243,7 @@ export async function changePassword(
   input: z.infer<typeof changePasswordInput>,
 ): Promise<{ ok: true }> {
   const account = await ownAccount(ctx, member);
-  const throttle = await confirmOwnPassword(ctx, account, input.currentPassword, "currentPassword");
+  await confirmOwnPassword(ctx, member, account, input.currentPassword, "currentPassword");
   assertPasswordAllowed(input.newPassword, { email: account.email, tenantName: account.workspace }, "newPassword");
   const passwordHash = await ctx.hasher.hash(input.newPassword);
   const now = ctx.clock.now();
@@ -268,6 +267,5 @@ export async function changePassword(
       ctx,
     );
   });
-  await giveBackAttempt(ctx.database.db, throttle);
   return { ok: true as const };
 }

@@ -43,6 +43,20 @@ export async function loginThrottle(
 }
 
 /**
+ * A signed-in member's re-checks of their own password (a password change, a workspace
+ * deletion): counted per account, not per address, so others behind the same address cannot
+ * block them, and a success counts too (nothing is given back or cleared), so a right password
+ * buys no further tries.
+ */
+export async function recheckThrottle(
+  config: AppConfig["login"],
+  member: { tenantId: string; userId: string },
+): Promise<Throttle> {
+  const key = await sha256Hex(`recheck\u0000${member.tenantId}\u0000${member.userId}`);
+  return { keys: [key], limits: [config.maxFailures], windowSeconds: config.windowSeconds, clearOnSuccess: [] };
+}
+
+/**
  * One client address's sign-ups (registrations, invitation acceptances), or null when the address
  * is unknown.
  */

@@ -46,17 +46,32 @@ export function smtpTransport(url: string, from: string): MailTransport {
   };
 }
 
-/** Development: each message as an .eml file, and one line in the log saying where it went. */
-export function fileTransport(dir: string, from: string, logger: Logger): MailTransport {
+/**
+ * Development: each message as an .eml file only its owner can read (mode 0600, in a 0700
+ * folder: a message holds a live reset or verification link), and one line in the log saying
+ * where it went. The line shows the link only when `logLinks` (NODE_ENV=development and
+ * MAIL_LOG_LINKS not false): a log is read by more people than a mailbox.
+ */
+export function fileTransport(
+  dir: string,
+  from: string,
+  logger: Logger,
+  options: { logLinks: boolean },
+): MailTransport {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "unix" });
   return {
     async send(mail) {
       const info = await transport.sendMail(message(from, mail));
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}-${mail.id}.eml`);
-      await writeFile(file, info.message as Buffer);
-      logger.info(`mail to ${mail.to}: ${mail.subject}${mail.link ? `, ${mail.link}` : ""}`, { file });
+      await writeFile(file, info.message as Buffer, { mode: 0o600 });
+      const link = options.logLinks && mail.link ? `, ${mail.link}` : "";
+      logger.info(`mail to ${mail.to}: ${mail.subject}${link}`, { file });
     },
     close: () => transport.close(),
   };
 }
+
+/** Whether the file mailbox's log line may show links: in development, unless MAIL_LOG_LINKS=false. */
+export const mailLinksLogged = (env: { NODE_ENV: string; MAIL_LOG_LINKS: boolean }) =>
+  env.NODE_ENV === "development" && env.MAIL_LOG_LINKS;

@@ -15,7 +15,6 @@ import type { Tx } from "../../db/types.js";
 import { recordAudit } from "../audit.js";
 import { confirmOwnPassword, ownAccount } from "../auth/passwords.js";
 import { type Tenant, tenantColumns } from "../auth/shapes.js";
-import { giveBackAttempt } from "../auth/throttle.js";
 import type { Context } from "../context.js";
 import { notFound } from "../errors.js";
 import { workspaceDeletionMail } from "../mail/messages.js";
@@ -61,7 +60,7 @@ export async function scheduleDeletion(
 ): Promise<Tenant> {
   const account = await ownAccount(ctx, member);
   if (account.role !== "owner") throw ownerOnly();
-  const throttle = await confirmOwnPassword(ctx, account, input.password, "password");
+  await confirmOwnPassword(ctx, member, account, input.password, "password");
   const tenant = await withMember(ctx.database.db, member, notAChange, async (tx, role) => {
     if (role !== "owner") throw ownerOnly();
     const [scheduled] = await tx
@@ -77,7 +76,6 @@ export async function scheduleDeletion(
     // Already scheduled: the date stands.
     return scheduled ?? (await tx.select(tenantColumns).from(tenants).where(eq(tenants.id, member.tenantId)))[0];
   });
-  await giveBackAttempt(ctx.database.db, throttle);
   if (!tenant) throw notFound("Tenant");
   return tenant;
 }

@@ -187,6 +187,21 @@ describe("cookie mode", () => {
     expect((await post("auth.refresh", undefined, { ...cookieMode(), cookie })).status).toBe(200);
   });
 
+  it("takes its own origin from APP_URL, never from the Host a request names", async () => {
+    // A request to the attacker's host name, from a page there: Host and Origin agree, and neither is ours.
+    const spoofed = await login(cookieMode("http://evil.example:3000"), "http://evil.example:3000");
+    expect(spoofed.status).toBe(403);
+    expect(setCookie(spoofed)).toBeNull();
+    const served = await createTestApp({ db: t.db, env: { APP_URL: "http://127.0.0.1:8787/app" } });
+    const own = await served.app.request("http://127.0.0.1:8787/trpc/auth.login", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...cookieMode("http://127.0.0.1:8787") },
+      body: JSON.stringify({ json: { tenantSlug: a.slug, email: a.session.user.email, password } }),
+    });
+    expect(own.status).toBe(200);
+    expect(setCookie(own)?.token).toMatch(/^bhrt_/);
+  });
+
   it("refuses cookie mode itself from a foreign origin, before any work", async () => {
     const response = await login(cookieMode(foreign));
     expect(response.status).toBe(403);

@@ -221,3 +221,19 @@ export async function createTwoTenants(options: TestAppOptions = {}) {
   const b = await t.registerTenant("Beta");
   return { t, a, b };
 }
+
+/** One HTTP request carrying one call of `path` per input, as tRPC batches them: each call's error code, or null. */
+export async function batchedCalls(app: TestApp, path: string, inputs: unknown[]) {
+  const body = Object.fromEntries(inputs.map((input, i) => [i, { json: input }]));
+  const response = await app.app.request(`/trpc/${inputs.map(() => path).join(",")}?batch=1`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const results = (await response.json()) as { error?: { json: { data: { code: string } } } }[];
+  return {
+    status: response.status,
+    codes: results.map((item) => item.error?.json.data.code ?? null),
+    retryAfter: response.headers.get("retry-after"),
+  };
+}

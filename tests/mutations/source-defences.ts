@@ -337,6 +337,108 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/posture.test.ts"],
   },
   {
+    name: "mailbox-private",
+    description: "the development mailbox's files, which hold live links, are readable by their owner only",
+    edits: [
+      {
+        file: "server/mail/transports.ts",
+        find: "info.message as Buffer, { mode: 0o600 }",
+        replace: "info.message as Buffer",
+      },
+    ],
+    suites: ["tests/mail/file-mailbox.test.ts"],
+  },
+  {
+    name: "mail-log-links",
+    description: "the mailbox's log line carries a link only in development and when not turned off",
+    edits: [
+      { file: "server/mail/transports.ts", find: "options.logLinks && mail.link ?", replace: "mail.link ?" },
+      {
+        file: "server/mail/transports.ts",
+        find: 'env.NODE_ENV === "development" && env.MAIL_LOG_LINKS',
+        replace: "true",
+      },
+    ],
+    suites: ["tests/mail/file-mailbox.test.ts"],
+  },
+  {
+    name: "own-origin-from-config",
+    description: "cookie mode's own origin is APP_URL's, never the Host a request names",
+    edits: [
+      { file: "server/auth/browser.ts", find: "origin === config.browser.ownOrigin", replace: "origin === url.origin" },
+    ],
+    suites: ["tests/browser/sessions.test.ts"],
+  },
+  {
+    name: "hashes-per-request",
+    description: "one HTTP request, a batch included, buys at most two password hashes",
+    edits: [
+      {
+        file: "server/app.ts",
+        find: "budgetHashing(hasher, hashesPerRequest, {",
+        replace: "budgetHashing(hasher, Number.POSITIVE_INFINITY, {",
+      },
+    ],
+    suites: ["tests/hardening/hashing.test.ts"],
+  },
+  {
+    name: "hashing-concurrency",
+    description: "the process runs at most PASSWORD_HASHING_CONCURRENCY hashes at once",
+    edits: [{ file: "server/auth/hashing.ts", find: "if (running >= limits.concurrency) {", replace: "if (false) {" }],
+    suites: ["tests/hardening/hashing.test.ts"],
+  },
+  {
+    name: "hashing-queue-bound",
+    description: "at most 64 hashes wait; the next is turned away with 429",
+    edits: [
+      {
+        file: "server/auth/hashing.ts",
+        find: "if (waiting.length >= limits.maxWaiting) throw new HashingBusy();",
+        replace: "",
+      },
+    ],
+    suites: ["tests/hardening/hashing.test.ts"],
+  },
+  {
+    name: "signups-count-successes",
+    description: "a valid invitation acceptance counts against the address's sign-up limit",
+    edits: [
+      {
+        file: "server/auth/invitation.ts",
+        find: "    { statementTimeoutMs: ctx.config.statementTimeoutMs },\n  );\n  return session;",
+        replace:
+          '    { statementTimeoutMs: ctx.config.statementTimeoutMs },\n  );\n  if (throttle) await (await import("./throttle.js")).giveBackAttempt(ctx.database.db, throttle);\n  return session;',
+      },
+    ],
+    suites: ["tests/hardening/hashing.test.ts"],
+  },
+  {
+    name: "recheck-per-account",
+    description: "a member's password re-check counts per account, not per shared address",
+    edits: [
+      {
+        file: "server/auth/passwords.ts",
+        find: "const throttle = await recheckThrottle(ctx.config.login, member);",
+        replace:
+          'const throttle = await (await import("./throttle.js")).loginThrottle(ctx.config.login, member.tenantId, member.userId, ctx.clientAddress);',
+      },
+    ],
+    suites: ["tests/hardening/hashing.test.ts"],
+  },
+  {
+    name: "recheck-counts-successes",
+    description: "a right password in a re-check gives nothing back",
+    edits: [
+      {
+        file: "server/auth/passwords.ts",
+        find: "is not your current password` });\n  }\n}",
+        replace:
+          'is not your current password` });\n  }\n  await (await import("./throttle.js")).giveBackAttempt(ctx.database.db, throttle);\n}',
+      },
+    ],
+    suites: ["tests/hardening/hashing.test.ts"],
+  },
+  {
     name: "forwarded-rightmost",
     description: "behind a proxy, the client is the entry our proxy appended, not the one the client wrote",
     edits: [{ file: "server/app.ts", find: "entries[entries.length - hops]", replace: "entries[0]" }],
@@ -563,11 +665,11 @@ export const sourceDefences: SourceDefence[] = [
   },
   {
     name: "change-throttle",
-    description: "password checks of a change are throttled as logins are",
+    description: "password re-checks (a change, a deletion) are throttled per account",
     edits: [
       {
         file: passwords,
-        find: `if (wait > 0) throw tooMany(ctx.resHeaders, wait, "failed password checks");`,
+        find: `if (wait > 0) throw tooMany(ctx.resHeaders, wait, "password checks");`,
         replace: "",
       },
     ],
