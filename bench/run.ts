@@ -13,6 +13,7 @@ import { benchLogins } from "./p5-logins.js";
 import { benchWrites } from "./p6-writes.js";
 import { benchRlsPattern } from "./p7-rls-pattern.js";
 import { benchInput } from "./p8-input.js";
+import { benchHashing } from "./p9-hashing.js";
 
 const only = process.argv
   .find((a) => a.startsWith("--only="))
@@ -27,6 +28,7 @@ const all: [string, () => Promise<Row | Row[]>][] = [
   ["P6", benchWrites],
   ["P7", benchRlsPattern],
   ["P8", benchInput],
+  ["P9", benchHashing],
   ["Mem-PGlite", benchFootprint],
 ];
 

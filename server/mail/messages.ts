@@ -7,6 +7,24 @@ import type { Mail } from "./outbox.js";
 
 const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/** Characters of a name (a person's, a workspace's) that mail shows; a longer one ends in "…". */
+export const mailNameLength = 60;
+
+/**
+ * A name as mail shows it: anyone can register a workspace with a stranger's email as its owner,
+ * so a name written to say something else is cut short, in the subject and the body alike.
+ */
+export function shown(name: string): string {
+  const plain = name.replace(/\s+/g, " ").trim();
+  const chars = [...plain];
+  return chars.length > mailNameLength
+    ? `${chars
+        .slice(0, mailNameLength - 1)
+        .join("")
+        .trimEnd()}…`
+    : plain;
+}
+
 function compose(
   config: AppConfig["mail"],
   to: string,
@@ -38,8 +56,8 @@ export function passwordResetMail(
     to.email,
     "Reset your password",
     [
-      `Hello ${to.name},`,
-      `someone asked to reset the password of your account in the ${workspace} workspace. If it was you, choose a new password within ${minutes} minutes; the link works once.`,
+      `Hello ${shown(to.name)},`,
+      `someone asked to reset the password of your account in the ${shown(workspace)} workspace. If it was you, choose a new password within ${minutes} minutes; the link works once.`,
       "If it was not you, ignore this message: your password stays as it is.",
     ],
     { label: "Choose a new password", link },
@@ -53,8 +71,8 @@ export function passwordChangedMail(
   how: "changed" | "reset",
 ): Mail {
   return compose(config, to.email, "Your password was changed", [
-    `Hello ${to.name},`,
-    `the password of your account in the ${workspace} workspace was just ${how}, and your other sessions were signed out.`,
+    `Hello ${shown(to.name)},`,
+    `the password of your account in the ${shown(workspace)} workspace was just ${how}, and your other sessions were signed out.`,
     "If you did not do this, reset your password now and tell your workspace's admins.",
   ]);
 }
@@ -72,8 +90,8 @@ export function verificationMail(
     to.email,
     "Verify your email address",
     [
-      `Hello ${to.name},`,
-      `please confirm that ${to.email} is yours, for your account in the ${workspace} workspace. The link works once, for ${hours} hours.`,
+      `Hello ${shown(to.name)},`,
+      `please confirm that ${to.email} is yours, for your account in the ${shown(workspace)} workspace. The link works once, for ${hours} hours.`,
       "If you did not sign up, ignore this message.",
     ],
     { label: "Verify my email", link },
@@ -89,18 +107,18 @@ export function workspaceDeletionMail(
 ): Mail {
   const link = `${config.appUrl}/account`;
   if ("cancelledBy" in change) {
-    return compose(config, to.email, `${workspace} will not be deleted`, [
-      `Hello ${to.name},`,
-      `${change.cancelledBy} cancelled the deletion of the ${workspace} workspace. Everything in it stays, and it can be changed again.`,
+    return compose(config, to.email, `${shown(workspace)} will not be deleted`, [
+      `Hello ${shown(to.name)},`,
+      `${shown(change.cancelledBy)} cancelled the deletion of the ${shown(workspace)} workspace. Everything in it stays, and it can be changed again.`,
     ]);
   }
   return compose(
     config,
     to.email,
-    `${workspace} is scheduled for deletion`,
+    `${shown(workspace)} is scheduled for deletion`,
     [
-      `Hello ${to.name},`,
-      `${change.by} scheduled the ${workspace} workspace for deletion. On ${change.dueAt.toUTCString()} every project, task, comment, member and audit event in it will be erased, for good.`,
+      `Hello ${shown(to.name)},`,
+      `${shown(change.by)} scheduled the ${shown(workspace)} workspace for deletion. On ${change.dueAt.toUTCString()} every project, task, comment, member and audit event in it will be erased, for good.`,
       "Until then it can be read and downloaded, not changed, and any owner can cancel the deletion.",
     ],
     { label: "Download the data or cancel", link },

@@ -439,6 +439,12 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/hardening/hashing.test.ts"],
   },
   {
+    name: "mail-names-cut",
+    description: "names in mail (subject and body) are cut to 60 characters",
+    edits: [{ file: "server/mail/messages.ts", find: "chars.length > mailNameLength ?", replace: "false ?" }],
+    suites: ["tests/mail/messages.test.ts"],
+  },
+  {
     name: "forwarded-rightmost",
     description: "behind a proxy, the client is the entry our proxy appended, not the one the client wrote",
     edits: [{ file: "server/app.ts", find: "entries[entries.length - hops]", replace: "entries[0]" }],
