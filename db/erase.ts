@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { withoutTenant } from "./tenant.js";
+import { jobStatementTimeoutMs, withoutTenant } from "./tenant.js";
 import { type Db, rowsOf } from "./types.js";
 
 export interface EraseOptions {
@@ -53,7 +53,7 @@ export async function eraseDueTenants(db: Db, options: EraseOptions): Promise<Er
                 sql`select app.erase_tenant_batch(${id}::uuid, ${batch}::integer, ${options.slugReservedDays}::integer) as deleted`,
               ),
             )[0]?.deleted ?? null,
-          { statementTimeoutMs: 60_000 },
+          { statementTimeoutMs: jobStatementTimeoutMs },
         );
         options.onBatch?.(id, deleted ?? 0);
         // Let waiting requests in between batches (PGlite's one connection serves them in turn).

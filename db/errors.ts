@@ -33,6 +33,8 @@ const unavailableCodes = new Set([
   "CONNECTION_CLOSED",
   "CONNECTION_DESTROYED",
   "CONNECTION_ENDED",
+  // Our postgres.js patch: a statement got no byte of its answer in time (db/postgres.ts).
+  "RESPONSE_TIMEOUT",
   "ECONNREFUSED",
   "ECONNRESET",
   "EPIPE",

@@ -1,7 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import { migratePgliteDb, migratePostgresUrl, pendingMigrations } from "./migrate.js";
 import { connectPglite, prepareDataDir } from "./pglite.js";
-import { connectPostgres } from "./postgres.js";
+import { connectPostgres, responseTimeoutFor } from "./postgres.js";
+import { jobStatementTimeoutMs } from "./tenant.js";
 import type { Database } from "./types.js";
 
 /** Thrown when PostgreSQL has unapplied migrations and MIGRATE_ON_START is off. */
@@ -23,6 +24,8 @@ export interface DatabaseConfig {
   poolMax: number;
   /** How long opening a connection may take before a request fails as unavailable. */
   connectTimeoutMs?: number;
+  /** How long a statement may wait for its answer before its connection is destroyed (requests' pool). */
+  responseTimeoutMs?: number;
   /** Named prepared statements (off behind PgBouncer in transaction mode). */
   prepare: boolean;
   migrateOnStart: boolean;
@@ -43,6 +46,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
       poolMax: config.poolMax,
       prepare: config.prepare,
       ...(config.connectTimeoutMs ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
+      ...(config.responseTimeoutMs ? { responseTimeoutMs: config.responseTimeoutMs } : {}),
     });
     const pending = await pendingMigrations(database.db);
     if (pending > 0) {
@@ -59,4 +63,24 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   const database = await connectPglite(memory ? {} : { dataDir: config.pgliteDataDir });
   await migratePgliteDb(database.db);
   return database;
+}
+
+/** Connections the background jobs' pool holds on PostgreSQL: they run one batch at a time. */
+const jobsPoolMax = 2;
+
+/**
+ * The database the background jobs (the outbox dispatcher, pruning, erasure) use. On PostgreSQL a
+ * small pool of its own: their batches may run `jobStatementTimeoutMs`, longer than a request's
+ * statements may wait for an answer on the requests' pool, and they never take its connections.
+ * On PGlite, the one database.
+ */
+export function openJobsDatabase(config: DatabaseConfig, requests: Database): Database {
+  if (!config.url) return { ...requests, close: async () => undefined };
+  return connectPostgres({
+    url: config.url,
+    poolMax: jobsPoolMax,
+    prepare: config.prepare,
+    ...(config.connectTimeoutMs ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
+    responseTimeoutMs: responseTimeoutFor(jobStatementTimeoutMs),
+  });
 }

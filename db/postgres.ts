@@ -18,6 +18,13 @@ export interface PostgresOptions {
    * request waits between attempts while the database is away (see `backoffSeconds`).
    */
   connectTimeoutMs?: number;
+  /**
+   * How long a statement may wait for any byte of its answer, in milliseconds, before its
+   * connection is destroyed and its request fails as unavailable (a network partition leaves a
+   * socket open with nothing passing). Set it above the longest `statement_timeout` run on the
+   * pool; unset: no bound (docs/decisions/022-a-partition-is-bounded.md).
+   */
+  responseTimeoutMs?: number;
   /** Called with every statement sent and its parameters (logging, query-plan checks). */
   onQuery?: (query: string, parameters: readonly unknown[]) => void;
 }
@@ -30,6 +37,12 @@ export interface PostgresOptions {
  */
 export const backoffSeconds = (connectTimeoutMs: number) => (retries: number) =>
   Math.min(0.05 * 2 ** retries, connectTimeoutMs / 4000) * (0.5 + Math.random() / 2);
+
+/**
+ * The bound on a statement's answer for a pool whose statements run at most `statementTimeoutMs`:
+ * that, plus a margin for the network and a busy client.
+ */
+export const responseTimeoutFor = (statementTimeoutMs: number) => statementTimeoutMs + 2000;
 
 /**
  * Opens a postgres.js pool. Uses only Web-standard APIs plus sockets, so it also runs in
@@ -46,6 +59,9 @@ export function connectPostgres(options: PostgresOptions): Database {
     idle_timeout: options.idleTimeout ?? 30,
     connect_timeout: connectTimeoutMs / 1000,
     backoff: backoffSeconds(connectTimeoutMs),
+    // TCP keepalive after 10 s idle, so a silently dropped idle connection is found by the kernel.
+    keep_alive: 10,
+    ...(options.responseTimeoutMs ? { response_timeout: options.responseTimeoutMs / 1000 } : {}),
     onnotice: () => {},
     connection: { application_name: "bulkhead" },
     ...(options.onQuery

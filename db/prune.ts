@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { withoutTenant } from "./tenant.js";
+import { jobStatementTimeoutMs, withoutTenant } from "./tenant.js";
 import { type Db, rowsOf } from "./types.js";
 
 export interface PruneOptions {
@@ -40,7 +40,7 @@ export async function pruneExpired(
             sql`select app.prune_expired(${batch}::integer, ${options.throttleWindowSeconds}::integer, ${options.auditRetentionDays ?? null}::integer) as more`,
           ),
         )[0]?.more ?? null,
-      { statementTimeoutMs: 60_000 },
+      { statementTimeoutMs: jobStatementTimeoutMs },
     );
     if (more === null) return { batches, complete: false, busy: true };
     if (!more) return { batches, complete: true, busy: false };

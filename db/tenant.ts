@@ -41,6 +41,12 @@ export interface ContextOptions {
 
 export type Isolation = "read committed" | "repeatable read";
 
+/** `statement_timeout` of transactions that set none (5 s, also the runtime role's default). */
+export const defaultStatementTimeoutMs = 5000;
+
+/** `statement_timeout` of the background jobs' batches (erasure, pruning), which run on a pool of their own. */
+export const jobStatementTimeoutMs = 60_000;
+
 /** Thrown inside a transaction to roll it back without an error of its own (see `tenantProcedure`). */
 export class Rollback extends Error {
   constructor() {
@@ -61,7 +67,7 @@ export async function enterTenant(
 ): Promise<MemberRole | null> {
   // One round trip: role switch, tenant, user and statement timeout, all transaction-local,
   // and the caller's current role read back under RLS.
-  const timeout = options.statementTimeoutMs ?? 5000;
+  const timeout = options.statementTimeoutMs ?? defaultStatementTimeoutMs;
   const lock = options.lockMember ?? true;
   const result = await tx.execute(
     sql`select app.set_context(${context?.tenantId ?? null}::uuid, ${context?.userId ?? null}::uuid, ${timeout}::integer, ${context?.sessionId ?? null}::uuid, ${lock}::boolean) as role`,

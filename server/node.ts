@@ -8,7 +8,7 @@ import { type HttpBindings, serve } from "@hono/node-server";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { Hono, type MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
-import { openDatabase } from "../db/open.js";
+import { openDatabase, openJobsDatabase } from "../db/open.js";
 import { checkPosture } from "../db/posture.js";
 import { createApp } from "./app.js";
 import { createArgon2Hasher } from "./auth/argon2.js";
@@ -66,7 +66,8 @@ async function main() {
     throw new ConfigError("SMTP_URL is required in production (without it mail is only written to files)");
   }
 
-  const database = await openDatabase(databaseConfigOf(raw));
+  const databaseConfig = databaseConfigOf(raw);
+  const database = await openDatabase(databaseConfig);
   const posture = await checkPosture(database.db);
   if (posture.problems.length > 0) {
     logger.error("refusing to start: the database does not enforce tenant isolation", { problems: posture.problems });
@@ -99,6 +100,8 @@ async function main() {
   const metricsServer =
     metrics && raw.METRICS_PORT ? serveMetrics(metrics, raw.METRICS_PORT, raw.METRICS_HOST, raw.METRICS_TOKEN) : null;
 
+  // Background jobs run on a pool of their own (db/open.ts).
+  const jobs = openJobsDatabase(databaseConfig, database);
   // Mail leaves through the outbox; in development, without SMTP_URL, into files in MAIL_DIR.
   const transport = raw.SMTP_URL
     ? smtpTransport(raw.SMTP_URL, raw.MAIL_FROM)
@@ -106,7 +109,7 @@ async function main() {
   const dispatcher =
     raw.OUTBOX_POLL_MS > 0
       ? startDispatcher({
-          db: database.db,
+          db: jobs.db,
           transport,
           logger,
           intervalMs: raw.OUTBOX_POLL_MS,
@@ -118,7 +121,7 @@ async function main() {
   const pruning =
     raw.PRUNE_INTERVAL_SECONDS > 0
       ? startPruning({
-          database,
+          database: jobs,
           throttleWindowSeconds: longestThrottleWindowSeconds(raw),
           auditRetentionDays: raw.AUDIT_RETENTION_DAYS ?? null,
           slugReservedDays: raw.TENANT_SLUG_RESERVED_DAYS,
@@ -147,6 +150,7 @@ async function main() {
     await pruning?.stop();
     await dispatcher?.stop();
     transport.close();
+    await jobs.close();
     await database.close();
     logger.info("stopped");
     process.exit(0);

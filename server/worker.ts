@@ -16,11 +16,14 @@ import { type App, createApp } from "./app.js";
 import { createPortableArgon2Hasher } from "./auth/argon2-portable.js";
 import { TokenService } from "./auth/tokens.js";
 import { ConfigError, longestThrottleWindowSeconds, parseConfig, toAppConfig } from "./config.js";
+import { databaseConfigOf } from "./database-config.js";
 import { type AppDeps, systemClock } from "./deps.js";
 
 type SharedDeps = Omit<AppDeps, "database" | "tokens"> & {
   url: string;
   poolMax: number;
+  /** The requests' bound on a statement's answer (db/postgres.ts). */
+  responseTimeoutMs: number | undefined;
   prepare: boolean;
   throttleWindowSeconds: number;
   tokens: TokenService;
@@ -46,6 +49,7 @@ function sharedDeps(env: Record<string, unknown>) {
   shared = {
     url: raw.DATABASE_URL,
     poolMax: Math.min(raw.DATABASE_POOL_MAX, 5),
+    responseTimeoutMs: databaseConfigOf(raw).responseTimeoutMs,
     prepare: raw.DATABASE_PREPARE,
     throttleWindowSeconds: longestThrottleWindowSeconds(raw),
     config,
@@ -59,11 +63,11 @@ function sharedDeps(env: Record<string, unknown>) {
 /** A client of this invocation's own (see above), closed once the invocation is done. */
 async function withInvocationDatabase<T>(
   deps: SharedDeps,
-  poolMax: number,
+  pool: { poolMax: number; responseTimeoutMs?: number },
   ctx: ExecutionContext,
   fn: (database: Database) => Promise<T>,
 ): Promise<T> {
-  const database = connectPostgres({ url: deps.url, poolMax, prepare: deps.prepare });
+  const database = connectPostgres({ url: deps.url, prepare: deps.prepare, ...pool });
   try {
     return await fn(database);
   } finally {
@@ -83,7 +87,11 @@ export default {
       },
     });
     const built = app;
-    return withInvocationDatabase(deps, deps.poolMax, ctx, async (database) =>
+    const pool = {
+      poolMax: deps.poolMax,
+      ...(deps.responseTimeoutMs ? { responseTimeoutMs: deps.responseTimeoutMs } : {}),
+    };
+    return withInvocationDatabase(deps, pool, ctx, async (database) =>
       built.fetch(request, { ...env, [invocationDatabase]: database }, ctx),
     );
   },
@@ -94,7 +102,8 @@ export default {
    */
   async scheduled(_controller: unknown, env: Record<string, unknown>, ctx: ExecutionContext): Promise<void> {
     const deps = sharedDeps(env);
-    await withInvocationDatabase(deps, 1, ctx, (database) =>
+    // Pruning's batches run up to jobStatementTimeoutMs: no request's bound on this pool.
+    await withInvocationDatabase(deps, { poolMax: 1 }, ctx, (database) =>
       pruneExpired(database.db, { throttleWindowSeconds: deps.throttleWindowSeconds, maxBatches: 20 }),
     );
   },

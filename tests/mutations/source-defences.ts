@@ -441,8 +441,21 @@ export const sourceDefences: SourceDefence[] = [
   {
     name: "mail-names-cut",
     description: "names in mail (subject and body) are cut to 60 characters",
-    edits: [{ file: "server/mail/messages.ts", find: "chars.length > mailNameLength ?", replace: "false ?" }],
+    edits: [{ file: "server/mail/messages.ts", find: "return chars.length > mailNameLength", replace: "return false" }],
     suites: ["tests/mail/messages.test.ts"],
+  },
+  {
+    name: "response-timeout",
+    description: "a statement left unanswered (a partition) ends its connection in time; the request answers 503",
+    engines: ["postgres"],
+    edits: [
+      {
+        file: "db/postgres.ts",
+        find: "...(options.responseTimeoutMs ? { response_timeout: options.responseTimeoutMs / 1000 } : {}),",
+        replace: "",
+      },
+    ],
+    suites: ["tests/hardening/partition.test.ts"],
   },
   {
     name: "forwarded-rightmost",
