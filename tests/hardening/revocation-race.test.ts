@@ -26,7 +26,8 @@ const cookieName = "__Secure-bulkhead_refresh";
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await createTestApp({ env: { CORS_ORIGINS: allowed } });
+  // 50 password changes by one member: more re-checks than a window allows (LOGIN_MAX_FAILURES).
+  t = await createTestApp({ env: { CORS_ORIGINS: allowed, LOGIN_MAX_FAILURES: "1000" } });
 });
 afterAll(() => t.close());
 
