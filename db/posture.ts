@@ -2,6 +2,7 @@ import { is, type SQL, sql } from "drizzle-orm";
 import { getTableConfig, PgDialect, PgTable } from "drizzle-orm/pg-core";
 import { functionDrift } from "./functions.js";
 import * as schema from "./schema.js";
+import { schemaRuleProblems } from "./schema-rules.js";
 import { type Db, rowsOf } from "./types.js";
 
 export const defaultRuntimeRole = "bulkhead_app";
@@ -126,6 +127,9 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
   }
 
   problems.push(...(await policyProblems(db)));
+
+  // The schema's isolation rules for every tenant table, a team's own included (db/schema-rules.ts).
+  problems.push(...(await schemaRuleProblems(db, runtimeRole)));
 
   // The functions in schema `app` are exactly those of db/sql/functions/: bodies, rights,
   // search_path, owners and grants (a function changed by hand is a problem, not a warning).

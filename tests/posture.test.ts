@@ -247,6 +247,99 @@ describe("posture check", () => {
     expect(retargeted).toEqual([`public.tasks: policy "${policy}" differs from db/schema.ts`]);
   });
 
+  describe("the schema's rules hold for a team's own tables", () => {
+    /** A tenant table as docs/adding-a-resource.md makes one, with `change` left out or added. */
+    const labels = (change: { owner?: false; key?: string; extra?: string } = {}) => `
+      create table labels (tenant_id uuid not null references tenants (id), id uuid not null default gen_random_uuid(),
+                           name text not null, ${change.key ?? "primary key (tenant_id, id)"});
+      ${change.owner === false ? "" : "alter table labels owner to bulkhead_owner;"}
+      alter table labels enable row level security;
+      alter table labels force row level security;
+      create policy "labels are seen only within their tenant" on labels
+        using (tenant_id = app.current_tenant_id()) with check (tenant_id = app.current_tenant_id());
+      ${change.extra ?? ""}`;
+    const drop = "drop table if exists task_labels; drop table if exists labels";
+
+    it("refuses a tenant table not owned by bulkhead_owner", async () => {
+      const problems = await problemsWhile(labels({ owner: false }), drop);
+      expect(problems.find((p) => p.startsWith("public.labels: owned by "))).toMatch(/, not bulkhead_owner$/);
+      // Made as the recipe says, it passes every rule: only the policy is not declared in db/schema.ts.
+      const made = await problemsWhile(labels(), drop);
+      expect(made).toEqual([
+        'public.labels: policy "labels are seen only within their tenant" is not declared in db/schema.ts',
+      ]);
+    });
+
+    it("refuses a foreign key between tenant tables that leaves tenant_id out", async () => {
+      const problems = await problemsWhile(
+        labels({
+          extra: `alter table labels add constraint labels_id_key unique (id);
+            create table task_labels (tenant_id uuid not null, task_id uuid not null, label_id uuid not null,
+              primary key (tenant_id, task_id, label_id),
+              foreign key (tenant_id, task_id) references tasks (tenant_id, id),
+              constraint task_labels_label_fkey foreign key (label_id) references labels (id));
+            alter table task_labels owner to bulkhead_owner`,
+        }),
+        drop,
+      );
+      expect(problems).toContain(
+        "public.task_labels: foreign key task_labels_label_fkey to public.labels does not include tenant_id (a row could point at another tenant's)",
+      );
+      expect(problems.filter((p) => p.includes("task_labels_pkey") || p.includes("tasks_"))).toEqual([]);
+    });
+
+    it("refuses a unique index on a tenant table without tenant_id, an expression index included", async () => {
+      const problems = await problemsWhile(
+        labels({ extra: "create unique index labels_name_key on labels (lower(name))" }),
+        drop,
+      );
+      expect(problems).toContain(
+        "public.labels: unique index labels_name_key does not include tenant_id (a conflict would tell one tenant about another's rows)",
+      );
+      const perTenant = await problemsWhile(
+        labels({ extra: "create unique index labels_name_key on labels (tenant_id, lower(name))" }),
+        drop,
+      );
+      expect(perTenant.filter((p) => p.includes("labels_name_key"))).toEqual([]);
+    });
+
+    it("refuses a tenant table no index leads with tenant_id", async () => {
+      const problems = await problemsWhile(labels({ key: "primary key (id, tenant_id)" }), drop);
+      expect(problems).toContain(
+        "public.labels: no index leads with tenant_id (a tenant's query would scan every tenant's rows)",
+      );
+    });
+
+    it("refuses a grant to the runtime role beyond the declared set", async () => {
+      const problems = await problemsWhile(
+        labels({
+          extra: `grant select, insert, truncate on labels to bulkhead_app;
+            grant update (name) on labels to bulkhead_app;
+            grant references on projects to bulkhead_app;
+            grant create on schema public to bulkhead_app;
+            grant bulkhead_owner to bulkhead_app`,
+        }),
+        `revoke create on schema public from bulkhead_app; revoke bulkhead_owner from bulkhead_app;
+         revoke references on projects from bulkhead_app; ${drop}`,
+      );
+      expect(problems).toEqual(
+        expect.arrayContaining([
+          "public.labels: the runtime role may INSERT",
+          "public.labels: the runtime role may SELECT",
+          "public.labels: the runtime role may TRUNCATE",
+          "public.labels: the runtime role may UPDATE (column name)",
+          "public.projects: the runtime role may REFERENCES",
+          "schema public: the runtime role may CREATE",
+          "the runtime role is a member of bulkhead_owner",
+        ]),
+      );
+      // What the migrations grant is declared: none of it is named.
+      expect(problems.filter((p) => p.startsWith("public.projects:"))).toEqual([
+        "public.projects: the runtime role may REFERENCES",
+      ]);
+    });
+  });
+
   it("fails when a (table, role, command) has more than one permissive policy", async () => {
     const problems = await problemsWhile(
       `create policy "owner sees everything" on invitations for select to bulkhead_owner using (true)`,

@@ -458,6 +458,54 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/hardening/partition.test.ts"],
   },
   {
+    name: "schema-rule-owner",
+    description: "a tenant table not owned by bulkhead_owner is refused at start",
+    edits: [
+      {
+        file: "db/schema-rules.ts",
+        find: "where pg_catalog.pg_get_userbyid(t.relowner) <> $" + "{ownerRole}",
+        replace: "where false",
+      },
+    ],
+    suites: ["tests/posture.test.ts"],
+  },
+  {
+    name: "schema-rule-fk",
+    description: "a foreign key between tenant tables without tenant_id is refused at start",
+    edits: [{ file: "db/schema-rules.ts", find: "where con.contype = 'f'", replace: "where false" }],
+    suites: ["tests/posture.test.ts"],
+  },
+  {
+    name: "schema-rule-unique",
+    description: "a unique index on a tenant table without tenant_id is refused at start",
+    edits: [{ file: "db/schema-rules.ts", find: "where i.indisunique", replace: "where false" }],
+    suites: ["tests/posture.test.ts"],
+  },
+  {
+    name: "schema-rule-leading-index",
+    description: "a tenant table no index leads with tenant_id is refused at start",
+    edits: [
+      {
+        file: "db/schema-rules.ts",
+        find: "where not exists (select 1 from pg_catalog.pg_index i where i.indrelid = t.oid and i.indkey[0] = t.tenant_col)",
+        replace: "where false",
+      },
+    ],
+    suites: ["tests/posture.test.ts"],
+  },
+  {
+    name: "schema-rule-grants",
+    description: "a grant to the runtime role beyond the declared set is refused at start",
+    edits: [
+      {
+        file: "db/schema-rules.ts",
+        find: "return found.filter((problem) => !declaredGrant(problem));",
+        replace: 'return found.filter((problem) => !problem.includes("runtime role"));',
+      },
+    ],
+    suites: ["tests/posture.test.ts"],
+  },
+  {
     name: "forwarded-rightmost",
     description: "behind a proxy, the client is the entry our proxy appended, not the one the client wrote",
     edits: [{ file: "server/app.ts", find: "entries[entries.length - hops]", replace: "entries[0]" }],
