@@ -183,8 +183,9 @@ describe("isolation pitfalls (catalogue and runtime role)", () => {
     for (const partition of partitions) expect(partition, partition.name).toMatchObject({ rls: true, forced: true });
 
     await t.admin.execute(
-      sql`create table public.events_p (tenant_id uuid not null, id uuid not null) partition by list (tenant_id)`,
+      sql`create table public.events_p (tenant_id uuid not null, id uuid not null, primary key (tenant_id, id)) partition by list (tenant_id)`,
     );
+    await t.admin.execute(sql`alter table public.events_p owner to bulkhead_owner`);
     await t.admin.execute(sql`alter table public.events_p enable row level security`);
     await t.admin.execute(sql`alter table public.events_p force row level security`);
     await t.admin.execute(
