@@ -2,6 +2,21 @@ import { sql } from "drizzle-orm";
 import { jobStatementTimeoutMs, withoutTenant } from "./tenant.js";
 import { type Db, rowsOf } from "./types.js";
 
+/**
+ * Tenant tables `app.erase_tenant_batch` leaves to a cascade from their parent row (the tenant's,
+ * or a user's), each with why that is few rows. Every other table with a `tenant_id` column must
+ * be erased in batches by the function: `tests/tenant-coverage.test.ts` names one that is neither.
+ */
+export const erasedWithTheirParent: Record<string, string> = {
+  invitations: "with the tenant: at most 1,000 pending per workspace (a quota)",
+  outbox: "with the tenant: messages in flight, their bodies erased once sent",
+  tenant_limits: "with the tenant: one row",
+  tenant_usage: "with the tenant: one row per counter",
+  refresh_tokens: "with their user: a handful of sessions each, erased in batches of users",
+  password_resets: "with their user: a few single-use tokens each",
+  verifications: "with their user: a few single-use tokens each",
+};
+
 export interface EraseOptions {
   /** Rows per transaction (default 2,000): each batch is short, and holds few locks. */
   batch?: number;

@@ -38,6 +38,18 @@ const referencedBy: Record<string, string> = {
   comments_task_fkey: "Task",
 };
 
+/**
+ * What a value collided with, by the unique index that refused it: a message that names the
+ * conflict, in the caller's own words. Each index is per tenant (`db/schema-rules.ts` refuses
+ * one that is not), so the conflict is with the caller's own tenant's row — except a
+ * workspace's slug, which is global by design (it names the workspace in URLs). An index not
+ * listed here answers the generic message; none names the other row or its values.
+ */
+const conflictBy: Record<string, string> = {
+  users_tenant_email_key: "A member with this email already exists in this workspace",
+  tenants_slug_key: "A workspace with this slug already exists",
+};
+
 /** A driver field that may be logged or matched: a string of at most 128 characters. */
 const field = (value: unknown) => (typeof value === "string" && value.length <= 128 ? value : undefined);
 
@@ -70,7 +82,11 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
       });
     }
     case sqlState.uniqueViolation:
-      return new TRPCError({ code: "CONFLICT", message: "A record with these values already exists", cause: error });
+      return new TRPCError({
+        code: "CONFLICT",
+        message: conflictBy[constraintOf(error) ?? ""] ?? "A record with these values already exists",
+        cause: error,
+      });
     case sqlState.invalidTextRepresentation:
     case sqlState.checkViolation:
     case sqlState.notNullViolation:

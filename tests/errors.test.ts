@@ -59,6 +59,12 @@ describe("a procedure that fails after writing", () => {
         t.client().auth.acceptInvite.mutate({ token: second.token, name: "Twice", password: "a long enough password" }),
       ),
     ).toBe("CONFLICT");
+    // The message names the conflict in the invitee's terms: the workspace they were invited to.
+    const again = await t
+      .client()
+      .auth.acceptInvite.mutate({ token: second.token, name: "Again", password: "a long enough password" })
+      .catch((e: Error) => e.message);
+    expect(again).toBe("A member with this email already exists in this workspace");
     const accepted = await t.admin.execute(
       sql`select count(*)::int as n from invitations where id = ${second.invitationId} and accepted_at is not null`,
     );
@@ -78,6 +84,7 @@ describe("error responses", () => {
       ),
     ).toBe("CONFLICT");
     for (const body of t.bodies.slice(before)) expectNoLeak(body);
+    expect(t.bodies.slice(before).join("")).toContain("A workspace with this slug already exists");
   });
 
   it("an unexpected database fault is INTERNAL_SERVER_ERROR with a request id, and no SQL or stack", async () => {

@@ -506,6 +506,24 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/posture.test.ts"],
   },
   {
+    name: "export-knows-every-table",
+    description: "a tenant table the export neither exports nor declares left out fails a test naming it",
+    edits: [{ file: "server/tenant/export.ts", find: '  outbox: "mail in flight, erased once sent",\n', replace: "" }],
+    suites: ["tests/tenant-coverage.test.ts"],
+  },
+  {
+    name: "erase-knows-every-table",
+    description: "a tenant table the erase neither batches nor declares cascaded fails a test naming it",
+    edits: [
+      {
+        file: "db/erase.ts",
+        find: '  invitations: "with the tenant: at most 1,000 pending per workspace (a quota)",\n',
+        replace: "",
+      },
+    ],
+    suites: ["tests/tenant-coverage.test.ts"],
+  },
+  {
     name: "forwarded-rightmost",
     description: "behind a proxy, the client is the entry our proxy appended, not the one the client wrote",
     edits: [{ file: "server/app.ts", find: "entries[entries.length - hops]", replace: "entries[0]" }],
