@@ -16,7 +16,15 @@ interface AuditContext {
 
 /**
  * Records a mutation in the tenant's audit trail, in the request's own transaction: the event
- * exists exactly when the change committed.
+ * exists exactly when the change committed. The tenant and the actor come from `ctx.member`,
+ * never from input.
+ *
+ * @example
+ * create: tenantProcedure.input(z.object({ name: nameField })).mutation(async ({ ctx, input }) => {
+ *   const [label] = await ctx.db.insert(labels).values({ tenantId: ctx.member.tenantId, name: input.name }).returning();
+ *   await audit(ctx, { action: "label.created", targetType: "label", targetId: label.id });
+ *   return label;
+ * }),
  */
 export async function audit(ctx: AuditContext, entry: AuditEntry): Promise<void> {
   await recordAudit(ctx.db, { ...entry, tenantId: ctx.member.tenantId, actorId: ctx.member.userId }, ctx);

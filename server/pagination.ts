@@ -90,6 +90,18 @@ export interface PagedRead<Q extends Executable> {
  * Prepares a list's reads from one builder: `build(db, start)` selects newest first
  * (`newestFirst`), filters with `start(createdAt, id)` and limits to `sql.placeholder("limit")`.
  * Read a page with `readPage`.
+ *
+ * @example
+ * // At module level, once: a task's comments, newest first, one statement per page.
+ * const commentPages = preparePages((db, start) =>
+ *   db.select(commentColumns).from(comments)
+ *     .where(and(eq(comments.tenantId, sql.placeholder("tenantId")),
+ *                eq(comments.taskId, sql.placeholder("taskId")),
+ *                start(comments.createdAt, comments.id)))
+ *     .orderBy(...newestFirst(comments.createdAt, comments.id))
+ *     .limit(sql.placeholder("limit"))
+ *     .prepare("comments_page"),
+ * );
  */
 export function preparePages<Q extends Executable>(build: (db: ReadDb, start: PageStart) => Q): PagedRead<Q> {
   return {
@@ -98,7 +110,15 @@ export function preparePages<Q extends Executable>(build: (db: ReadDb, start: Pa
   };
 }
 
-/** One page of a paged read: `limit + 1` rows after the input's cursor, as a `Page`. */
+/**
+ * One page of a paged read: `limit + 1` rows after the input's cursor, as a `Page`. A cursor
+ * that does not decode is BAD_REQUEST before anything is read.
+ *
+ * @example
+ * list: tenantReadProcedure.input(pageInput.extend({ taskId: idField })).query(({ ctx, input }) =>
+ *   readPage(ctx.read, commentPages, { tenantId: ctx.member.tenantId, taskId: input.taskId }, input),
+ * ),
+ */
 export async function readPage<Row extends { createdAt: Date; id: string }>(
   read: Reads["run"],
   pages: PagedRead<Executable<Row[]>>,

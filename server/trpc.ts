@@ -1,5 +1,19 @@
 /**
  * The one tRPC init. Routers import `router` and the base procedures from here only.
+ *
+ * Start here: which procedure a new one is built on.
+ * 1. It reads one tenant's rows, one select at a time (a list, a get): `tenantReadProcedure`.
+ *    Each select is one statement that checks the member itself; no transaction is held.
+ * 2. It writes, needs the caller's role, or needs several statements to agree (a count and a
+ *    page, a check then a write): `tenantProcedure`. All of it runs in one transaction that has
+ *    confirmed the member first; a thrown error rolls it back.
+ * 3. Only admins or owners may call it: `adminProcedure` / `ownerProcedure` (a `tenantProcedure`
+ *    that checks the role read in that transaction).
+ * 4. It must not hold a transaction across slow work (a password hash between a read and a
+ *    write): `signedInProcedure`, which opens its own `withMember` transactions.
+ * 5. Anyone may call it (sign-in, registration, health): `publicProcedure`. It gets no tenant:
+ *    whatever it reads of one goes through `withTenant` or an `app.*` function.
+ * docs/adding-a-resource.md walks through 1 and 2 with a whole resource.
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError, z } from "zod";
