@@ -524,6 +524,20 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/tenant-coverage.test.ts"],
   },
   {
+    name: "doctor-pooler-prepare",
+    description: "npm run doctor fails on named prepared statements behind a pooler",
+    engines: ["postgres"],
+    edits: [{ file: "db/doctor.ts", find: "if (pooled && options.prepare) {", replace: "if (false) {" }],
+    suites: ["tests/doctor.test.ts"],
+  },
+  {
+    name: "doctor-owner-login",
+    description: "npm run doctor fails on an owner role that can log in",
+    engines: ["postgres"],
+    edits: [{ file: "db/doctor.ts", find: "if (owner.login && !options.allowOwnerLogin)", replace: "if (false)" }],
+    suites: ["tests/doctor.test.ts"],
+  },
+  {
     name: "forwarded-rightmost",
     description: "behind a proxy, the client is the entry our proxy appended, not the one the client wrote",
     edits: [{ file: "server/app.ts", find: "entries[entries.length - hops]", replace: "entries[0]" }],
