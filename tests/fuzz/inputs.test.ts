@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ZodType } from "zod";
 import { appRouter } from "../../server/routers/_app.js";
 import { createTestApp, password, type TenantHandle, type TestApp, testSecret } from "../helpers/app.js";
+import { defOf } from "../helpers/zod.js";
 
 const total = Number(process.env.FUZZ_INPUTS || 400);
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
@@ -126,18 +127,6 @@ const anyJson: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     }),
   ),
 })).value;
-
-interface Def {
-  type: string;
-  shape?: Record<string, ZodType>;
-  innerType?: ZodType;
-  in?: ZodType;
-  entries?: Record<string, string>;
-  values?: unknown[];
-  format?: string;
-  items?: ZodType[];
-}
-const defOf = (schema: ZodType) => (schema as unknown as { _zod: { def: Def } })._zod.def;
 
 /** A value of the schema's shape, usually well-formed: the closer to valid, the deeper it reaches. */
 function wellFormed(schema: ZodType): fc.Arbitrary<unknown> {

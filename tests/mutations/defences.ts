@@ -51,6 +51,15 @@ const rewriteEnterMember = (db: Db, rewrite: (source: string) => string) =>
 const rewriteRead = (db: Db, rewrite: (source: string) => string) =>
   rewriteFunction(db, "app.read(uuid, uuid, integer, uuid, text, text, text, text[])", rewrite);
 
+/** tasks → projects by the project's id alone: a task of one tenant may point at another's project. */
+async function projectKeyWithoutTenant(db: Db) {
+  await db.execute(sql`alter table tasks drop constraint tasks_project_fkey`);
+  await db.execute(sql`create unique index projects_id_only_key on projects (id)`);
+  await db.execute(
+    sql`alter table tasks add constraint tasks_project_fkey foreign key (project_id) references projects (id) on delete cascade`,
+  );
+}
+
 export const defences: Defence[] = [
   {
     name: "force-rls",
@@ -105,13 +114,33 @@ export const defences: Defence[] = [
     name: "composite-fk",
     description: "composite (tenant_id, project_id) foreign key on tasks",
     engines: ["pglite", "postgres"],
+    remove: projectKeyWithoutTenant,
+  },
+  {
+    name: "composite-fk-probe",
+    description: "the cross-tenant probe alone finds a foreign key without tenant_id, with no test written for tasks",
+    engines: ["pglite", "postgres"],
+    remove: projectKeyWithoutTenant,
+    suites: ["tests/isolation/probe.test.ts"],
+  },
+  {
+    name: "unique-with-tenant",
+    description: "a unique index without tenant_id (one email across every workspace) is refused at start",
+    engines: ["pglite", "postgres"],
     async remove(db) {
-      await db.execute(sql`alter table tasks drop constraint tasks_project_fkey`);
-      await db.execute(sql`create unique index projects_id_only_key on projects (id)`);
-      await db.execute(
-        sql`alter table tasks add constraint tasks_project_fkey foreign key (project_id) references projects (id) on delete cascade`,
-      );
+      await db.execute(sql`alter table users drop constraint users_tenant_email_key`);
+      await db.execute(sql`alter table users add constraint users_tenant_email_key unique (email)`);
     },
+    suites: ["tests/posture.test.ts"],
+  },
+  {
+    name: "owned-by-owner",
+    description: "a tenant table owned by another role than bulkhead_owner is refused at start",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      await db.execute(sql`alter table comments owner to postgres`);
+    },
+    suites: ["tests/posture.test.ts"],
   },
   {
     name: "revoked-truncate",
