@@ -4,6 +4,7 @@
  * expects the isolation suite to fail; the suite's global setup applies BULKHEAD_MUTATION.
  */
 import { sql } from "drizzle-orm";
+import { tenantTables } from "../../db/schema-rules.js";
 import type { Db } from "../../db/types.js";
 import { rowsOf } from "../../db/types.js";
 
@@ -17,21 +18,11 @@ export interface Defence {
   suites?: string[];
 }
 
-const tenantTables = [
-  "tenants",
-  "users",
-  "projects",
-  "tasks",
-  "comments",
-  "refresh_tokens",
-  "invitations",
-  "audit_events",
-  "password_resets",
-  "verifications",
-  "outbox",
-  "tenant_limits",
-  "tenant_usage",
-];
+/**
+ * The tables a policy guards: every table with a `tenant_id` column, from the catalogue (a table
+ * added later is mutated with no edit here), and `tenants`, keyed by its own id.
+ */
+const guardedTables = async (db: Db) => ["tenants", ...(await tenantTables(db)).map((t) => t.replace(/^public\./, ""))];
 
 /** Replaces `signature`'s definition with `rewrite(its source)`; fails when nothing changes. */
 async function rewriteFunction(db: Db, signature: string, rewrite: (source: string) => string) {
@@ -66,7 +57,7 @@ export const defences: Defence[] = [
     description: "FORCE ROW LEVEL SECURITY on every tenant table",
     engines: ["pglite", "postgres"],
     async remove(db) {
-      for (const table of tenantTables)
+      for (const table of await guardedTables(db))
         await db.execute(sql.raw(`alter table public.${table} no force row level security`));
     },
   },
@@ -86,9 +77,10 @@ export const defences: Defence[] = [
     description: "WITH CHECK on the tenant policies",
     engines: ["pglite", "postgres"],
     async remove(db) {
+      const tables = await guardedTables(db);
       const policies = rowsOf<{ policy: string; table: string }>(
         await db.execute(sql`select polname as policy, polrelid::regclass::text as table from pg_policy
-                             where polwithcheck is not null and polrelid::regclass::text = any (${`{${tenantTables.join(",")}}`}::text[])`),
+                             where polwithcheck is not null and polrelid::regclass::text = any (${`{${tables.join(",")}}`}::text[])`),
       );
       for (const { policy, table } of policies) {
         await db.execute(sql.raw(`alter policy "${policy}" on ${table} with check (true)`));
