@@ -5,12 +5,14 @@ const engine = process.env.BULKHEAD_TEST_ENGINE === "postgres" ? "postgres" : "p
 /**
  * `npm test` is the fast tier: every isolation, auth and domain test, in-process on PGlite.
  * `npm run test:slow` (BULKHEAD_TEST_TIER=slow) is what spawns servers or builds
- * (`*.slow.test.ts`) and the fuzzers; `all` runs both (the PostgreSQL suite).
+ * (`*.slow.test.ts`), the fuzzers and the full cross-tenant probe; `all` runs both (the
+ * PostgreSQL suite).
  */
 const tier = process.env.BULKHEAD_TEST_TIER ?? "fast";
 const include =
   tier === "slow"
-    ? ["tests/**/*.slow.test.ts", "tests/fuzz/**/*.test.ts"]
+    ? // The cross-tenant probe runs bounded in the fast tier and in full here.
+      ["tests/**/*.slow.test.ts", "tests/fuzz/**/*.test.ts", "tests/isolation/probe.test.ts"]
     : ["tests/**/*.test.ts", "server/**/*.test.ts"];
 const exclude = [
   "tests/edge/**",
