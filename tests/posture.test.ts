@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { functionsFolder } from "../db/functions.js";
 import { checkPosture, lints } from "../db/posture.js";
 import { openTestDatabase, type TestDatabase } from "./helpers/db.js";
+import { dropScratchResource, scratchResource } from "./helpers/scratch-resource.js";
 
 let db: TestDatabase;
 
@@ -245,6 +246,22 @@ describe("posture check", () => {
       `alter policy "${policy}" on tasks to public`,
     );
     expect(retargeted).toEqual([`public.tasks: policy "${policy}" differs from db/schema.ts`]);
+  });
+
+  it("finds nothing in a team's resource made as the recipe says, and names each rule it breaks", async () => {
+    const made = await problemsWhile(scratchResource().join(";\n"), dropScratchResource.join(";"));
+    expect(made).toEqual([]);
+    expect(
+      await problemsWhile(scratchResource({ linkByIdOnly: true }).join(";\n"), dropScratchResource.join(";")),
+    ).toEqual([
+      "scratch.task_labels: foreign key task_labels_label_fkey to scratch.labels does not include tenant_id (a row could point at another tenant's)",
+      "scratch.labels: unique index scratch.labels_id_key does not include tenant_id (a conflict would tell one tenant about another's rows)",
+    ]);
+    expect(
+      await problemsWhile(scratchResource({ namesUniqueEverywhere: true }).join(";\n"), dropScratchResource.join(";")),
+    ).toEqual([
+      "scratch.labels: unique index scratch.labels_name_key does not include tenant_id (a conflict would tell one tenant about another's rows)",
+    ]);
   });
 
   describe("the schema's rules hold for a team's own tables", () => {

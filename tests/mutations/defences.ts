@@ -7,6 +7,7 @@ import { sql } from "drizzle-orm";
 import { tenantTables } from "../../db/schema-rules.js";
 import type { Db } from "../../db/types.js";
 import { rowsOf } from "../../db/types.js";
+import { scratchResource } from "../helpers/scratch-resource.js";
 
 export interface Defence {
   name: string;
@@ -131,6 +132,24 @@ export const defences: Defence[] = [
     engines: ["pglite", "postgres"],
     async remove(db) {
       await db.execute(sql`alter table comments owner to postgres`);
+    },
+    suites: ["tests/posture.test.ts"],
+  },
+  {
+    name: "scratch-link-with-tenant",
+    description: "a team's own link table whose foreign key leaves tenant_id out is refused at start",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      for (const statement of scratchResource({ linkByIdOnly: true })) await db.execute(sql.raw(statement));
+    },
+    suites: ["tests/posture.test.ts"],
+  },
+  {
+    name: "scratch-unique-with-tenant",
+    description: "a team's own unique index that leaves tenant_id out is refused at start",
+    engines: ["pglite", "postgres"],
+    async remove(db) {
+      for (const statement of scratchResource({ namesUniqueEverywhere: true })) await db.execute(sql.raw(statement));
     },
     suites: ["tests/posture.test.ts"],
   },
