@@ -89,13 +89,30 @@ export const percentile = (values: number[], p: number) => {
 
 /** Alternates baseline and candidate for `rounds` rounds; returns both medians. */
 export async function alternate(rounds: number, baseline: () => Promise<number>, candidate: () => Promise<number>) {
-  const b: number[] = [];
-  const c: number[] = [];
+  const { medians, rounds: all } = await alternateAll(rounds, { baseline, candidate });
+  return {
+    baseline: medians.baseline,
+    candidate: medians.candidate,
+    baselineRounds: all.baseline,
+    candidateRounds: all.candidate,
+  };
+}
+
+/**
+ * Runs each of `runs` once per round for `rounds` rounds, the order rotated each round so no run
+ * always follows the same neighbour; returns each run's median and its rounds.
+ */
+export async function alternateAll<K extends string>(rounds: number, runs: Record<K, () => Promise<number>>) {
+  const keys = Object.keys(runs) as K[];
+  const all = Object.fromEntries(keys.map((key) => [key, [] as number[]])) as Record<K, number[]>;
   for (let round = 0; round < rounds; round++) {
-    b.push(await baseline());
-    c.push(await candidate());
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[(round + i) % keys.length] as K;
+      all[key].push(await runs[key]());
+    }
   }
-  return { baseline: median(b), candidate: median(c), baselineRounds: b, candidateRounds: c };
+  const medians = Object.fromEntries(keys.map((key) => [key, median(all[key])])) as Record<K, number>;
+  return { medians, rounds: all };
 }
 
 export interface Row {
