@@ -14,6 +14,7 @@ import { benchWrites } from "./p6-writes.js";
 import { benchRlsPattern } from "./p7-rls-pattern.js";
 import { benchInput } from "./p8-input.js";
 import { benchHashing } from "./p9-hashing.js";
+import { benchMixed } from "./p10-mixed.js";
 
 const only = process.argv
   .find((a) => a.startsWith("--only="))
@@ -29,6 +30,7 @@ const all: [string, () => Promise<Row | Row[]>][] = [
   ["P7", benchRlsPattern],
   ["P8", benchInput],
   ["P9", benchHashing],
+  ["P10", benchMixed],
   ["Mem-PGlite", benchFootprint],
 ];
 

@@ -1,0 +1,59 @@
+/**
+ * P10 — latency under load: 200 concurrent clients across 50 tenants, 80% reads
+ * (`projects.list`) and 20% writes (`tasks.create`), for 30 s (5 s in quick mode). No baseline:
+ * the row reports throughput, p50 and p99, and its target is no failed request.
+ */
+import { listPath, load, startBenchServer } from "./http.js";
+import { percentile, quick, type Row, scratchDatabase } from "./lib.js";
+import { seedTenants } from "./seed.js";
+import { accessTokenFor } from "./tokens.js";
+
+export async function benchMixed(): Promise<Row> {
+  const scratch = await scratchDatabase("p10");
+  try {
+    const tenants = await seedTenants(scratch.owner, 50, 20, "P10 seeding");
+    const projectOf = new Map(
+      (
+        await scratch.owner<
+          { tenant_id: string; id: string }[]
+        >`select distinct on (tenant_id) tenant_id, id from projects`
+      ).map((row) => [row.tenant_id, row.id]),
+    );
+    const clients = await Promise.all(
+      tenants.map(async (t) => ({ projectId: projectOf.get(t.tenantId) ?? "", token: await accessTokenFor(t) })),
+    );
+    const server = await startBenchServer(scratch.name);
+    try {
+      const concurrency = 200;
+      const ms = quick ? 5000 : 30_000;
+      const request = (worker: number, i: number) => {
+        const who = clients[(worker * 7919 + i) % clients.length] ?? clients[0];
+        const headers = { authorization: `Bearer ${who?.token}` };
+        // One request in five writes.
+        return (worker + i) % 5 === 0
+          ? {
+              path: "/trpc/tasks.create",
+              method: "POST" as const,
+              headers: { ...headers, "content-type": "application/json" },
+              body: JSON.stringify({ json: { projectId: who?.projectId, title: `load ${worker}-${i}` } }),
+            }
+          : { path: listPath(20), headers };
+      };
+      await load(server.origin, concurrency, 2000, request); // warm up
+      const result = await load(server.origin, concurrency, ms, request);
+      return {
+        id: "P10",
+        what: `${concurrency} clients over ${clients.length} tenants, 80% projects.list / 20% tasks.create, ${ms / 1000} s: p50 ${percentile(result.latencies, 50).toFixed(0)} / p99 ${percentile(result.latencies, 99).toFixed(0)} ms, ${result.errors} errors`,
+        baseline: "",
+        measured: `${Math.round(result.rps)} req/s`,
+        ratio: null,
+        target: "0 errors",
+        ok: result.errors === 0,
+      };
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await scratch.drop();
+  }
+}
