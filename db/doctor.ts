@@ -9,8 +9,7 @@
  * `pg_stat_statements` is loaded, the busiest statements over tenant tables that name no tenant.
  */
 import { sql } from "drizzle-orm";
-import { readMigrationFiles } from "drizzle-orm/migrator";
-import { migrationsFolder } from "./migrate.js";
+import { migrationState } from "./migrate.js";
 import { checkPosture } from "./posture.js";
 import { ownerRole as defaultOwnerRole, tenantTables } from "./schema-rules.js";
 import { type Db, rowsOf } from "./types.js";
@@ -72,27 +71,26 @@ export async function runDoctor(db: Db, options: DoctorOptions): Promise<Check[]
         ),
       );
 
-      // Migrations: the code's journal against drizzle's table.
-      const files = readMigrationFiles({ migrationsFolder });
-      const applied = await read<{ created_at: string }>(
-        sql`select created_at::text from drizzle.__drizzle_migrations order by created_at`,
-      ).catch(() => null);
-      const appliedAt = new Set((applied ?? []).map((row) => Number(row.created_at)));
-      const last = Math.max(0, ...appliedAt);
-      const pending = files.filter((file) => file.folderMillis > last).length;
-      const unknown = [...appliedAt].filter((at) => !files.some((file) => file.folderMillis === at)).length;
+      // Migrations: the code's journal against drizzle's table, in a savepoint (a missing table
+      // would otherwise abort the checks after it).
+      const state = await tx.transaction((inner) => migrationState(inner as unknown as Db)).catch(() => null);
       checks.push(
         check(
           "migrations",
-          [
-            ...(applied === null ? ["no migrations table, or the runtime role cannot read it"] : []),
-            ...(pending > 0 ? [`${pending} of the code's ${files.length} migrations are not applied`] : []),
-            ...(unknown > 0
-              ? [`${unknown} applied migration(s) the code does not have: is this code older than the database?`]
-              : []),
-          ],
+          state === null
+            ? ["no migrations table, or the runtime role cannot read it"]
+            : [
+                ...(state.pending > 0
+                  ? [`${state.pending} of the code's ${state.total} migrations are not applied`]
+                  : []),
+                ...(state.unknown > 0
+                  ? [
+                      `${state.unknown} applied migration(s) the code does not have: is this code older than the database?`,
+                    ]
+                  : []),
+              ],
           "run npm run db:migrate with DATABASE_MIGRATION_URL (or deploy the code that matches the database)",
-          [`${files.length} of ${files.length} applied`],
+          [`${state?.total} of ${state?.total} applied`],
         ),
       );
 

@@ -40,18 +40,30 @@ export async function migratePgliteDb(db: Db): Promise<void> {
   await applyFunctions(db, (text) => (db as unknown as { $client: PGlite }).$client.exec(text));
 }
 
+/**
+ * The code's migrations against the database's: how many the code has, how many of them are not
+ * applied, and how many applied ones the code does not have. Throws when the migrations table
+ * cannot be read (none, or no access to it).
+ */
+export async function migrationState(db: Db): Promise<{ total: number; pending: number; unknown: number }> {
+  const files = readMigrationFiles({ migrationsFolder });
+  const applied = rowsOf<{ at: string }>(
+    await db.execute(sql`select created_at::text as at from drizzle.__drizzle_migrations`),
+  ).map((row) => Number(row.at));
+  const last = Math.max(0, ...applied);
+  return {
+    total: files.length,
+    pending: files.filter((file) => file.folderMillis > last).length,
+    unknown: applied.filter((at) => !files.some((file) => file.folderMillis === at)).length,
+  };
+}
+
 /** How many migrations in `drizzle/` the database has not applied yet (0: up to date). */
 export async function pendingMigrations(db: Db): Promise<number> {
-  const files = readMigrationFiles({ migrationsFolder });
-  let lastApplied = 0;
   try {
-    const result = await db.execute(
-      sql`select coalesce(max(created_at), 0)::text as last from drizzle.__drizzle_migrations`,
-    );
-    lastApplied = Number(rowsOf<{ last: string }>(result)[0]?.last ?? 0);
+    return (await migrationState(db)).pending;
   } catch {
     // No migrations table (or no access to it): nothing has been applied.
-    return files.length;
+    return readMigrationFiles({ migrationsFolder }).length;
   }
-  return files.filter((migration) => migration.folderMillis > lastApplied).length;
 }

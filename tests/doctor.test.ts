@@ -108,6 +108,20 @@ describe.runIf(testEngine === "postgres")("npm run doctor", () => {
     }
   });
 
+  it("when the migrations cannot be read, says so and still runs every other check", async () => {
+    await db.admin.execute(sql`revoke select on drizzle.__drizzle_migrations from bulkhead_app`);
+    try {
+      const checks = await doctor();
+      expect(byName(checks, "migrations")?.details).toEqual([
+        "no migrations table, or the runtime role cannot read it",
+      ]);
+      expect(byName(checks, "isolation posture")?.status).toBe("pass");
+      expect(failed(checks)).toEqual(["migrations"]);
+    } finally {
+      await db.admin.execute(sql`grant select on drizzle.__drizzle_migrations to bulkhead_app`);
+    }
+  });
+
   it("fails on the posture check's problems, naming the object", async () => {
     await db.admin.execute(sql`alter table projects no force row level security`);
     try {
