@@ -8,6 +8,12 @@
  */
 import type { PasswordHasher } from "../deps.js";
 
+/** `hasher` with every call made through `run`. */
+const through = (hasher: PasswordHasher, run: <T>(work: () => Promise<T>) => Promise<T>): PasswordHasher => ({
+  hash: (password) => run(() => hasher.hash(password)),
+  verify: (stored, password) => run(() => hasher.verify(stored, password)),
+});
+
 /** The queue of hashes waiting is full: the caller answers "busy, retry shortly". */
 export class HashingBusy extends Error {
   constructor() {
@@ -40,8 +46,7 @@ export function limitHashing(
     }
   };
   return {
-    hash: (password) => run(() => hasher.hash(password)),
-    verify: (stored, password) => run(() => hasher.verify(stored, password)),
+    ...through(hasher, run),
     get running() {
       return running;
     },
@@ -70,8 +75,5 @@ export function budgetHashing(
       throw error instanceof HashingBusy ? refusals.busy() : error;
     }
   };
-  return {
-    hash: (password) => run(() => hasher.hash(password)),
-    verify: (stored, password) => run(() => hasher.verify(stored, password)),
-  };
+  return through(hasher, run);
 }
