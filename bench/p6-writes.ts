@@ -5,20 +5,14 @@
  */
 import { load, startBenchServer } from "./http.js";
 import { alternate, percentile, quick, type Row, scratchDatabase } from "./lib.js";
-import { seedTenants } from "./seed.js";
+import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
 export async function benchWrites(): Promise<Row> {
   const scratch = await scratchDatabase("p6");
   try {
     const tenants = await seedTenants(scratch.owner, 20, 5, "P6 seeding");
-    const projectOf = new Map(
-      (
-        await scratch.owner<
-          { tenant_id: string; id: string }[]
-        >`select distinct on (tenant_id) tenant_id, id from projects`
-      ).map((row) => [row.tenant_id, row.id]),
-    );
+    const projectOf = await projectOfEachTenant(scratch.owner);
     const writers = await Promise.all(
       tenants.map(async (t) => ({ ...t, projectId: projectOf.get(t.tenantId) ?? "", token: await accessTokenFor(t) })),
     );

@@ -65,3 +65,11 @@ export async function seedTenants(
   await owner`analyze`;
   return seeded;
 }
+
+/** One project of each seeded tenant, by tenant id: what a benchmark's writes name. */
+export async function projectOfEachTenant(owner: postgres.Sql): Promise<Map<string, string>> {
+  const rows = await owner<
+    { tenant_id: string; id: string }[]
+  >`select distinct on (tenant_id) tenant_id, id from projects`;
+  return new Map(rows.map((row) => [row.tenant_id, row.id]));
+}
