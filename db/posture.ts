@@ -23,7 +23,6 @@ interface TableRow {
   table_name: string;
   relrowsecurity: boolean;
   relforcerowsecurity: boolean;
-  owned_by_runtime: boolean;
   commands: string[] | null;
   missing_clauses: string[] | null;
 }
@@ -61,7 +60,6 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
     await db.execute(sql`
       select format('%I.%I', n.nspname, c.relname) as table_name,
              c.relrowsecurity, c.relforcerowsecurity,
-             pg_catalog.pg_get_userbyid(c.relowner) = ${runtimeRole} as owned_by_runtime,
              (select array_agg(distinct p.polcmd::text) from pg_catalog.pg_policy p
                where p.polrelid = c.oid and p.polpermissive
                  and (0 = any (p.polroles) or (select oid from pg_catalog.pg_roles where rolname = ${runtimeRole}) = any (p.polroles))
@@ -86,7 +84,6 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
     const name = table.table_name;
     if (!table.relrowsecurity) problems.push(`${name}: row-level security is not enabled`);
     if (!table.relforcerowsecurity) problems.push(`${name}: row-level security is not forced (the owner bypasses it)`);
-    if (table.owned_by_runtime) problems.push(`${name}: owned by the runtime role ${runtimeRole}`);
     const commands = new Set(table.commands ?? []);
     for (const [code, command] of Object.entries(commandNames)) {
       if (!commands.has("*") && !commands.has(code)) {
