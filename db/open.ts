@@ -42,10 +42,8 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   if (config.url) {
     if (config.migrateOnStart) await migratePostgresUrl(config.migrationUrl ?? config.url);
     const database = connectPostgres({
-      url: config.url,
+      ...postgresOptions(config.url, config),
       poolMax: config.poolMax,
-      prepare: config.prepare,
-      ...(config.connectTimeoutMs ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
       ...(config.responseTimeoutMs ? { responseTimeoutMs: config.responseTimeoutMs } : {}),
     });
     const pending = await pendingMigrations(database.db);
@@ -77,10 +75,15 @@ const jobsPoolMax = 2;
 export function openJobsDatabase(config: DatabaseConfig, requests: Database): Database {
   if (!config.url) return { ...requests, close: async () => undefined };
   return connectPostgres({
-    url: config.url,
+    ...postgresOptions(config.url, config),
     poolMax: jobsPoolMax,
-    prepare: config.prepare,
-    ...(config.connectTimeoutMs ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
     responseTimeoutMs: responseTimeoutFor(jobStatementTimeoutMs),
   });
 }
+
+/** What both pools take from the configuration: where, how to prepare, how long to connect. */
+const postgresOptions = (url: string, config: DatabaseConfig) => ({
+  url,
+  prepare: config.prepare,
+  ...(config.connectTimeoutMs ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
+});
