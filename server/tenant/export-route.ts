@@ -60,7 +60,7 @@ const pieceBytes = 16 * 1024;
  * The pace an export's client must keep: each piece taken within `stallMs`, the whole within
  * `maxMs`, and past the first `stallMs` at least `minBytesPerSecond` on average.
  */
-export class ExportPace {
+class ExportPace {
   readonly #started = performance.now();
   #bytes = 0;
   constructor(private readonly limits: AppConfig["export"]) {}
@@ -76,9 +76,10 @@ export class ExportPace {
   async #sendPiece(write: (piece: Uint8Array) => Promise<unknown>, piece: Uint8Array): Promise<void> {
     const { stallMs, maxMs, minBytesPerSecond } = this.limits;
     const late = () => new ExportCut(`the export ran past ${maxMs / 1000} s`);
+    const stalled = () => new ExportCut(`the client took no data for ${stallMs / 1000} s`);
+    // A piece waits for the stall bound, or for what is left of the deadline when that is less.
     const left = maxMs - (performance.now() - this.#started);
-    if (left < stallMs) await within(write(piece), Math.max(left, 0), late);
-    else await within(write(piece), stallMs, () => new ExportCut(`the client took no data for ${stallMs / 1000} s`));
+    await within(write(piece), Math.max(Math.min(left, stallMs), 0), left < stallMs ? late : stalled);
     this.#bytes += piece.byteLength;
     const elapsedMs = performance.now() - this.#started;
     if (elapsedMs > maxMs) throw late();

@@ -973,8 +973,8 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: "server/tenant/export-route.ts",
-        find: "else await within(write(piece), stallMs,",
-        replace: "else await within(write(piece), 3_600_000,",
+        find: "Math.max(Math.min(left, stallMs), 0)",
+        replace: "Math.max(left, 0)",
       },
     ],
     suites: ["tests/tenant-export.test.ts"],
@@ -1052,7 +1052,11 @@ export const sourceDefences: SourceDefence[] = [
     name: "export-deadline",
     description: "an export past EXPORT_MAX_SECONDS ends, however it is read",
     edits: [
-      { file: "server/tenant/export-route.ts", find: "if (left < stallMs) await", replace: "if (false) await" },
+      {
+        file: "server/tenant/export-route.ts",
+        find: "Math.max(Math.min(left, stallMs), 0), left < stallMs ? late : stalled",
+        replace: "stallMs, stalled",
+      },
       { file: "server/tenant/export-route.ts", find: "if (elapsedMs > maxMs) throw late();", replace: "" },
     ],
     suites: ["tests/tenant-export.test.ts"],
