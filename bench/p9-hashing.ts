@@ -6,7 +6,7 @@
  * queue, not the address throttle.
  */
 import { startBenchServer } from "./http.js";
-import { median, percentile, quick, type Row, scratchDatabase } from "./lib.js";
+import { alternate, percentile, quick, type Row, scratchDatabase } from "./lib.js";
 
 const password = "bench password, long enough";
 // Enough for the capped attack's rounds; code without the cap spends 20 a batch (P9_INVITATIONS).
@@ -109,15 +109,11 @@ export async function benchHashing(): Promise<Row> {
       };
 
       await logins(); // warm up
-      const alone: number[] = [];
-      const attacked: number[] = [];
-      const rounds = quick ? 2 : 3;
-      for (let round = 0; round < rounds; round++) {
-        alone.push(percentile(await logins(), 99));
-        attacked.push(percentile(await underAttack(), 99));
-      }
-      const a = median(alone);
-      const l = median(attacked);
+      const { baseline: a, candidate: l } = await alternate(
+        quick ? 2 : 3,
+        async () => percentile(await logins(), 99),
+        async () => percentile(await underAttack(), 99),
+      );
       return {
         id: "P9",
         what: `login p99 while batches of 20 valid acceptInvite run (${batches} batches, ${accepted} accepted)`,
