@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { comments } from "../db/schema.js";
 import { withTenant } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
+import { spendOnce } from "../server/auth/throttle.js";
 import { exportFormat, exportSchemaVersion, tenantExportLines } from "../server/tenant/export.js";
 import { readSnapshot } from "../server/tenant/export-route.js";
 import { codeOf, createTestApp, createTwoTenants, sessionOf, type TenantHandle, type TestApp } from "./helpers/app.js";
@@ -173,6 +174,25 @@ describe("tenant.export", () => {
     expect(parse(await response.text())[0]).toMatchObject({ type: "header", tenantId: a.tenantId });
     // A link may leak (history, a proxy's log): it works once.
     expect((await download({}, link.url)).status).toBe(401);
+  });
+
+  it("spends a ticket once when it is used at the same moment from two server instances", async () => {
+    // Each instance lets one export of a workspace run; the ticket is what both race for.
+    const other = await createTestApp({ db: t.db });
+    const { url } = await a.client.tenant.export.query();
+    const statuses = await Promise.all(
+      [t, other, t, other].map(async (app) => {
+        const response = await app.app.request(url);
+        await response.arrayBuffer();
+        return response.status;
+      }),
+    );
+    expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+    expect(statuses.filter((status) => status !== 200 && status !== 401 && status !== 429)).toEqual([]);
+    // The throttle row under it, raced 20 times: one spend wins.
+    const what = `race-${crypto.randomUUID()}`;
+    const spent = await Promise.all(Array.from({ length: 20 }, () => spendOnce(t.database.db, what, 60)));
+    expect(spent.filter(Boolean)).toHaveLength(1);
   });
 
   it("is for owners; a ticket is no access token, an access token no ticket, and a ticket expires", async () => {
