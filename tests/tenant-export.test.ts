@@ -179,7 +179,9 @@ describe("tenant.export", () => {
   it("spends a ticket once when it is used at the same moment from two server instances", async () => {
     // Each instance lets one export of a workspace run; the ticket is what both race for.
     const other = await createTestApp({ db: t.db });
-    const { url } = await a.client.tenant.export.query();
+    // A workspace of its own: no export of another test may hold its slots.
+    const raced = await t.registerTenant("Raced");
+    const { url } = await raced.client.tenant.export.query();
     const statuses = await Promise.all(
       [t, other, t, other].map(async (app) => {
         const response = await app.app.request(url);

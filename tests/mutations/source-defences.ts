@@ -1094,6 +1094,6 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/tenant-export.test.ts"],
-    filter: "one-minute link",
+    filter: "one-minute link|two server instances",
   },
 ];
