@@ -123,6 +123,25 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
     problems.push(`${row.definer ? "SECURITY DEFINER function" : "function"} ${row.name} does not pin search_path`);
   }
 
+  // Transaction-local app.* settings go through SET LOCAL: Citus forwards SET LOCAL to its
+  // workers and never set_config(), so a function that sets the tenant with it would leave the
+  // workers' policies without one (docs/scaling-out.md).
+  const setConfig = rowsOf<{ name: string }>(
+    await db.execute(sql`
+      select format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)) as name
+        from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+       where n.nspname not in ('pg_catalog', 'information_schema', 'drizzle')
+         and n.nspname not like 'pg\\_%'
+         and not exists (select 1 from pg_catalog.pg_depend d where d.objid = p.oid and d.deptype = 'e')
+         and coalesce(p.prosrc, '') || coalesce(pg_catalog.pg_get_function_sqlbody(p.oid), '')
+             ~* 'set_config\\s*\\(\\s*''app\\.'
+       order by 1`),
+  );
+  for (const row of setConfig)
+    problems.push(
+      `function ${row.name} sets an app.* setting with set_config(): use SET LOCAL, which Citus forwards to its workers`,
+    );
+
   problems.push(...(await policyProblems(db)));
 
   // The schema's isolation rules for every tenant table, a team's own included (db/schema-rules.ts).
@@ -139,6 +158,8 @@ export async function checkPosture(db: Db, options: { runtimeRole?: string } = {
        where c.relkind = 'v'
          and n.nspname not in ('pg_catalog', 'information_schema')
          and n.nspname not like 'pg\\_%'
+         -- An extension's own views (Citus's citus_tables) are the extension's business.
+         and not exists (select 1 from pg_catalog.pg_depend d where d.objid = c.oid and d.deptype = 'e')
          and not coalesce('security_invoker=true' = any (c.reloptions), false)
          and not coalesce('security_invoker=on' = any (c.reloptions), false)`),
   );

@@ -36,7 +36,7 @@ export const runtimeGrants: Record<string, readonly string[]> = {
   "public.tasks": ["DELETE", "INSERT", "SELECT", "UPDATE"],
   "public.tenant_limits": ["SELECT"],
   "public.tenant_usage": ["INSERT", "SELECT", "UPDATE"],
-  "public.tenants": ["SELECT", "UPDATE"],
+  "public.tenants": ["INSERT", "SELECT", "UPDATE"],
   "public.users": ["DELETE", "INSERT", "SELECT", "UPDATE"],
   "public.verifications": ["INSERT", "SELECT", "UPDATE"],
 };
@@ -51,6 +51,7 @@ const tenantTablesCte = sql`
      where c.relkind in ('r', 'p') and not c.relispartition
        and n.nspname not in ('pg_catalog', 'information_schema')
        and n.nspname not like 'pg\\_%'
+       and not exists (select 1 from pg_catalog.pg_depend d where d.objid = c.oid and d.deptype = 'e')
   )`;
 
 async function problemsOf(db: Db, query: SQL): Promise<string[]> {
@@ -113,6 +114,8 @@ export async function schemaRuleProblems(db: Db, runtimeRole: string): Promise<s
           join pg_catalog.pg_namespace n on n.oid = c.relnamespace
          where c.relkind in ('r', 'p', 'v', 'm', 'f')
            and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+           -- An extension's own objects (Citus's views and catalogues) grant what it decides.
+           and not exists (select 1 from pg_catalog.pg_depend d where d.objid = c.oid and d.deptype = 'e')
       )
       select format('%s: the runtime role may %s', r.name, acl.privilege_type) as problem
         from relations r cross join lateral pg_catalog.aclexplode(r.relacl) acl

@@ -123,19 +123,14 @@ export const tenants = pgTable(
       withCheck: sql`${t.id} = ${currentTenant}`,
     }),
     // The owner role runs only migrations and the narrow SECURITY DEFINER functions: the slug
-    // lookup of login and registration reads tenants before any context exists, and
-    // `app.register_tenant` creates one in that new tenant's own context.
+    // lookup of login and registration reads tenants before any context exists. Registration
+    // (`app.register_tenant`) inserts a tenant as the runtime role, in that tenant's own context,
+    // under the policy above (docs/decisions/023-registration-as-one-role.md).
     pgPolicy(policyName("the owner role reads tenants to resolve slugs"), {
       as: "permissive",
       for: "select",
       to: "bulkhead_owner",
       using: sql`true`,
-    }),
-    pgPolicy(policyName("the owner role creates a tenant in its own context"), {
-      as: "permissive",
-      for: "insert",
-      to: "bulkhead_owner",
-      withCheck: sql`${t.id} = ${currentTenant}`,
     }),
     // `app.erase_tenant_batch` locks a workspace whose deletion is due, and at last deletes it.
     pgPolicy(policyName("the owner role locks a workspace due for erasure"), {
@@ -206,8 +201,8 @@ export const tasks = pgTable(
     projectId: uuid("project_id").notNull(),
     title: text("title").notNull(),
     status: text("status", { enum: taskStatuses }).notNull().default("todo"),
-    // Composite FK to users (tenant_id, assignee_id) with ON DELETE SET NULL (assignee_id) is
-    // declared in a custom migration: drizzle cannot express a column list for SET NULL.
+    // A member of the same tenant. NO ACTION, not SET NULL (assignee_id): Citus refuses a
+    // SET NULL that leaves the distribution column out, so `members.remove` unassigns first.
     assigneeId: uuid("assignee_id"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -219,6 +214,11 @@ export const tasks = pgTable(
       columns: [t.tenantId, t.projectId],
       foreignColumns: [projects.tenantId, projects.id],
     }).onDelete("cascade"),
+    foreignKey({
+      name: "tasks_assignee_fkey",
+      columns: [t.tenantId, t.assigneeId],
+      foreignColumns: [users.tenantId, users.id],
+    }),
     index("tasks_tenant_project_created_idx").on(t.tenantId, t.projectId, t.createdAt.desc(), t.id.desc()),
     index("tasks_tenant_assignee_idx").on(t.tenantId, t.assigneeId),
     check("tasks_status_valid", sql`${t.status} in ('todo', 'in_progress', 'done')`),

@@ -30,6 +30,20 @@ export async function audit(ctx: AuditContext, entry: AuditEntry): Promise<void>
   await recordAudit(ctx.db, { ...entry, tenantId: ctx.member.tenantId, actorId: ctx.member.userId }, ctx);
 }
 
+/** Several events of one change in one statement (none: nothing is written). */
+export async function auditEach(ctx: AuditContext, entries: AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await ctx.db.insert(auditEvents).values(
+    entries.map((entry) => ({
+      ...entry,
+      tenantId: ctx.member.tenantId,
+      actorId: ctx.member.userId,
+      requestId: ctx.requestId,
+      clientAddress: ctx.clientAddress,
+    })),
+  );
+}
+
 /** The same for paths that are not yet a member's request (registration, login, invitations). */
 export async function recordAudit(
   tx: Tx,

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { functionsFolder } from "../db/functions.js";
@@ -163,6 +163,20 @@ describe("posture check", () => {
       "drop function app.leaky()",
     );
     expect(problems).toContain("SECURITY DEFINER function app.leaky() does not pin search_path");
+  });
+
+  it("fails on a function that sets an app.* setting with set_config(), which Citus never forwards", async () => {
+    const problems = await problemsWhile(
+      `create function public.enter_somewhere(p uuid) returns void language plpgsql set search_path = pg_catalog as $$
+       begin perform pg_catalog.set_config( 'app.tenant_id', p::text, true); end $$`,
+      "drop function public.enter_somewhere(uuid)",
+    );
+    expect(problems).toContain(
+      "function public.enter_somewhere(p uuid) sets an app.* setting with set_config(): use SET LOCAL, which Citus forwards to its workers",
+    );
+    // Every function of ours sets them with SET LOCAL (the migrated database passes above).
+    for (const file of readdirSync(functionsFolder))
+      expect(readFileSync(`${functionsFolder}/${file}`, "utf8"), file).not.toMatch(/set_config\s*\(\s*'app\./i);
   });
 
   it("fails on a view that is not security_invoker", async () => {

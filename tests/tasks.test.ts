@@ -91,15 +91,21 @@ describe("tasks", () => {
     expect(JSON.stringify(left)).toContain('"n":0');
   });
 
-  it("removing a member unassigns their tasks", async () => {
+  it("removing a member unassigns their tasks, each audited, and no one else's", async () => {
     const member = await t.addMember(a, "member");
-    const task = await a.client.tasks.create.mutate({
-      projectId: aProject,
-      title: "theirs",
-      assigneeId: member.userId,
-    });
+    const other = await t.addMember(a, "member");
+    const theirs = await Promise.all(
+      ["theirs 1", "theirs 2"].map((title) =>
+        a.client.tasks.create.mutate({ projectId: aProject, title, assigneeId: member.userId }),
+      ),
+    );
+    const kept = await a.client.tasks.create.mutate({ projectId: aProject, title: "kept", assigneeId: other.userId });
     await a.client.members.remove.mutate({ userId: member.userId });
-    expect((await a.client.tasks.get.query({ id: task.id })).assigneeId).toBeNull();
+    for (const task of theirs) expect((await a.client.tasks.get.query({ id: task.id })).assigneeId).toBeNull();
+    expect((await a.client.tasks.get.query({ id: kept.id })).assigneeId).toBe(other.userId);
+    const events = await a.client.audit.list.query({ limit: 20 });
+    const unassigned = events.items.filter((event) => event.action === "task.unassigned").map((e) => e.targetId);
+    expect(unassigned.sort()).toEqual(theirs.map((task) => task.id).sort());
   });
 
   it("members may not delete projects (admin only)", async () => {

@@ -1,6 +1,7 @@
 /**
- * Delivers the outbox: claims due messages of every tenant (`app.outbox_claim`: FOR UPDATE SKIP
- * LOCKED, so dispatchers on several servers never take one message twice), sends each, and
+ * Delivers the outbox: claims due messages of every tenant (`app.outbox_claim`: an UPDATE that
+ * re-checks each claim as it takes the row, so dispatchers on several servers never take one
+ * message twice, with no FOR UPDATE across shards), sends each, and
  * settles it (`app.outbox_settle`): sent, retried with exponential backoff, or dead after
  * `maxAttempts` with the reason. No transaction is open while a message is sent.
  */

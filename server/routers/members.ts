@@ -1,9 +1,9 @@
 import { TRPCError } from "@trpc/server";
 import { and, eq, gt, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { invitations, users } from "../../db/schema.js";
+import { invitations, tasks, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
-import { audit } from "../audit.js";
+import { audit, auditEach } from "../audit.js";
 import { revokeSessions } from "../auth/sessions.js";
 import { memberColumns } from "../auth/shapes.js";
 import { makeOpaqueToken, sha256Hex } from "../auth/tokens.js";
@@ -154,7 +154,18 @@ export const membersRouter = router({
         throw new TRPCError({ code: "FORBIDDEN", message: "Only an owner can remove an owner" });
       if (ownerCount <= 1) throw lastOwner();
     }
-    // Their refresh tokens go with the row (FK cascade); their tasks are unassigned.
+    // Their tasks are unassigned first, each audited (the assignee key is NO ACTION, as Citus
+    // needs: drizzle/0017_citus_ready.sql); their refresh tokens go with the row (FK cascade).
+    // The row lock above keeps anyone from assigning them a task meanwhile.
+    const unassigned = await ctx.db
+      .update(tasks)
+      .set({ assigneeId: null, updatedAt: sql`now()` })
+      .where(and(eq(tasks.tenantId, tenantId), eq(tasks.assigneeId, input.userId)))
+      .returning({ id: tasks.id });
+    await auditEach(
+      ctx,
+      unassigned.map((task) => ({ action: "task.unassigned", targetType: "task", targetId: task.id })),
+    );
     await ctx.db.delete(users).where(and(eq(users.tenantId, tenantId), eq(users.id, input.userId)));
     await audit(ctx, { action: "member.removed", targetType: "user", targetId: input.userId });
     return { ok: true as const };

@@ -94,12 +94,10 @@ export const defences: Defence[] = [
     engines: ["pglite", "postgres"],
     async remove(db) {
       await rewriteSetContext(db, (source) =>
-        source
-          .replace("'SET LOCAL app.tenant_id = %L'", "'SET SESSION app.tenant_id = %L'")
-          .replace(
-            "set_config('app.user_id', coalesce(p_user::text, ''), true)",
-            "set_config('app.user_id', coalesce(p_user::text, ''), false)",
-          ),
+        source.replace(
+          "'SET LOCAL app.tenant_id = %L; SET LOCAL app.user_id = %L'",
+          "'SET SESSION app.tenant_id = %L; SET SESSION app.user_id = %L'",
+        ),
       );
     },
   },
@@ -266,7 +264,20 @@ export const defences: Defence[] = [
     suites: ["tests/mail/outbox.test.ts"],
     async remove(db) {
       await rewriteFunction(db, "app.outbox_claim(integer, integer)", (source) =>
-        source.replace("AND (c.claimed_until IS NULL OR c.claimed_until < now())", ""),
+        source
+          .replace("AND (c.claimed_until IS NULL OR c.claimed_until < v_now)", "")
+          .replace("AND o.status = 'pending' AND (o.claimed_until IS NULL OR o.claimed_until < v_now)", ""),
+      );
+    },
+  },
+  {
+    name: "outbox-claim-recheck",
+    description: "two dispatchers claiming at once claim each message once (the UPDATE re-checks the claim)",
+    engines: ["postgres"],
+    suites: ["tests/mail/outbox.test.ts"],
+    async remove(db) {
+      await rewriteFunction(db, "app.outbox_claim(integer, integer)", (source) =>
+        source.replace("AND o.status = 'pending' AND (o.claimed_until IS NULL OR o.claimed_until < v_now)", ""),
       );
     },
   },
@@ -340,7 +351,7 @@ export const defences: Defence[] = [
     engines: ["pglite", "postgres"],
     suites: ["tests/tenant-lifecycle.test.ts"],
     async remove(db) {
-      await rewriteFunction(db, "app.register_tenant(text, text, text, text, text)", (source) =>
+      await rewriteFunction(db, "app.slug_reserved(text)", (source) =>
         source.replace("s.slug = p_slug AND s.slug_reserved_until > now()", "false"),
       );
     },

@@ -1096,4 +1096,50 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/tenant-export.test.ts"],
     filter: "one-minute link|two server instances",
   },
+  {
+    name: "context-by-set-local",
+    description: "functions set app.* settings with SET LOCAL, which Citus forwards to its workers",
+    edits: [
+      {
+        file: "db/sql/functions/set_context.sql",
+        find: `  EXECUTE pg_catalog.format('SET LOCAL app.tenant_id = %L; SET LOCAL app.user_id = %L',
+                            coalesce(p_tenant::text, ''), coalesce(p_user::text, ''));`,
+        replace: `  PERFORM pg_catalog.set_config('app.tenant_id', coalesce(p_tenant::text, ''), true);
+  PERFORM pg_catalog.set_config('app.user_id', coalesce(p_user::text, ''), true);`,
+      },
+    ],
+    suites: ["tests/posture.test.ts"],
+    filter: "passes on the migrated database|set_config",
+  },
+  {
+    name: "assignee-cleanup",
+    description: "removing a member unassigns their tasks first (the assignee key is NO ACTION, as Citus needs)",
+    edits: [
+      {
+        file: "server/routers/members.ts",
+        find: ".where(and(eq(tasks.tenantId, tenantId), eq(tasks.assigneeId, input.userId)))",
+        replace: ".where(sql`false`)",
+      },
+    ],
+    suites: ["tests/tasks.test.ts"],
+    filter: "removing a member",
+  },
+  {
+    name: "registration-atomic",
+    description: "a registration is one transaction: a failure after the tenant row leaves nothing behind",
+    edits: [
+      {
+        file: registration,
+        find: `const result = await tx.execute(
+        sql\`select tenant_id, user_id from app.register_tenant(`,
+        replace: `const result = await withoutTenant(ctx.database.db, (own) => own.execute(
+        sql\`select tenant_id, user_id from app.register_tenant(`,
+      },
+      { file: registration, find: "$" + "{passwordHash})`,\n      );", replace: "$" + "{passwordHash})`,\n      ));" },
+    ],
+    suites: ["tests/auth/login.test.ts"],
+    filter: "is atomic",
+    // A second transaction inside the first needs a second connection: PGlite has one.
+    engines: ["postgres"],
+  },
 ];

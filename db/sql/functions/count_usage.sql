@@ -1,5 +1,5 @@
 -- The quota trigger (AFTER INSERT and AFTER DELETE, once per statement, with the statement's rows
--- as the transition table `changed`): keeps public.tenant_usage and refuses an insert past its
+-- as the transition table `changed`, and the quota's name as its argument): keeps public.tenant_usage and refuses an insert past its
 -- limit, in the inserting transaction and as the inserting role, under RLS. Each scope's count is
 -- taken with one row-locked UPDATE ... WHERE used + n <= limit, so parallel inserts queue on the
 -- usage row and exactly the limit get through (race-free under READ COMMITTED: a waiting UPDATE
@@ -24,29 +24,21 @@ DECLARE
   v_limit integer;
   v_used integer;
 BEGIN
+  -- The trigger names its quota (CREATE TRIGGER ... count_usage('projects')): TG_TABLE_NAME is
+  -- the shard's name on Citus (projects_102008), so the table's name cannot say.
+  v_kind := TG_ARGV[0];
   -- The statement's rows, grouped by tenant and scope (the tenant, or the project or task).
-  CASE TG_TABLE_NAME
-    WHEN 'projects' THEN
-      v_kind := 'projects';
+  CASE v_kind
+    WHEN 'projects', 'members', 'pending_invitations' THEN
       SELECT jsonb_agg(jsonb_build_object('t', g.tenant_id, 's', g.tenant_id, 'n', g.n)) INTO v_groups
         FROM (SELECT c.tenant_id, count(*) AS n FROM changed c GROUP BY c.tenant_id) g;
-    WHEN 'tasks' THEN
-      v_kind := 'tasks_per_project';
+    WHEN 'tasks_per_project' THEN
       SELECT jsonb_agg(jsonb_build_object('t', g.tenant_id, 's', g.project_id, 'n', g.n)) INTO v_groups
         FROM (SELECT c.tenant_id, c.project_id, count(*) AS n FROM changed c GROUP BY c.tenant_id, c.project_id) g;
-    WHEN 'comments' THEN
-      v_kind := 'comments_per_task';
+    WHEN 'comments_per_task' THEN
       SELECT jsonb_agg(jsonb_build_object('t', g.tenant_id, 's', g.task_id, 'n', g.n)) INTO v_groups
         FROM (SELECT c.tenant_id, c.task_id, count(*) AS n FROM changed c GROUP BY c.tenant_id, c.task_id) g;
-    WHEN 'users' THEN
-      v_kind := 'members';
-      SELECT jsonb_agg(jsonb_build_object('t', g.tenant_id, 's', g.tenant_id, 'n', g.n)) INTO v_groups
-        FROM (SELECT c.tenant_id, count(*) AS n FROM changed c GROUP BY c.tenant_id) g;
-    WHEN 'invitations' THEN
-      v_kind := 'pending_invitations';
-      SELECT jsonb_agg(jsonb_build_object('t', g.tenant_id, 's', g.tenant_id, 'n', g.n)) INTO v_groups
-        FROM (SELECT c.tenant_id, count(*) AS n FROM changed c GROUP BY c.tenant_id) g;
-    ELSE RAISE EXCEPTION 'app.count_usage: no quota for table %', TG_TABLE_NAME;
+    ELSE RAISE EXCEPTION 'app.count_usage: no quota named % (trigger % on %)', v_kind, TG_NAME, TG_TABLE_NAME;
   END CASE;
 
   FOR v_group IN

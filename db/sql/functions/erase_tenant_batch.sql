@@ -20,9 +20,8 @@ BEGIN
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;
-  EXECUTE pg_catalog.format('SET LOCAL app.tenant_id = %L', p_tenant);
   -- app.count_usage need not count down rows of a workspace on its way out.
-  PERFORM pg_catalog.set_config('app.erasing', p_tenant::text, true);
+  EXECUTE pg_catalog.format('SET LOCAL app.tenant_id = %L; SET LOCAL app.erasing = %L', p_tenant, p_tenant);
 
   DELETE FROM public.comments WHERE tenant_id = p_tenant AND id = ANY (ARRAY(
     SELECT c.id FROM public.comments c WHERE c.tenant_id = p_tenant LIMIT p_batch));

@@ -10,17 +10,20 @@ CREATE OR REPLACE FUNCTION app.outbox_settle(
 AS $$
 DECLARE
   v_status text;
+  -- Taken before the statement: Citus refuses now() inside CASE in a distributed UPDATE.
+  v_now timestamptz := now();
+  v_retry_at timestamptz := now() + make_interval(secs => greatest(p_retry_after_seconds, 1));
 BEGIN
   UPDATE public.outbox o
      SET status = CASE WHEN p_error IS NULL THEN 'sent'
                        WHEN o.attempts >= p_max_attempts THEN 'dead'
                        ELSE 'pending' END,
          next_attempt_at = CASE WHEN p_error IS NULL OR o.attempts >= p_max_attempts THEN o.next_attempt_at
-                                ELSE now() + make_interval(secs => greatest(p_retry_after_seconds, 1)) END,
+                                ELSE v_retry_at END,
          last_error = left(p_error, 500),
          claim_id = NULL,
          claimed_until = NULL,
-         settled_at = CASE WHEN p_error IS NULL OR o.attempts >= p_max_attempts THEN now() END,
+         settled_at = CASE WHEN p_error IS NULL OR o.attempts >= p_max_attempts THEN v_now END,
          payload = CASE WHEN p_error IS NULL OR o.attempts >= p_max_attempts
                         THEN o.payload - 'text' - 'html' - 'link' ELSE o.payload END
    WHERE o.tenant_id = p_tenant AND o.id = p_id AND o.claim_id = p_claim

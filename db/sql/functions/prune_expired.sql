@@ -3,6 +3,7 @@
 -- audit events older than that, per call, across all tenants (as bulkhead_owner, whose pruning
 -- policies admit exactly those rows), and frees the slugs of erased workspaces whose
 -- reservation is over (the tombstone keeps only the id and the time).
+-- Each batch is chosen by key, not by ctid (Citus cannot delete by ctid on a distributed table).
 -- Returns true when a table had a full batch (call again), false when done, and NULL when
 -- another caller holds the pruning lock and this one did nothing.
 CREATE OR REPLACE FUNCTION app.prune_expired(p_batch integer, p_throttle_window_seconds integer, p_audit_retention_days integer)
@@ -19,34 +20,34 @@ BEGIN
   IF NOT pg_try_advisory_xact_lock(724311902) THEN
     RETURN NULL; -- another caller is pruning: this one did nothing
   END IF;
-  DELETE FROM public.refresh_tokens WHERE ctid = ANY (ARRAY(
-    SELECT ctid FROM public.refresh_tokens WHERE expires_at < now() LIMIT p_batch));
+  DELETE FROM public.refresh_tokens WHERE (tenant_id, id) IN (
+    SELECT tenant_id, id FROM public.refresh_tokens WHERE expires_at < now() LIMIT p_batch);
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
   v_more := v_more OR v_deleted >= p_batch;
-  DELETE FROM public.invitations WHERE ctid = ANY (ARRAY(
-    SELECT ctid FROM public.invitations WHERE expires_at < now() LIMIT p_batch));
+  DELETE FROM public.invitations WHERE (tenant_id, id) IN (
+    SELECT tenant_id, id FROM public.invitations WHERE expires_at < now() LIMIT p_batch);
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
   v_more := v_more OR v_deleted >= p_batch;
-  DELETE FROM public.password_resets WHERE ctid = ANY (ARRAY(
-    SELECT ctid FROM public.password_resets WHERE expires_at < now() LIMIT p_batch));
+  DELETE FROM public.password_resets WHERE (tenant_id, id) IN (
+    SELECT tenant_id, id FROM public.password_resets WHERE expires_at < now() LIMIT p_batch);
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
   v_more := v_more OR v_deleted >= p_batch;
-  DELETE FROM public.outbox WHERE ctid = ANY (ARRAY(
-    SELECT ctid FROM public.outbox
-     WHERE status <> 'pending' AND settled_at < now() - interval '7 days' LIMIT p_batch));
+  DELETE FROM public.outbox WHERE (tenant_id, id) IN (
+    SELECT tenant_id, id FROM public.outbox
+     WHERE status <> 'pending' AND settled_at < now() - interval '7 days' LIMIT p_batch);
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
   v_more := v_more OR v_deleted >= p_batch;
-  DELETE FROM public.login_throttle WHERE ctid = ANY (ARRAY(
-    SELECT ctid FROM public.login_throttle
-     WHERE window_started_at < now() - make_interval(secs => p_throttle_window_seconds) LIMIT p_batch));
+  DELETE FROM public.login_throttle WHERE key IN (
+    SELECT key FROM public.login_throttle
+     WHERE window_started_at < now() - make_interval(secs => p_throttle_window_seconds) LIMIT p_batch);
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
   v_more := v_more OR v_deleted >= p_batch;
   IF p_audit_retention_days IS NOT NULL THEN
     -- The owner role's retention policy on audit_events admits rows older than this setting.
-    PERFORM pg_catalog.set_config('app.audit_retention_days', greatest(p_audit_retention_days, 1)::text, true);
-    DELETE FROM public.audit_events WHERE ctid = ANY (ARRAY(
-      SELECT ctid FROM public.audit_events
-       WHERE created_at < now() - make_interval(days => greatest(p_audit_retention_days, 1)) LIMIT p_batch));
+    EXECUTE pg_catalog.format('SET LOCAL app.audit_retention_days = %L', greatest(p_audit_retention_days, 1));
+    DELETE FROM public.audit_events WHERE (tenant_id, id) IN (
+      SELECT tenant_id, id FROM public.audit_events
+       WHERE created_at < now() - make_interval(days => greatest(p_audit_retention_days, 1)) LIMIT p_batch);
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
     v_more := v_more OR v_deleted >= p_batch;
   END IF;
