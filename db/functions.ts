@@ -31,6 +31,8 @@ export interface FunctionSource {
   definer: boolean;
   /** The pinned search_path, as `pg_proc.proconfig` shows it (`search_path=pg_catalog, pg_temp`). */
   searchPath: string | null;
+  /** Every setting the header pins, search_path included, as `pg_proc.proconfig` shows them. */
+  settings: string[];
   /** The owner the file assigns (definer functions must run as bulkhead_owner), or null. */
   owner: string | null;
   /** Who may execute it, besides its owner: `PUBLIC` unless the file revokes it. */
@@ -57,6 +59,9 @@ export function parseFunctionFile(file: string, text: string): FunctionSource {
   const atomic = definition[2];
   const header = definition[0].slice(0, definition[0].indexOf(atomic === undefined ? "AS $$" : "BEGIN ATOMIC"));
   const searchPath = header.match(/SET search_path = ([a-z_, ]+)/)?.[1]?.trim() ?? null;
+  const settings = [...header.matchAll(/\bSET ([a-z_.]+) = (?:'([^']*)'|([a-z_, ]+))/g)].map(
+    (m) => `${m[1]}=${(m[2] ?? m[3] ?? "").trim()}`,
+  );
   const revoked = /REVOKE ALL ON FUNCTION [^;]+ FROM PUBLIC;/.test(text);
   const granted = [...text.matchAll(/GRANT EXECUTE ON FUNCTION [^;]+? TO ([a-z_, ]+);/g)].flatMap((m) =>
     (m[1] ?? "").split(",").map((role) => role.trim()),
@@ -68,6 +73,7 @@ export function parseFunctionFile(file: string, text: string): FunctionSource {
     body: atomic ?? definition[1] ?? "",
     definer: /\bSECURITY DEFINER\b/.test(header),
     searchPath: searchPath === null ? null : `search_path=${searchPath}`,
+    settings: settings.sort(),
     owner: text.match(/OWNER TO ([a-z_]+);/)?.[1] ?? null,
     grantees: [...new Set([...(revoked ? [] : ["PUBLIC"]), ...granted])].sort(),
   };
@@ -119,6 +125,8 @@ function differences(source: FunctionSource, deployed: DeployedFunction): string
     found.push(source.definer ? "it is not SECURITY DEFINER" : "it is SECURITY DEFINER");
   const searchPath = (deployed.config ?? []).find((setting) => setting.startsWith("search_path=")) ?? null;
   if (searchPath !== source.searchPath) found.push(`search_path (${searchPath ?? "not pinned"})`);
+  else if ([...(deployed.config ?? [])].sort().join("\n") !== source.settings.join("\n"))
+    found.push(`its settings (${(deployed.config ?? []).join("; ") || "none"})`);
   if (source.owner && deployed.owner !== source.owner) found.push(`its owner (${deployed.owner})`);
   const grantees = [...(deployed.grantees ?? [])].sort();
   if (grantees.join(",") !== source.grantees.join(","))

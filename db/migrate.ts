@@ -1,7 +1,7 @@
 /**
  * Applies the SQL migrations in `drizzle/`, then the functions of `db/sql/functions/` that are
- * missing or differ (Node only: it reads them from disk). Migrations run as the connecting role
- * (an owner/superuser), never as `bulkhead_app`.
+ * missing or differ (Node only: it reads them from disk), then, on a Citus coordinator, distributes
+ * what is new. Migrations run as the connecting role (an owner/superuser), never as `bulkhead_app`.
  */
 import { fileURLToPath } from "node:url";
 import type { PGlite } from "@electric-sql/pglite";
@@ -12,6 +12,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
+import { distribute } from "./distribute.js";
 import { applyFunctions } from "./functions.js";
 import { type Db, rowsOf } from "./types.js";
 
@@ -28,6 +29,8 @@ export async function migratePostgresUrl(url: string): Promise<void> {
     const db = drizzle(client);
     await migratePostgres(db, { migrationsFolder });
     await applyFunctions(db as unknown as Db, (text) => client.unsafe(text));
+    // On a Citus coordinator, distribute what is new (a no-op elsewhere: db/distribute.ts).
+    for (const line of await distribute(client)) console.log(`citus: ${line}`);
     await client`select pg_advisory_unlock(${migrationLockKey})`;
   } finally {
     await client.end({ timeout: 5 });

@@ -27,3 +27,23 @@ CREATE TRIGGER comments_count_deletes AFTER DELETE ON "comments" REFERENCING OLD
 CREATE TRIGGER users_count_inserts AFTER INSERT ON "users" REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION app.count_usage('members');--> statement-breakpoint
 CREATE TRIGGER users_count_deletes AFTER DELETE ON "users" REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION app.count_usage('members');--> statement-breakpoint
 CREATE TRIGGER invitations_count_inserts AFTER INSERT ON "invitations" REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION app.count_usage('pending_invitations');
+--> statement-breakpoint
+-- The owner role's audit policies read their settings through functions, as every policy reads
+-- the tenant: Citus refuses a policy with a (select ...) subquery (0016 wrapped them so). The
+-- functions are created here first; db/sql/functions/ keeps them (the same text).
+CREATE OR REPLACE FUNCTION app.audit_retention_days()
+  RETURNS integer
+  LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+ SELECT (NULLIF(current_setting('app.audit_retention_days'::text, true), ''::text))::integer AS audit_retention_days;
+END;--> statement-breakpoint
+CREATE OR REPLACE FUNCTION app.erasing_tenant_id()
+  RETURNS uuid
+  LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+ SELECT (NULLIF(current_setting('app.erasing'::text, true), ''::text))::uuid AS erasing_tenant_id;
+END;--> statement-breakpoint
+ALTER POLICY "the owner role selects expired or erased audit events" ON "audit_events" TO bulkhead_owner USING ("audit_events"."created_at" < now() - make_interval(days => app.audit_retention_days())
+          or ("audit_events"."tenant_id" = app.current_tenant_id() and "audit_events"."tenant_id" = app.erasing_tenant_id()));--> statement-breakpoint
+ALTER POLICY "the owner role deletes expired or erased audit events" ON "audit_events" TO bulkhead_owner USING ("audit_events"."created_at" < now() - make_interval(days => app.audit_retention_days())
+          or ("audit_events"."tenant_id" = app.current_tenant_id() and "audit_events"."tenant_id" = app.erasing_tenant_id()));

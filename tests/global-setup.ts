@@ -15,7 +15,7 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
 import { migratePgliteDb, migratePostgresUrl } from "../db/migrate.js";
-import { adminUrl, testEngine, urlFor } from "./helpers/engine.js";
+import { adminUrl, citusUrl, testEngine, urlFor } from "./helpers/engine.js";
 import { connectCopySource, dumpForCopies } from "./helpers/pglite-copies.js";
 import { applyMutationFromEnv } from "./mutations/defences.js";
 
@@ -74,6 +74,14 @@ export default async function setup(project: TestProject) {
     return async () => {
       await rm(dir, { recursive: true, force: true });
     };
+  }
+
+  if (citusUrl) {
+    // The cluster's one database, migrated (and distributed) by the same path as production.
+    await migratePostgresUrl(citusUrl);
+    project.provide("pgliteDump", "");
+    project.provide("templateDatabase", "");
+    return;
   }
 
   const template = `bulkhead_tpl_${process.pid}_${Date.now()}`;

@@ -7,7 +7,8 @@ import { fromPglite } from "../../db/pglite.js";
 import { connectPostgres, type PostgresOptions } from "../../db/postgres.js";
 import * as schema from "../../db/schema.js";
 import type { Database, Db } from "../../db/types.js";
-import { adminUrl, testEngine, urlFor } from "./engine.js";
+import { databaseUrl } from "../../db/url.js";
+import { adminUrl, citusUrl, testEngine, urlFor } from "./engine.js";
 import { openCopy } from "./pglite-copies.js";
 
 export interface TestDatabase {
@@ -50,6 +51,30 @@ export async function openTestDatabase(
     const client = await openCopy(await migratedPgliteDump());
     const database = fromPglite(client);
     return { database, admin: database.db, engine: "pglite", url: null, close: () => database.close() };
+  }
+
+  if (citusUrl) {
+    // The suites probe with statements that name no tenant on purpose (what RLS must stop on
+    // every shard): they may fan out here. tests/citus runs the server with the runtime role's
+    // guard on, and checks that no request's statement fans out.
+    const url = `${databaseUrl(citusUrl, new URL(citusUrl).pathname.slice(1), "bulkhead_app")}?options=${encodeURIComponent("-c citus.multi_task_query_log_level=off")}`;
+    const database = connectPostgres({
+      url,
+      poolMax: options.poolMax ?? 5,
+      prepare: options.prepare ?? true,
+      ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+    });
+    const adminClient = postgres(citusUrl, { max: 2, onnotice: () => {} });
+    return {
+      database,
+      admin: drizzle(adminClient, { schema }),
+      engine: "postgres",
+      url,
+      close: async () => {
+        await database.close();
+        await adminClient.end();
+      },
+    };
   }
 
   // The thread too: files of one run may share a process (the fast tier runs in worker threads).

@@ -9,3 +9,10 @@ export const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@12
 
 /** The same server, another database and/or user. */
 export const urlFor = (database: string, user?: string) => databaseUrl(adminUrl, database, user);
+
+/**
+ * A Citus coordinator's database (`npm run test:citus`): every test file of the run shares it,
+ * migrated and distributed once, and none drops it (a cluster's database is made on every node
+ * by `../shared/citus/cluster.sh resetdb`, not by CREATE DATABASE here).
+ */
+export const citusUrl = process.env.CITUS_URL;

@@ -41,13 +41,16 @@ const oneTimeTokens = "server/auth/one-time-tokens.ts";
 const verificationTests = "tests/auth/verification.test.ts";
 const unavailable = "tests/hardening/unavailable.test.ts";
 
-/** The audit policies' settings as db/schema.ts and migration 0016 write them, each read once. */
-const auditPolicySettings =
-  "make_interval(days => nullif((select current_setting('app.audit_retention_days', true)), '')::integer)";
-const auditPolicySql = `"audit_events"."created_at" < now() - ${auditPolicySettings}
-          or ("audit_events"."tenant_id" = app.current_tenant_id() and "audit_events"."tenant_id"::text = (select current_setting('app.erasing', true))))`;
-/** The same expression with every setting read once per row. */
-const unwrapSelects = (text: string) => text.replaceAll(/\(select (current_setting\([^)]*\))\)/g, "$1");
+/** The audit policies' settings as migration 0017 reads them (through functions), and read raw, per row. */
+const auditPolicySql = `"audit_events"."created_at" < now() - make_interval(days => app.audit_retention_days())
+          or ("audit_events"."tenant_id" = app.current_tenant_id() and "audit_events"."tenant_id" = app.erasing_tenant_id()))`;
+const rawSettings = (text: string) =>
+  text
+    .replace("app.audit_retention_days()", "nullif(current_setting('app.audit_retention_days', true), '')::integer")
+    .replace(
+      /("audit_events"\."tenant_id"|\$\{t\.tenantId\}) = app\.erasing_tenant_id\(\)/,
+      "$1::text = current_setting('app.erasing', true)",
+    );
 
 export const sourceDefences: SourceDefence[] = [
   {
@@ -320,18 +323,17 @@ export const sourceDefences: SourceDefence[] = [
   {
     name: "audit-policies-initplan",
     description:
-      "the owner role's audit policies read their settings once per statement, and the lints say when one does not",
+      "the owner role's audit policies read their settings through functions, not current_setting() per row, and the lints say when one does not",
     edits: [
-      { file: "db/schema.ts", find: auditPolicySettings, replace: unwrapSelects(auditPolicySettings) },
-      {
-        file: "db/schema.ts",
-        find: "::text = (select current_setting('app.erasing', true))",
-        replace: "::text = current_setting('app.erasing', true)",
-      },
+      ...[
+        "make_interval(days => app.audit_retention_days())",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of db/schema.ts
+        "${t.tenantId} = app.erasing_tenant_id())",
+      ].map((find) => ({ file: "db/schema.ts", find, replace: rawSettings(find) })),
       ...(["selects", "deletes"] as const).map((command) => ({
-        file: "drizzle/0016_audit_policies_initplan.sql",
+        file: "drizzle/0017_citus_ready.sql",
         find: `${command} expired or erased audit events" ON "audit_events" TO bulkhead_owner USING (${auditPolicySql}`,
-        replace: `${command} expired or erased audit events" ON "audit_events" TO bulkhead_owner USING (${unwrapSelects(auditPolicySql)}`,
+        replace: `${command} expired or erased audit events" ON "audit_events" TO bulkhead_owner USING (${rawSettings(auditPolicySql)}`,
       })),
     ],
     suites: ["tests/posture.test.ts"],

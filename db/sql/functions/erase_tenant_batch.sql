@@ -1,3 +1,5 @@
+-- Spans shards by design (it runs on the jobs' pool only): it lifts the runtime role's fan-out
+-- guard for itself, which requests keep (docs/scaling-out.md).
 -- Erases one batch of a workspace whose deletion is due (tenants.deletion_due_at has passed), as
 -- the owner role, in the workspace's own context: up to p_batch rows of the first table that
 -- still has any, children before parents, so no statement cascades far and no transaction holds
@@ -9,6 +11,7 @@
 CREATE OR REPLACE FUNCTION app.erase_tenant_batch(p_tenant uuid, p_batch integer, p_slug_reserved_days integer)
   RETURNS integer
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET citus.multi_task_query_log_level = 'off'
 AS $$
 DECLARE
   v_deleted integer;

@@ -1,3 +1,5 @@
+-- Spans shards by design (it runs on the jobs' pool only): it lifts the runtime role's fan-out
+-- guard for itself, which requests keep (docs/scaling-out.md).
 -- Claims up to p_limit due outbox messages of any tenant for one dispatcher: pending, due, and
 -- not claimed by another whose claim is still running. The UPDATE re-checks each candidate's
 -- claim when it takes the row, so two dispatchers that pick the same candidates at once claim
@@ -10,6 +12,7 @@
 CREATE OR REPLACE FUNCTION app.outbox_claim(p_limit integer, p_lease_seconds integer)
   RETURNS TABLE (tenant_id uuid, id uuid, kind text, payload jsonb, attempts integer, claim_id uuid)
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET citus.multi_task_query_log_level = 'off'
 AS $$
 DECLARE
   v_claim uuid := gen_random_uuid();

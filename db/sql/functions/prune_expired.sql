@@ -1,3 +1,5 @@
+-- Spans shards by design (it runs on the jobs' pool only): it lifts the runtime role's fan-out
+-- guard for itself, which requests keep (docs/scaling-out.md).
 -- Deletes up to p_batch expired refresh tokens, invitations, password resets, stale throttle
 -- rows, outbox messages settled more than a week ago and — with p_audit_retention_days —
 -- audit events older than that, per call, across all tenants (as bulkhead_owner, whose pruning
@@ -9,6 +11,7 @@
 CREATE OR REPLACE FUNCTION app.prune_expired(p_batch integer, p_throttle_window_seconds integer, p_audit_retention_days integer)
   RETURNS boolean
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET citus.multi_task_query_log_level = 'off'
 AS $$
 DECLARE
   v_deleted bigint;

@@ -1,0 +1,114 @@
+/**
+ * The Citus path of the migrations (docs/scaling-out.md): run by `migratePostgresUrl` after the
+ * versioned migrations and the functions, and a no-op unless the `citus` extension is installed.
+ * Idempotent, so every `npm run db:migrate` leaves a cluster fully distributed, a tenant table
+ * added by a later migration included:
+ * - `tenants` becomes a reference table (a copy on every node: its slug is unique across tenants);
+ * - every table with a `tenant_id` column (from the catalogue) is distributed by it, colocated
+ *   with `users`; the foreign keys between tenant tables are dropped first and re-added after,
+ *   because Citus refuses them while either side is still local;
+ * - `app.read`, the one-statement read, becomes a distributed function on `p_tenant`, so the
+ *   whole call runs on the worker that holds the tenant's shards;
+ * - the runtime role forwards `SET LOCAL` to the workers and refuses, loudly, any statement that
+ *   would fan out to every shard (the background jobs' functions lift that for themselves);
+ * - the owner role may log in, because Citus opens its worker connections as the current user
+ *   and the jobs' definer functions run as the owner (restrict it in pg_hba.conf).
+ */
+import type postgres from "postgres";
+import { ownerRole } from "./schema-rules.js";
+
+type Client = postgres.Sql;
+
+/** The one-statement read and the argument it is distributed by. */
+export const distributedFunctions = [
+  { signature: "app.read(uuid, uuid, integer, uuid, text, text, text, text[])", argument: "p_tenant" },
+];
+
+/** The table every tenant table is colocated with. */
+const colocateWith = "public.users";
+
+/** Whether the database has Citus (the coordinator of a cluster). */
+export async function hasCitus(client: Client): Promise<boolean> {
+  const rows = await client`select 1 from pg_catalog.pg_extension where extname = 'citus'`;
+  return rows.length > 0;
+}
+
+/**
+ * Distributes what is not yet distributed; returns what it did, a line each (nothing: a plain
+ * PostgreSQL, or a cluster already up to date).
+ */
+export async function distribute(client: Client, runtimeRole = "bulkhead_app"): Promise<string[]> {
+  if (!(await hasCitus(client))) return [];
+  const done: string[] = [];
+  // Our tables carry statement-level quota triggers: Citus copies them to every shard.
+  await client`set citus.enable_unsafe_triggers = on`;
+
+  const placed = new Map(
+    (
+      await client<{ name: string; kind: string }[]>`
+        select logicalrelid::regclass::text as name, partmethod as kind from pg_catalog.pg_dist_partition`
+    ).map((row) => [row.name, row.kind]),
+  );
+  const tenantTables = (
+    await client<{ name: string }[]>`
+      select c.relname as name
+        from pg_catalog.pg_class c
+        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
+       where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition
+         and not exists (select 1 from pg_catalog.pg_depend d where d.objid = c.oid and d.deptype = 'e')
+       order by c.relname = 'users' desc, c.relname`
+  ).map((row) => row.name);
+  const pending = [...(placed.has("tenants") ? [] : ["tenants"]), ...tenantTables.filter((name) => !placed.has(name))];
+
+  // Foreign keys among tenants and the tenant tables that touch a table still to be placed:
+  // dropped, then re-added once both sides are placed (Citus refuses them while one side is
+  // local, and would turn the local side into a "Citus local table" it cannot keep policies on).
+  const related = ["tenants", ...tenantTables];
+  const keys = await client<{ table: string; name: string; definition: string }[]>`
+    select con.conrelid::regclass::text as table, con.conname as name,
+           pg_catalog.pg_get_constraintdef(con.oid) as definition
+      from pg_catalog.pg_constraint con
+     where con.contype = 'f'
+       and con.conrelid::regclass::text = any (${related})
+       and con.confrelid::regclass::text = any (${related})
+       and (con.conrelid::regclass::text = any (${pending}) or con.confrelid::regclass::text = any (${pending}))`;
+  for (const key of keys) await client.unsafe(`alter table public.${key.table} drop constraint "${key.name}"`);
+  for (const name of pending) {
+    if (name === "tenants") {
+      await client`select create_reference_table('public.tenants')`;
+      done.push("tenants: reference table");
+      continue;
+    }
+    if (name === "users") await client`select create_distributed_table('public.users', 'tenant_id')`;
+    else {
+      await client`select create_distributed_table(${`public.${name}`}, 'tenant_id', colocate_with => ${colocateWith})`;
+    }
+    done.push(`${name}: distributed by tenant_id`);
+  }
+  for (const key of keys) {
+    await client.unsafe(`alter table public.${key.table} add constraint "${key.name}" ${key.definition}`);
+  }
+
+  for (const fn of distributedFunctions) {
+    const already = await client`
+      select 1 from pg_catalog.pg_dist_object
+       where classid = 'pg_catalog.pg_proc'::regclass and objid = ${fn.signature}::regprocedure
+         and distribution_argument_index is not null`;
+    if (already.length > 0) continue;
+    await client`select create_distributed_function(${fn.signature}, ${fn.argument}, colocate_with => ${colocateWith})`;
+    done.push(`${fn.signature}: distributed by ${fn.argument}`);
+  }
+
+  // Role settings are cluster-wide (Citus propagates ALTER ROLE); setting them again is harmless.
+  await client.unsafe(`alter role ${runtimeRole} set citus.propagate_set_commands = 'local'`);
+  await client.unsafe(`alter role ${runtimeRole} set citus.multi_task_query_log_level = 'error'`);
+  const owner = await client<
+    { login: boolean }[]
+  >`select rolcanlogin as login from pg_catalog.pg_roles where rolname = ${ownerRole}`;
+  if (!owner[0]?.login) {
+    await client.unsafe(`alter role ${ownerRole} login`);
+    done.push(`${ownerRole}: LOGIN, for the workers (restrict it to the coordinator in pg_hba.conf)`);
+  }
+  return done;
+}
