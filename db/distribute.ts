@@ -43,11 +43,15 @@ export async function distribute(client: Client, runtimeRole = "bulkhead_app"): 
   // Our tables carry statement-level quota triggers: Citus copies them to every shard.
   await client`set citus.enable_unsafe_triggers = on`;
 
-  const placed = new Map(
+  // Placed: tenants as a reference table ('n', replicated), tenant tables hash-distributed. A
+  // table Citus added to its metadata on its own (a new table with a key to tenants is a "Citus
+  // local table") is not placed yet.
+  const placed = new Set(
     (
-      await client<{ name: string; kind: string }[]>`
-        select logicalrelid::regclass::text as name, partmethod as kind from pg_catalog.pg_dist_partition`
-    ).map((row) => [row.name, row.kind]),
+      await client<{ name: string }[]>`
+        select logicalrelid::regclass::text as name from pg_catalog.pg_dist_partition
+         where partmethod = 'h' or (partmethod = 'n' and repmodel = 't')`
+    ).map((row) => row.name),
   );
   const tenantTables = (
     await client<{ name: string }[]>`
@@ -100,6 +104,9 @@ export async function distribute(client: Client, runtimeRole = "bulkhead_app"): 
     done.push(`${fn.signature}: distributed by ${fn.argument}`);
   }
 
+  // A shard move creates the shard's table on the target as its owner (PostgreSQL 15 lets no
+  // one but the database owner CREATE in public by default).
+  await client.unsafe(`grant create on schema public to ${ownerRole}`);
   // Role settings are cluster-wide (Citus propagates ALTER ROLE); setting them again is harmless.
   await client.unsafe(`alter role ${runtimeRole} set citus.propagate_set_commands = 'local'`);
   await client.unsafe(`alter role ${runtimeRole} set citus.multi_task_query_log_level = 'error'`);

@@ -47,3 +47,22 @@ ALTER POLICY "the owner role selects expired or erased audit events" ON "audit_e
           or ("audit_events"."tenant_id" = app.current_tenant_id() and "audit_events"."tenant_id" = app.erasing_tenant_id()));--> statement-breakpoint
 ALTER POLICY "the owner role deletes expired or erased audit events" ON "audit_events" TO bulkhead_owner USING ("audit_events"."created_at" < now() - make_interval(days => app.audit_retention_days())
           or ("audit_events"."tenant_id" = app.current_tenant_id() and "audit_events"."tenant_id" = app.erasing_tenant_id()));
+--> statement-breakpoint
+-- A later migration that adds a tenant table calls app.distribute_table (db/sql/functions/ keeps it).
+CREATE OR REPLACE FUNCTION app.distribute_table(p_table regclass)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+    RETURN;
+  END IF;
+  -- Dynamic: pg_dist_partition and create_distributed_table exist only where Citus does.
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid = p_table AND d.partmethod = 'h') THEN
+    SET LOCAL citus.enable_unsafe_triggers = on;
+    EXECUTE pg_catalog.format('SELECT pg_catalog.create_distributed_table(%L, %L, colocate_with => %L)',
+                              p_table::text, 'tenant_id', 'public.users');
+  END IF;
+END
+$$;--> statement-breakpoint
+REVOKE ALL ON FUNCTION app.distribute_table(regclass) FROM PUBLIC;

@@ -53,11 +53,23 @@ const conflictBy: Record<string, string> = {
 /** A driver field that may be logged or matched: a string of at most 128 characters. */
 const field = (value: unknown) => (typeof value === "string" && value.length <= 128 ? value : undefined);
 
-/** The name of the constraint a database error names (the driver's field, looked for through wrappers). */
+/**
+ * The name of the constraint a database error names (the driver's field, looked for through
+ * wrappers). A Citus coordinator relays a worker's error without that field, and the worker
+ * names its shard's copy (`violates foreign key constraint "tasks_project_fkey_102041"`): the
+ * name is then read from the message, and the shard's number dropped, so the table's own
+ * constraint is what is matched and logged (the message itself is never shown or logged).
+ */
 function constraintOf(error: unknown): string | undefined {
   for (const link of causeChain(error)) {
-    const name = field(link.constraint_name) ?? field(link.constraint);
-    if (name) return name;
+    const name =
+      field(link.constraint_name) ??
+      field(link.constraint) ??
+      // Only the database's own error (an integrity violation), never a wrapper quoting the query.
+      (typeof link.code === "string" && link.code.startsWith("23") && typeof link.message === "string"
+        ? /\bconstraint "([a-z0-9_]{1,63})"/.exec(link.message)?.[1]
+        : undefined);
+    if (name) return name.replace(/_\d{6,}$/, "");
   }
   return undefined;
 }

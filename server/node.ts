@@ -78,7 +78,9 @@ async function main() {
 
   // Metrics are kept only when someone may read them: with METRICS_TOKEN on the API's port, or
   // on METRICS_PORT of their own.
-  const metrics = raw.METRICS_TOKEN || raw.METRICS_PORT ? createMetrics(database) : undefined;
+  // Background jobs run on a pool of their own (db/open.ts), and so does the metrics' outbox backlog.
+  const jobs = openJobsDatabase(databaseConfig, database);
+  const metrics = raw.METRICS_TOKEN || raw.METRICS_PORT ? createMetrics(database, jobs) : undefined;
   const app = createApp({
     database,
     config,
@@ -100,8 +102,6 @@ async function main() {
   const metricsServer =
     metrics && raw.METRICS_PORT ? serveMetrics(metrics, raw.METRICS_PORT, raw.METRICS_HOST, raw.METRICS_TOKEN) : null;
 
-  // Background jobs run on a pool of their own (db/open.ts).
-  const jobs = openJobsDatabase(databaseConfig, database);
   // Mail leaves through the outbox; in development, without SMTP_URL, into files in MAIL_DIR.
   const transport = raw.SMTP_URL
     ? smtpTransport(raw.SMTP_URL, raw.MAIL_FROM)

@@ -2,7 +2,7 @@ import { TRPCError } from "@trpc/server";
 import { DrizzleQueryError, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projects } from "../db/schema.js";
-import { loggedError } from "../server/errors.js";
+import { clientErrorFromDatabase, loggedError } from "../server/errors.js";
 import { createCallerFactory, router, tenantProcedure } from "../server/trpc.js";
 import { codeOf, createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
 
@@ -130,6 +130,20 @@ describe("error responses", () => {
     const logged = gone.logger.entries.find((e) => e.message === "readiness check failed");
     expect(logged?.fields).toMatchObject({ error: "database error" });
     for (const entry of gone.logger.entries) expectNoLeak(JSON.stringify(entry));
+  });
+
+  it("names the constraint a Citus coordinator relays from a shard, and never one a query's text quotes", () => {
+    // What the coordinator relays: no constraint field, the shard's copy named in the message.
+    const relayed = Object.assign(
+      new Error('insert or update on table "tasks_102265" violates foreign key constraint "tasks_project_fkey_102265"'),
+      { code: "23503", severity: "ERROR" },
+    );
+    const wrapped = new DrizzleQueryError('insert into "tasks" ... constraint "tenants_slug_key"', [], relayed);
+    expect(clientErrorFromDatabase(wrapped)?.message).toBe("Project not found");
+    expect(loggedError(wrapped)).toMatchObject({ sqlState: "23503", constraint: "tasks_project_fkey" });
+    // A wrapper's text (the query, its parameters) is not the database's error: not read.
+    const quoted = new DrizzleQueryError("select 'constraint \"tenants_slug_key\"'", [], new Error("boom"));
+    expect(loggedError(quoted)).not.toMatchObject({ constraint: "tenants_slug_key" });
   });
 
   it("logs a failed query without its text or parameters, whatever the error under it", () => {

@@ -28,7 +28,11 @@ function loginOutcome(code: string): "ok" | "failed" | "throttled" | "error" {
   return "error";
 }
 
-export function createMetrics(database: Database | null): Metrics {
+/**
+ * The Prometheus registry: request counters and latencies, the requests' pool, and the outbox
+ * backlog, read on `jobs` (the background jobs' pool; by default the requests' database).
+ */
+export function createMetrics(database: Database | null, jobs: Database | null = database): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "bulkhead_" });
   const registers = [registry];
@@ -87,7 +91,8 @@ export function createMetrics(database: Database | null): Metrics {
     let backlog: { at: number; value: Promise<Backlog | null> } | null = null;
     const currentBacklog = () => {
       if (!backlog || performance.now() - backlog.at > 500) {
-        backlog = { at: performance.now(), value: outboxBacklog(database) };
+        // A query across every tenant: on the jobs' pool, never the requests' (docs/scaling-out.md).
+        backlog = { at: performance.now(), value: outboxBacklog(jobs ?? database) };
       }
       return backlog.value;
     };

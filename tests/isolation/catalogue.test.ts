@@ -9,6 +9,7 @@ import { checkPosture } from "../../db/posture.js";
 import { withTenant } from "../../db/tenant.js";
 import { rowsOf, type Tx } from "../../db/types.js";
 import { createTwoTenants, type TenantHandle, type TestApp } from "../helpers/app.js";
+import { citusUrl } from "../helpers/engine.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -77,7 +78,9 @@ describe("isolation pitfalls (catalogue and runtime role)", () => {
       sql`select format('%I.%I', n.nspname, c.relname) as name,
                  coalesce('security_invoker=true' = any (c.reloptions) or 'security_invoker=on' = any (c.reloptions), false) as invoker
             from pg_class c join pg_namespace n on n.oid = c.relnamespace
-           where c.relkind in ('v', 'm') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'`,
+           where c.relkind in ('v', 'm') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+             -- An extension's own views (Citus's citus_tables) are not ours to check.
+             and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')`,
     );
     for (const view of views) {
       expect(view, view.name).toMatchObject({ invoker: true });
@@ -127,19 +130,26 @@ describe("isolation pitfalls (catalogue and runtime role)", () => {
     await t.admin.execute(sql`
       create or replace function public.f_leak(value text) returns boolean language plpgsql cost 0.0000001 as $$
       begin
+        -- Where the setting cannot be read back (a Citus worker runs it), B's values raise.
+        if value in ('beta-secret', ${sql.raw(`'${b.slug}'`)}) then raise exception 'f_leak saw %', value; end if;
         perform set_config('probe.seen', coalesce(current_setting('probe.seen', true), '') || '|' || value, true);
         return true;
       end $$`);
     await t.admin.execute(sql`grant execute on function public.f_leak(text) to bulkhead_app`);
     try {
       const seen = await asA(async (tx) => {
-        await tx.execute(sql`select id from projects where f_leak(name)`);
+        const found = await tx.execute(sql`select id from projects where f_leak(name)`);
         await tx.execute(sql`select id from users where f_leak(email)`);
         await tx.execute(sql`select id from tenants where f_leak(slug)`);
-        return rows<{ seen: string }>(tx, sql`select current_setting('probe.seen', true) as seen`);
+        return {
+          found: rowsOf(found).length,
+          ...(await rows<{ seen: string }>(tx, sql`select current_setting('probe.seen', true) as seen`))[0],
+        };
       });
-      const probe = seen[0]?.seen ?? "";
-      expect(probe).toContain("alpha-visible");
+      const probe = seen.seen ?? "";
+      expect(seen.found).toBeGreaterThan(0);
+      // On Citus the function ran on the workers, whose settings this session does not see.
+      if (!citusUrl) expect(probe).toContain("alpha-visible");
       expect(probe).not.toContain("beta-secret");
       expect(probe).not.toContain(b.slug);
     } finally {

@@ -163,7 +163,7 @@ describe("the outbox", () => {
 
   it("is a tenant table: the runtime role cannot read it, nor write another tenant's", async () => {
     const read = withTenant(t.db.database.db, { tenantId: a.tenantId, userId: a.userId }, (tx) =>
-      tx.select().from(outbox),
+      tx.select().from(outbox).where(eq(outbox.tenantId, a.tenantId)),
     );
     await expect(read).rejects.toMatchObject({ cause: { code: "42501" } });
     const foreign = withTenant(t.db.database.db, { tenantId: a.tenantId, userId: a.userId }, (tx) =>
