@@ -221,4 +221,23 @@ describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped st
     }
     expect(problems).toEqual([]);
   });
+
+  it("routes every one to a single shard: each statement on a tenant table names its tenant (Citus)", () => {
+    // On Citus a statement on a distributed table reaches one shard only when it fixes the
+    // distribution column: `tenant_id = $n`, or the tenant_id an INSERT writes. The policy's
+    // `app.current_tenant_id()` does not count (Citus cannot route on a function). Calls of our
+    // functions are routed by what they run (app.read by its tenant argument, and its select is
+    // checked here too); `tenants` is a reference table, on every node.
+    const selects = withText().map(([, params]) => params[6] as string);
+    const distributed = [...tenantTables].filter((table) => table !== "tenants" && table !== "login_throttle");
+    const touches = (query: string) =>
+      distributed.filter((table) => new RegExp(`\\b(from|join|update|into)\\s+"?${table}"?(\\s|$)`, "i").test(query));
+    const statements = [...new Set([...sent.keys(), ...selects])].filter(
+      (query) => !/^\s*select\s+(\*\s+from\s+)?app\./i.test(query) && touches(query).length > 0,
+    );
+    expect(statements.length).toBeGreaterThan(25);
+    const namesItsTenant = (query: string) =>
+      /^\s*insert\s+into\b/i.test(query) || /"?tenant_id"?\s*=\s*\$\d+/i.test(query);
+    expect(statements.filter((query) => !namesItsTenant(query))).toEqual([]);
+  });
 });

@@ -1144,4 +1144,21 @@ export const sourceDefences: SourceDefence[] = [
     // A second transaction inside the first needs a second connection: PGlite has one.
     engines: ["postgres"],
   },
+  {
+    name: "routing-names-tenant",
+    description: "every statement on a tenant table names its tenant, so Citus routes it to one shard",
+    edits: [
+      {
+        file: "server/routers/projects.ts",
+        find: `      .delete(projects)
+      .where(and(eq(projects.tenantId, ctx.member.tenantId), eq(projects.id, input.id)))`,
+        replace: `      .delete(projects)
+      .where(eq(projects.id, input.id))`,
+      },
+    ],
+    suites: ["tests/query-plans.test.ts"],
+    filter: "single shard",
+    // PostgreSQL is where postgres.js reports the statements it sends.
+    engines: ["postgres"],
+  },
 ];
