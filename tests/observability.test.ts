@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../server/app.js";
 import type { Logger } from "../server/deps.js";
 import { accessLog, type RequestFacts } from "../server/observability/access-log.js";
+import { createMetrics } from "../server/observability/metrics.js";
 import { responseSent } from "../server/observability/node.js";
 import {
   createTestApp,
@@ -230,6 +231,22 @@ describe("/metrics", () => {
     expect(
       after.has("bulkhead_process_resident_memory_bytes") || after.has("bulkhead_nodejs_heap_size_used_bytes"),
     ).toBe(true);
+  });
+
+  it("reads the outbox backlog on the jobs' pool, never the requests' (a query across every tenant)", async () => {
+    // The requests' database refuses everything; the jobs' answers: the backlog comes from it.
+    const refusing = {
+      ...t.db.database,
+      db: new Proxy(t.db.database.db, {
+        get: (target, key, receiver) =>
+          key === "execute"
+            ? () => Promise.reject(new Error("the requests' pool was asked"))
+            : Reflect.get(target, key, receiver),
+      }),
+    };
+    const metrics = createMetrics(refusing, t.db.database);
+    const samples = parseMetrics(await (await metrics.response()).text());
+    expect(samples.get("bulkhead_outbox_pending")).toBeGreaterThanOrEqual(2);
   });
 
   it("never labels anything with a tenant or a user", async () => {

@@ -1161,4 +1161,17 @@ export const sourceDefences: SourceDefence[] = [
     // PostgreSQL is where postgres.js reports the statements it sends.
     engines: ["postgres"],
   },
+  {
+    name: "jobs-pool-backlog",
+    description: "the outbox backlog, a query across every tenant, runs on the jobs' pool, not the requests'",
+    edits: [
+      {
+        file: "server/observability/metrics.ts",
+        find: "value: outboxBacklog(jobs ?? database) };",
+        replace: "value: outboxBacklog(database) };",
+      },
+    ],
+    suites: ["tests/observability.test.ts"],
+    filter: "jobs' pool",
+  },
 ];
