@@ -15,6 +15,7 @@ import { benchRlsPattern } from "./p7-rls-pattern.js";
 import { benchInput } from "./p8-input.js";
 import { benchHashing } from "./p9-hashing.js";
 import { benchMixed } from "./p10-mixed.js";
+import { benchCitus } from "./p11-citus.js";
 
 const only = process.argv
   .find((a) => a.startsWith("--only="))
@@ -31,6 +32,7 @@ const all: [string, () => Promise<Row | Row[]>][] = [
   ["P8", benchInput],
   ["P9", benchHashing],
   ["P10", benchMixed],
+  ["P11", benchCitus],
   ["Mem-PGlite", benchFootprint],
 ];
 

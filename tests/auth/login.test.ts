@@ -71,14 +71,15 @@ describe("registration", () => {
   it("is atomic: a failure after the tenant row leaves nothing of it behind", async () => {
     // The verification mail is the registration's last write; make it fail for this one.
     const slug = `atomic-${Date.now().toString(36)}`;
+    const email = `${slug}@example.com`;
     await t.admin.execute(
-      sql.raw(`alter table outbox add constraint fail_registration check (payload->>'to' <> 'atomic@example.com')`),
+      sql.raw(`alter table outbox add constraint fail_registration check (payload->>'to' <> '${email}')`),
     );
     try {
       const refused = await codeOf(
         t.client().auth.registerTenant.mutate({
           tenant: { name: "Atomic", slug },
-          owner: { email: "atomic@example.com", password, name: "Atomic" },
+          owner: { email, password, name: "Atomic" },
         }),
       );
       expect(refused).toBe("BAD_REQUEST"); // a CHECK violation, as the server maps it
@@ -87,13 +88,13 @@ describe("registration", () => {
     }
     const left = await t.admin.execute(
       sql`select (select count(*) from tenants where slug = ${slug})::int as tenants,
-                 (select count(*) from users where email = 'atomic@example.com')::int as users`,
+                 (select count(*) from users where email = ${email})::int as users`,
     );
     expect(JSON.stringify(left)).toContain('"tenants":0,"users":0');
     // And the slug is free: the same registration now succeeds.
     const session = await t.client().auth.registerTenant.mutate({
       tenant: { name: "Atomic", slug },
-      owner: { email: "atomic@example.com", password, name: "Atomic" },
+      owner: { email, password, name: "Atomic" },
     });
     expect(session.tenant.slug).toBe(slug);
   });
