@@ -14,9 +14,6 @@ DECLARE
   v_tenant uuid := gen_random_uuid();
   v_user uuid := gen_random_uuid();
 BEGIN
-  IF current_user <> 'bulkhead_app' THEN
-    RAISE EXCEPTION 'register_tenant: enter a context first (app.set_context)' USING ERRCODE = '42501';
-  END IF;
   -- An erased workspace's slug stays reserved for a while (app.erase_tenant_batch): taken.
   IF app.slug_reserved(p_slug) THEN
     RAISE EXCEPTION 'slug reserved' USING ERRCODE = '23505', CONSTRAINT = 'tenants_slug_key';
