@@ -76,6 +76,8 @@ export function openJobsDatabase(config: DatabaseConfig, requests: Database): Da
   if (!config.url) return { ...requests, close: async () => undefined };
   return connectPostgres({
     ...postgresOptions(config.url, config),
+    // Named apart, so pg_stat_activity (and tests/server.slow.test.ts) tells the pools apart.
+    applicationName: "bulkhead jobs",
     poolMax: jobsPoolMax,
     responseTimeoutMs: responseTimeoutFor(jobStatementTimeoutMs),
   });

@@ -25,6 +25,8 @@ export interface PostgresOptions {
    * pool; unset: no bound (docs/decisions/022-a-partition-is-bounded.md).
    */
   responseTimeoutMs?: number;
+  /** How the pool's connections name themselves in pg_stat_activity (default `bulkhead`). */
+  applicationName?: string;
   /** Called with every statement sent and its parameters (logging, query-plan checks). */
   onQuery?: (query: string, parameters: readonly unknown[]) => void;
 }
@@ -63,7 +65,7 @@ export function connectPostgres(options: PostgresOptions): Database {
     keep_alive: 10,
     ...(options.responseTimeoutMs ? { response_timeout: options.responseTimeoutMs / 1000 } : {}),
     onnotice: () => {},
-    connection: { application_name: "bulkhead" },
+    connection: { application_name: options.applicationName ?? "bulkhead" },
     ...(options.onQuery
       ? { debug: (_: number, query: string, parameters: unknown[]) => options.onQuery?.(query, parameters) }
       : {}),

@@ -130,6 +130,45 @@ describe.runIf(testEngine === "postgres")("the Node server on PostgreSQL", () =>
         );
         migrating.child.kill("SIGTERM");
         expect(await migrating.exited).toBe(0);
+
+        // The jobs run on their pool, never the requests': every cross-tenant job's statement
+        // comes from a "bulkhead jobs" connection (db/open.ts; docs/scaling-out.md).
+        const token = "scrape-token-0123456789abcdef";
+        const server = startServer(
+          { ...env, OUTBOX_POLL_MS: "100", PRUNE_INTERVAL_SECONDS: "1", METRICS_TOKEN: token },
+          testPort(),
+        );
+        expect(await waitUntilReady(server)).toBe(true);
+        const database = postgres(urlFor(name), { max: 2, onnotice: () => {} });
+        try {
+          // A table the test holds makes the jobs' statements on it wait where pg_stat_activity
+          // shows them, with the pool they came from. The jobs' pool has two connections: the
+          // outbox first (the dispatcher's claim, the metrics' backlog), then the pruner's table.
+          const waiting = (table: string, jobs: number) =>
+            database.begin(async (tx) => {
+              await tx.unsafe(`lock table ${table} in access exclusive mode`);
+              const found = new Map<string, string>();
+              for (let i = 0; i < 100 && found.size < jobs; i++) {
+                void fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } }).catch(() => {});
+                const rows = await database<{ job: string; pool: string }[]>`
+                  select substring(query from 'app\.(outbox_claim|prune_expired|outbox_backlog)') as job, application_name as pool
+                    from pg_stat_activity
+                   where datname = ${name} and state = 'active' and query ~ 'app\.(outbox_claim|prune_expired|outbox_backlog)'`;
+                for (const row of rows) found.set(row.job, row.pool);
+                await new Promise((resolve) => setTimeout(resolve, 100));
+              }
+              return Object.fromEntries(found);
+            });
+          expect(await waiting("outbox", 2)).toEqual({
+            outbox_backlog: "bulkhead jobs",
+            outbox_claim: "bulkhead jobs",
+          });
+          expect(await waiting("refresh_tokens", 1)).toEqual({ prune_expired: "bulkhead jobs" });
+        } finally {
+          await database.end();
+          server.child.kill("SIGTERM");
+          await server.exited;
+        }
       } finally {
         await admin.unsafe(`drop database if exists ${name} with (force)`);
         await admin.end();

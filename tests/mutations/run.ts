@@ -144,7 +144,7 @@ try {
   for (const defence of codeRows) {
     const restore = applyEdits(copy, defence);
     try {
-      report(defence.name, runSuite(copy, defence.suites, defence.name, {}, defence.filter).failed);
+      report(defence.name, runSuite(copy, defence.suites, defence.name, defence.env ?? {}, defence.filter).failed);
     } finally {
       restore();
     }

@@ -23,6 +23,8 @@ export interface SourceDefence {
    * transactions cannot show is checked in the PostgreSQL run (`-- --database` included).
    */
   engines?: ("pglite" | "postgres")[];
+  /** Environment for the suites' run (a slow-tier file needs `BULKHEAD_TEST_TIER: "all"`). */
+  env?: Record<string, string>;
 }
 
 const login = "server/auth/login.ts";
@@ -1173,5 +1175,18 @@ export const sourceDefences: SourceDefence[] = [
     ],
     suites: ["tests/observability.test.ts"],
     filter: "jobs' pool",
+  },
+  {
+    name: "jobs-pool",
+    description: "the dispatcher, the pruner and the metrics' backlog run on the jobs' pool, never the requests'",
+    edits: [
+      { file: "server/node.ts", find: "createMetrics(database, jobs)", replace: "createMetrics(database, database)" },
+      { file: "server/node.ts", find: "          db: jobs.db,", replace: "          db: database.db," },
+      { file: "server/node.ts", find: "          database: jobs,", replace: "          database," },
+    ],
+    suites: ["tests/server.slow.test.ts"],
+    filter: "unmigrated database",
+    engines: ["postgres"],
+    env: { BULKHEAD_TEST_TIER: "all" },
   },
 ];
