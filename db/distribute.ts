@@ -69,30 +69,35 @@ export async function distribute(client: Client, runtimeRole = "bulkhead_app"): 
   // dropped, then re-added once both sides are placed (Citus refuses them while one side is
   // local, and would turn the local side into a "Citus local table" it cannot keep policies on).
   const related = ["tenants", ...tenantTables];
-  const keys = await client<{ table: string; name: string; definition: string }[]>`
-    select con.conrelid::regclass::text as table, con.conname as name,
-           pg_catalog.pg_get_constraintdef(con.oid) as definition
-      from pg_catalog.pg_constraint con
-     where con.contype = 'f'
-       and con.conrelid::regclass::text = any (${related})
-       and con.confrelid::regclass::text = any (${related})
-       and (con.conrelid::regclass::text = any (${pending}) or con.confrelid::regclass::text = any (${pending}))`;
-  for (const key of keys) await client.unsafe(`alter table public.${key.table} drop constraint "${key.name}"`);
-  for (const name of pending) {
-    if (name === "tenants") {
-      await client`select create_reference_table('public.tenants')`;
-      done.push("tenants: reference table");
-      continue;
+  // One transaction: a failure leaves every key as it was, nothing half distributed.
+  await client.begin(async (tx) => {
+    // Keys to a reference table inside one transaction need one connection per node.
+    await tx`set local citus.multi_shard_modify_mode to 'sequential'`;
+    const keys = await tx<{ table: string; name: string; definition: string }[]>`
+      select con.conrelid::regclass::text as table, con.conname as name,
+             pg_catalog.pg_get_constraintdef(con.oid) as definition
+        from pg_catalog.pg_constraint con
+       where con.contype = 'f'
+         and con.conrelid::regclass::text = any (${related})
+         and con.confrelid::regclass::text = any (${related})
+         and (con.conrelid::regclass::text = any (${pending}) or con.confrelid::regclass::text = any (${pending}))`;
+    for (const key of keys) await tx.unsafe(`alter table public.${key.table} drop constraint "${key.name}"`);
+    for (const name of pending) {
+      if (name === "tenants") {
+        await tx`select create_reference_table('public.tenants')`;
+        done.push("tenants: reference table");
+        continue;
+      }
+      if (name === "users") await tx`select create_distributed_table('public.users', 'tenant_id')`;
+      else {
+        await tx`select create_distributed_table(${`public.${name}`}, 'tenant_id', colocate_with => ${colocateWith})`;
+      }
+      done.push(`${name}: distributed by tenant_id`);
     }
-    if (name === "users") await client`select create_distributed_table('public.users', 'tenant_id')`;
-    else {
-      await client`select create_distributed_table(${`public.${name}`}, 'tenant_id', colocate_with => ${colocateWith})`;
+    for (const key of keys) {
+      await tx.unsafe(`alter table public.${key.table} add constraint "${key.name}" ${key.definition}`);
     }
-    done.push(`${name}: distributed by tenant_id`);
-  }
-  for (const key of keys) {
-    await client.unsafe(`alter table public.${key.table} add constraint "${key.name}" ${key.definition}`);
-  }
+  });
 
   for (const fn of distributedFunctions) {
     const already = await client`
