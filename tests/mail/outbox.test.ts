@@ -12,6 +12,7 @@ import { backoffSeconds, type DispatchResult, dispatchOnce } from "../../server/
 import { enqueueMail, type Mail } from "../../server/mail/outbox.js";
 import { smtpTransport } from "../../server/mail/transports.js";
 import { createTwoTenants, type TenantHandle, type TestApp } from "../helpers/app.js";
+import { testEngine } from "../helpers/engine.js";
 import { startSmtpServer } from "../helpers/mail.js";
 
 let t: TestApp;
@@ -160,6 +161,45 @@ describe("the outbox", () => {
     expect(new Set(received.map((m) => m.messageId)).size).toBe(200);
     expect(new Set(received.flatMap((m) => m.to)).size).toBe(200);
   });
+
+  it.skipIf(testEngine !== "postgres")(
+    "a claim taken while another is uncommitted skips that one's rows (the UPDATE re-checks them)",
+    async () => {
+      await clear(a.tenantId);
+      await clear(b.tenantId);
+      await withTenant(t.db.database.db, { tenantId: a.tenantId, userId: null }, async (tx) => {
+        for (let i = 0; i < 3; i++) await enqueueMail(tx, a.tenantId, mail(`held${i}@race.test`));
+      });
+      const claim = (tx: Parameters<Parameters<typeof withoutTenant>[1]>[0]) =>
+        tx
+          .execute(sql`select id from app.outbox_claim(10, 60)`)
+          .then((r) => rowsOf<{ id: string }>(r).map((m) => m.id));
+      // The first claim holds its transaction open; the second starts meanwhile, picks the same
+      // candidates from its snapshot, and waits on their rows until the first commits.
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let claimed: () => void = () => undefined;
+      const firstClaimed = new Promise<void>((resolve) => {
+        claimed = resolve;
+      });
+      const first = withoutTenant(t.db.database.db, async (tx) => {
+        const ids = await claim(tx);
+        claimed();
+        await held;
+        return ids;
+      });
+      await firstClaimed;
+      const second = withoutTenant(t.db.database.db, claim);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      release();
+      const [ones, twos] = await Promise.all([first, second]);
+      expect(ones).toHaveLength(3);
+      expect(twos.filter((id) => ones.includes(id))).toEqual([]);
+      await clear(a.tenantId);
+    },
+  );
 
   it("is a tenant table: the runtime role cannot read it, nor write another tenant's", async () => {
     const read = withTenant(t.db.database.db, { tenantId: a.tenantId, userId: a.userId }, (tx) =>
