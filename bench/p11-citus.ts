@@ -7,6 +7,7 @@
  * load shares its cores, so the ratio says what the extra hop costs, not what scaling out buys.
  */
 import postgres from "postgres";
+import { citusVersionAt, localCitusUrl } from "../db/distribute.js";
 import { migratePostgresUrl } from "../db/migrate.js";
 import { databaseUrl } from "../db/url.js";
 import { listPath, load, startBenchServer } from "./http.js";
@@ -14,21 +15,10 @@ import { alternateAll, quick, type Row, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
-const citusUrl = process.env.CITUS_URL ?? "postgres://postgres@127.0.0.1:9700/bulkhead";
-
-async function citusAnswers(): Promise<boolean> {
-  const client = postgres(citusUrl, { max: 1, connect_timeout: 3, onnotice: () => {} });
-  try {
-    return (await client`select 1 from pg_extension where extname = 'citus'`).length > 0;
-  } catch {
-    return false;
-  } finally {
-    await client.end({ timeout: 1 });
-  }
-}
+const citusUrl = process.env.CITUS_URL ?? localCitusUrl;
 
 export async function benchCitus(): Promise<Row[]> {
-  if (!(await citusAnswers())) {
+  if (!(await citusVersionAt(citusUrl))) {
     return [
       {
         id: "P11",

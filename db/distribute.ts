@@ -14,7 +14,7 @@
  * - the owner role may log in, because Citus opens its worker connections as the current user
  *   and the jobs' definer functions run as the owner (restrict it in pg_hba.conf).
  */
-import type postgres from "postgres";
+import postgres from "postgres";
 import { ownerRole } from "./schema-rules.js";
 
 type Client = postgres.Sql;
@@ -26,6 +26,27 @@ export const distributedFunctions = [
 
 /** The table every tenant table is colocated with. */
 const colocateWith = "public.users";
+
+/** The coordinator of the local cluster `../shared/citus/cluster.sh` runs: where CITUS_URL points by default. */
+export const localCitusUrl = "postgres://postgres@127.0.0.1:9700/bulkhead";
+
+/**
+ * The Citus version of the database at `url`, or null when nothing answers there within 3 s or
+ * it has no Citus (how `npm run test:citus` and bench P11 decide to skip).
+ */
+export async function citusVersionAt(url: string): Promise<string | null> {
+  const client = postgres(url, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  try {
+    const rows = await client<
+      { version: string }[]
+    >`select extversion as version from pg_catalog.pg_extension where extname = 'citus'`;
+    return rows[0]?.version ?? null;
+  } catch {
+    return null;
+  } finally {
+    await client.end({ timeout: 1 });
+  }
+}
 
 /** Whether the database has Citus (the coordinator of a cluster). */
 export async function hasCitus(client: Client): Promise<boolean> {

@@ -11,30 +11,16 @@
  * 3. tests/citus: the distribution itself, single-shard requests, shard moves keeping RLS.
  */
 import { spawnSync } from "node:child_process";
-import postgres from "postgres";
+import { citusVersionAt, localCitusUrl } from "../../db/distribute.js";
 
-const url = process.env.CITUS_URL ?? "postgres://postgres@127.0.0.1:9700/bulkhead";
+const url = process.env.CITUS_URL ?? localCitusUrl;
 
-async function citusAnswers(): Promise<string | null> {
-  const client = postgres(url, { max: 1, connect_timeout: 3, onnotice: () => {} });
-  try {
-    const rows = await client<
-      { version: string }[]
-    >`select extversion as version from pg_extension where extname = 'citus'`;
-    return rows[0] ? `Citus ${rows[0].version}` : null;
-  } catch {
-    return null;
-  } finally {
-    await client.end({ timeout: 1 });
-  }
-}
-
-const version = await citusAnswers();
+const version = await citusVersionAt(url);
 if (!version) {
   console.log(`test:citus skipped: no Citus cluster answers on ${url} (see ../shared/citus/README.md)`);
   process.exit(0);
 }
-console.log(`test:citus on ${version} at ${url}`);
+console.log(`test:citus on Citus ${version} at ${url}`);
 
 const runs: { name: string; env: Record<string, string>; files: string[] }[] = [
   {
