@@ -12,6 +12,7 @@ export const erasedWithTheirParent: Record<string, string> = {
   outbox: "with the tenant: messages in flight, their bodies erased once sent",
   tenant_limits: "with the tenant: one row",
   tenant_usage: "with the tenant: one row per counter",
+  event_sequences: "with the tenant: one row",
   refresh_tokens: "with their user: a handful of sessions each, erased in batches of users",
   password_resets: "with their user: a few single-use tokens each",
   verifications: "with their user: a few single-use tokens each",

@@ -19,6 +19,8 @@ export class UnmigratedError extends Error {
 export interface DatabaseConfig {
   /** PostgreSQL for requests (as `bulkhead_app`); absent: embedded PGlite. */
   url?: string;
+  /** A direct connection for LISTEN (DATABASE_LISTEN_URL), where `url` goes through PgBouncer. */
+  listenUrl?: string;
   /** A role that may migrate (owner or superuser); defaults to `url`. */
   migrationUrl?: string;
   poolMax: number;
@@ -44,6 +46,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     const database = connectPostgres({
       ...postgresOptions(config.url, config),
       poolMax: config.poolMax,
+      ...(config.listenUrl ? { listenUrl: config.listenUrl } : {}),
       ...(config.responseTimeoutMs ? { responseTimeoutMs: config.responseTimeoutMs } : {}),
     });
     const pending = await pendingMigrations(database.db);

@@ -22,6 +22,7 @@ export function fromPglite(client: PGlite): Database {
     db: drizzle(client, { schema }),
     engine: "pglite",
     spool: openFileSpool,
+    listen: (channel, onNotify) => client.listen(channel, onNotify),
     close: () => client.close(),
   };
 }

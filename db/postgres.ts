@@ -25,6 +25,11 @@ export interface PostgresOptions {
    * pool; unset: no bound (docs/decisions/022-a-partition-is-bounded.md).
    */
   responseTimeoutMs?: number;
+  /**
+   * Where LISTEN connects: a direct connection, where `url` goes through PgBouncer in transaction
+   * mode (which cannot hold a LISTEN). Default: `url`.
+   */
+  listenUrl?: string;
   /** How the pool's connections name themselves in pg_stat_activity (default `bulkhead`). */
   applicationName?: string;
   /** Called with every statement sent and its parameters (logging, query-plan checks). */
@@ -73,9 +78,30 @@ export function connectPostgres(options: PostgresOptions): Database {
   const prepare = options.prepare ?? true;
   const db = drizzle(prepare ? withStatementCache(client) : client, { schema });
   activityOf(db).poolSize = options.poolMax ?? 10;
+  // postgres.js listens on a connection of its own, outside the pool, and listens again after
+  // it reconnects; with listenUrl that connection goes there.
+  let listener: postgres.Sql | undefined;
+  const listenerClient = () => {
+    if (!options.listenUrl) return client;
+    listener ??= postgres(options.listenUrl, {
+      max: 1,
+      connect_timeout: connectTimeoutMs / 1000,
+      backoff: backoffSeconds(connectTimeoutMs),
+      keep_alive: 10,
+      onnotice: () => {},
+      connection: { application_name: `${options.applicationName ?? "bulkhead"} listen` },
+    });
+    return listener;
+  };
   return {
     db,
     engine: "postgres",
-    close: () => client.end({ timeout: 5 }),
+    listen: async (channel, onNotify) => {
+      const { unlisten } = await listenerClient().listen(channel, onNotify);
+      return unlisten;
+    },
+    close: async () => {
+      await Promise.all([client.end({ timeout: 5 }), listener?.end({ timeout: 1 })]);
+    },
   };
 }

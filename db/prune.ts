@@ -7,6 +7,8 @@ export interface PruneOptions {
   throttleWindowSeconds: number;
   /** Audit events older than this many days go too (AUDIT_RETENTION_DAYS); absent: kept forever. */
   auditRetentionDays?: number | null;
+  /** Events older than this many days go too (EVENT_RETENTION_DAYS); absent: kept forever. */
+  eventRetentionDays?: number | null;
   /** Rows per table per transaction (default 5,000), so no transaction holds locks for long. */
   batch?: number;
   /** Upper bound on transactions in one run (default 200); the next run goes on from there. */
@@ -14,7 +16,8 @@ export interface PruneOptions {
 }
 
 /**
- * Deletes expired refresh tokens, expired invitations and finished throttle windows, in short
+ * Deletes expired refresh tokens, expired invitations, finished throttle windows and old
+ * audit and change events, in short
  * transactions of `batch` rows per table, until none are left or `maxBatches` ran. Runs through
  * `app.prune_expired` as the runtime role, with no tenant: the function acts as the owner role,
  * which the expired-rows policies let delete nothing but expired rows. When another process is
@@ -37,7 +40,7 @@ export async function pruneExpired(
       async (tx) =>
         rowsOf<{ more: boolean | null }>(
           await tx.execute(
-            sql`select app.prune_expired(${batch}::integer, ${options.throttleWindowSeconds}::integer, ${options.auditRetentionDays ?? null}::integer) as more`,
+            sql`select app.prune_expired(${batch}::integer, ${options.throttleWindowSeconds}::integer, ${options.auditRetentionDays ?? null}::integer, ${options.eventRetentionDays ?? null}::integer) as more`,
           ),
         )[0]?.more ?? null,
       { statementTimeoutMs: jobStatementTimeoutMs },

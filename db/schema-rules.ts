@@ -28,6 +28,8 @@ export const runtimeGrants: Record<string, readonly string[]> = {
   "drizzle.__drizzle_migrations": ["SELECT"],
   "public.audit_events": ["INSERT", "SELECT"],
   "public.comments": ["DELETE", "INSERT", "SELECT"],
+  "public.event_sequences": ["INSERT", "SELECT", "UPDATE"],
+  "public.events": ["INSERT", "SELECT"],
   "public.invitations": ["DELETE", "INSERT", "SELECT", "UPDATE"],
   "public.outbox": ["INSERT"],
   "public.password_resets": ["INSERT", "SELECT", "UPDATE"],

@@ -10,9 +10,10 @@
  *   which is NULL (so matches nothing) whenever no tenant context is set: fail closed.
  * FORCE ROW LEVEL SECURITY, grants and the SQL functions live in the custom migrations in `drizzle/`.
  */
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
+  bigint,
   boolean,
   check,
   foreignKey,
@@ -63,6 +64,25 @@ function expiredRowsPolicies(table: string, expiresAt: AnyPgColumn) {
       using: sql`${expiresAt} < now()`,
     }),
   ];
+}
+
+/**
+ * What the owner role may do to rows kept for a retention: see and delete those older than the
+ * setting `retentionDays` reads (`app.prune_expired` sets it), and every row of a workspace it is
+ * erasing (`app.erase_tenant_batch`). Settings are read through functions, as the tenant is
+ * everywhere: Citus refuses a policy with a (select ...) subquery, and a per-row
+ * current_setting() is what the lints refuse.
+ */
+function retainedRowsPolicies(label: string, createdAt: AnyPgColumn, tenant: AnyPgColumn, retentionDays: SQL) {
+  return (["select", "delete"] as const).map((command) =>
+    pgPolicy(policyName(`the owner role ${command}s expired or erased ${label}`), {
+      as: "permissive",
+      for: command,
+      to: "bulkhead_owner",
+      using: sql`${createdAt} < now() - make_interval(days => ${retentionDays})
+          or (${tenant} = ${currentTenant} and ${tenant} = app.erasing_tenant_id())`,
+    }),
+  );
 }
 
 /**
@@ -334,18 +354,68 @@ export const auditEvents = pgTable(
     tenantPolicy("audit_events", t.tenantId, "bulkhead_app"),
     // The owner role removes events past AUDIT_RETENTION_DAYS (`app.prune_expired` sets the
     // setting), and those of a workspace it is erasing (`app.erase_tenant_batch`).
-    ...(["select", "delete"] as const).map((command) =>
-      pgPolicy(policyName(`the owner role ${command}s expired or erased audit events`), {
-        as: "permissive",
-        for: command,
-        to: "bulkhead_owner",
-        // Settings through functions, as the tenant is everywhere: Citus refuses a policy with a
-        // (select ...) subquery, and a per-row current_setting() is what the lints refuse.
-        using: sql`${t.createdAt} < now() - make_interval(days => app.audit_retention_days())
-          or (${t.tenantId} = ${currentTenant} and ${t.tenantId} = app.erasing_tenant_id())`,
-      }),
-    ),
+    ...retainedRowsPolicies("audit events", t.createdAt, t.tenantId, sql`app.audit_retention_days()`),
   ],
+);
+
+/** What a change event names: one entity's creation, change or removal (server/audit.ts). */
+export const eventTypes = [
+  "project.created",
+  "project.updated",
+  "project.deleted",
+  "task.created",
+  "task.updated",
+  "task.deleted",
+  "comment.created",
+  "comment.deleted",
+  "member.joined",
+  "member.role_changed",
+  "member.removed",
+] as const;
+export type EventType = (typeof eventTypes)[number];
+
+/**
+ * The tenant's change log, which live subscriptions read (and webhooks will): written in the
+ * statement that writes the audit row, in the change's own transaction. `id` orders a tenant's
+ * events and has no gaps: it comes from the tenant's `event_sequences` row, which the writing
+ * transaction holds until it commits, so ids commit in their order and a reader that has seen
+ * id n never later finds an n - 1 (docs/decisions/024-events-beside-the-audit-row.md). The
+ * runtime role may insert and select; the owner role prunes what is past EVENT_RETENTION_DAYS.
+ */
+export const events = pgTable(
+  "events",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: bigint("id", { mode: "number" }).notNull(),
+    type: text("type", { enum: eventTypes }).notNull(),
+    /** The project, task, comment or member (user) the event is about. */
+    entityId: uuid("entity_id").notNull(),
+    /** The project it belongs to (a project's own id; a task's or comment's project), or null. */
+    projectId: uuid("project_id"),
+    actorId: uuid("actor_id"),
+    /** What a client needs to update its cache; never a secret, a token or a hash. */
+    payload: jsonb("payload").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: "events_pkey", columns: [t.tenantId, t.id] }),
+    index("events_tenant_project_idx").on(t.tenantId, t.projectId, t.id),
+    index("events_created_idx").on(t.createdAt),
+    tenantPolicy("events", t.tenantId, "bulkhead_app"),
+    ...retainedRowsPolicies("events", t.createdAt, t.tenantId, sql`app.event_retention_days()`),
+  ],
+);
+
+/** Each tenant's last event id: the row a writing transaction holds until it commits. */
+export const eventSequences = pgTable(
+  "event_sequences",
+  {
+    tenantId: uuid("tenant_id")
+      .primaryKey()
+      .references(() => tenants.id, { onDelete: "cascade" }),
+    lastId: bigint("last_id", { mode: "number" }).notNull(),
+  },
+  (t) => [tenantPolicy("event_sequences", t.tenantId)],
 );
 
 /**

@@ -21,6 +21,12 @@ export interface Database {
    * so the connection is not held while a client reads at its own pace (db/spool.ts).
    */
   readonly spool?: (maxBytes: number) => Promise<Spool>;
+  /**
+   * Calls `onNotify` with the payload of each notification on `channel` (PostgreSQL's LISTEN, or
+   * PGlite's own) until the returned function stops it. Absent where a runtime cannot keep a
+   * connection open between requests (Workers): there, live streams only poll.
+   */
+  readonly listen?: (channel: string, onNotify: (payload: string) => void) => Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 

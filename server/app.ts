@@ -22,6 +22,7 @@ import { bearerToken, createContextInner, TenantHintError, tenantHintOf, userAge
 import { within } from "./deadline.js";
 import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
 import { loggedError, retryAfterSeconds, tenantMismatch } from "./errors.js";
+import { EventHub } from "./events/hub.js";
 import { accessLog, type RequestFacts } from "./observability/access-log.js";
 import { appRouter } from "./routers/_app.js";
 import { serveExport } from "./tenant/export-route.js";
@@ -64,14 +65,29 @@ export function clientAddressOf(
   return plain && ipPattern.test(plain) ? plain : null;
 }
 
-/** The request's tenant hint; FORBIDDEN for every call when its hints are malformed or disagree. */
-function tenantHintFor(request: Request, baseDomain: string | undefined): string | null {
+/**
+ * The request's tenant hint; FORBIDDEN for every call when its hints are malformed or disagree.
+ * A subscription may name its tenant in tRPC's connectionParams (an EventSource sends no headers).
+ */
+function tenantHintFor(request: Request, baseDomain: string | undefined, fromParams?: string | null): string | null {
   try {
-    return tenantHintOf(request, baseDomain);
+    const hint = tenantHintOf(request, baseDomain);
+    if (fromParams == null) return hint;
+    const named = fromParams.trim().toLowerCase();
+    if (!named) throw new TenantHintError("empty tenant in connectionParams");
+    if (hint !== null && hint !== named)
+      throw new TenantHintError("connectionParams and the request name different tenants");
+    return named;
   } catch (error) {
     if (error instanceof TenantHintError) throw tenantMismatch(error);
     throw error;
   }
+}
+
+/** A string value of tRPC's connectionParams, or null. */
+function paramOf(params: Record<string, string | undefined> | null | undefined, name: string): string | null {
+  const value = params?.[name];
+  return typeof value === "string" ? value : null;
 }
 
 export function createApp(deps: AppDeps) {
@@ -86,6 +102,9 @@ export function createApp(deps: AppDeps) {
     dummyHash ??= hasher.hash(randomSecret());
     return dummyHash;
   };
+
+  // Live event streams: caps, wake-ups and shutdown (server/events/hub.ts).
+  const events = deps.events ?? new EventHub(deps.config.events);
 
   const given = deps.database;
   const databaseOf = typeof given === "function" ? given : () => given;
@@ -183,8 +202,8 @@ export function createApp(deps: AppDeps) {
   // GET and HEAD carry no body tRPC reads; asking for one would build a whole Request.
   app.use("/trpc/*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
-  app.all("/trpc/*", (c) =>
-    fetchRequestHandler({
+  app.all("/trpc/*", async (c) => {
+    const response = await fetchRequestHandler({
       endpoint: "/trpc",
       req: c.req.raw,
       router: appRouter,
@@ -193,7 +212,7 @@ export function createApp(deps: AppDeps) {
       onError: ({ error, path }) => {
         if (path) c.get("facts").failures.set(path, error.code);
       },
-      createContext: ({ req, resHeaders }) =>
+      createContext: ({ req, resHeaders, info }) =>
         createContextInner({
           database: databaseOf(c.env),
           config: deps.config,
@@ -206,16 +225,22 @@ export function createApp(deps: AppDeps) {
           logger,
           dummyPasswordHash,
           requestId: c.get("requestId"),
-          accessToken: bearerToken(req.headers.get("authorization")),
-          tenantHint: tenantHintFor(req, deps.config.baseDomain),
+          // An EventSource cannot send headers: a subscription may carry its token in
+          // connectionParams (a query parameter, which the access log never records).
+          accessToken: bearerToken(req.headers.get("authorization")) ?? paramOf(info.connectionParams, "token"),
+          tenantHint: tenantHintFor(req, deps.config.baseDomain, paramOf(info.connectionParams, "tenant")),
           clientAddress: clientAddressOf(req, c.env, deps),
           userAgent: userAgentOf(req.headers.get("user-agent")),
           resHeaders,
           browser: browserSessionOf(req, deps.config, resHeaders),
           facts: c.get("facts"),
+          events,
         }),
-    }),
-  );
+    });
+    // A live stream's body: cut once its client stops reading, and at shutdown.
+    const stream = response.headers.get("content-type")?.startsWith("text/event-stream") && response.body;
+    return stream ? new Response(events.cutOffStalled(stream), response) : response;
+  });
 
   // The tenant's data as an NDJSON download, for its owner (server/tenant/export-route.ts).
   const exports = new Set<string>();

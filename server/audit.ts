@@ -1,10 +1,30 @@
-import { auditEvents } from "../db/schema.js";
+import { type SQL, sql } from "drizzle-orm";
+import type { EventType } from "../db/schema.js";
 import type { Tx } from "../db/types.js";
 
 export interface AuditEntry {
   action: string;
   targetType: string;
   targetId: string | null;
+}
+
+/**
+ * A change to one entity, for the tenant's event log (`events`): what live subscriptions stream
+ * and webhooks will deliver. The payload is what a client needs to update its cache, never a
+ * secret, a token or a hash.
+ */
+export interface ChangeEvent {
+  type: EventType;
+  entityId: string;
+  /** The project it belongs to: an id, null, or a scalar subquery (a comment's task's project). */
+  projectId: string | null | SQL;
+  payload: Record<string, unknown>;
+}
+
+/** One audit row, and the change event it goes with, if any. */
+export interface Audited {
+  entry: AuditEntry;
+  change?: ChangeEvent | undefined;
 }
 
 interface AuditContext {
@@ -14,10 +34,15 @@ interface AuditContext {
   clientAddress: string | null;
 }
 
+interface RequestFacts {
+  requestId: string;
+  clientAddress: string | null;
+}
+
 /**
- * Records a mutation in the tenant's audit trail, in the request's own transaction: the event
- * exists exactly when the change committed. The tenant and the actor come from `ctx.member`,
- * never from input.
+ * Records a mutation in the tenant's audit trail, and its change in the event log, in the
+ * request's own transaction: both exist exactly when the change committed. The tenant and the
+ * actor come from `ctx.member`, never from input.
  *
  * @example
  * create: tenantProcedure.input(z.object({ name: nameField })).mutation(async ({ ctx, input }) => {
@@ -26,37 +51,74 @@ interface AuditContext {
  *   return label;
  * }),
  */
-export async function audit(ctx: AuditContext, entry: AuditEntry): Promise<void> {
-  await recordAudit(ctx.db, { ...entry, tenantId: ctx.member.tenantId, actorId: ctx.member.userId }, ctx);
+export async function audit(ctx: AuditContext, entry: AuditEntry, change?: ChangeEvent): Promise<void> {
+  await auditEach(ctx, [{ entry, change }]);
 }
 
-/** Several events of one change in one statement (none: nothing is written). */
-export async function auditEach(ctx: AuditContext, entries: AuditEntry[]): Promise<void> {
-  if (entries.length === 0) return;
-  await ctx.db.insert(auditEvents).values(
-    entries.map((entry) => ({
-      ...entry,
-      tenantId: ctx.member.tenantId,
-      actorId: ctx.member.userId,
-      requestId: ctx.requestId,
-      clientAddress: ctx.clientAddress,
-    })),
-  );
+/** Several audit rows (and their events) of one change in one statement; none: nothing is written. */
+export async function auditEach(ctx: AuditContext, items: Audited[]): Promise<void> {
+  await writeAudit(ctx.db, ctx.member.tenantId, ctx.member.userId, ctx, items);
 }
 
 /** The same for paths that are not yet a member's request (registration, login, invitations). */
 export async function recordAudit(
   tx: Tx,
   event: AuditEntry & { tenantId: string; actorId: string | null },
-  request: { requestId: string; clientAddress: string | null },
+  request: RequestFacts,
+  change?: ChangeEvent,
 ): Promise<void> {
-  await tx.insert(auditEvents).values({
-    tenantId: event.tenantId,
-    actorId: event.actorId,
-    action: event.action,
-    targetType: event.targetType,
-    targetId: event.targetId,
-    requestId: request.requestId,
-    clientAddress: request.clientAddress,
-  });
+  const { tenantId, actorId, ...entry } = event;
+  await writeAudit(tx, tenantId, actorId, request, [{ entry, change }]);
+}
+
+/** The channel whose notifications wake a tenant's live streams; the payload is the tenant id. */
+export const eventsChannel = "bulkhead_events";
+
+/**
+ * One statement, one round trip: the audit rows; with changes, the tenant's next event ids (its
+ * `event_sequences` row, which this transaction then holds until it commits, so a tenant's ids
+ * commit in their order, without gaps), the events, and a NOTIFY that PostgreSQL delivers only
+ * at commit (docs/decisions/024-events-beside-the-audit-row.md).
+ */
+async function writeAudit(
+  tx: Tx,
+  tenantId: string,
+  actorId: string | null,
+  request: RequestFacts,
+  items: Audited[],
+): Promise<void> {
+  if (items.length === 0) return;
+  const audits = sql.join(
+    items.map(
+      ({ entry }) =>
+        sql`(${tenantId}::uuid, ${actorId}::uuid, ${entry.action}::text, ${entry.targetType}::text, ${entry.targetId}::uuid, ${request.requestId}::text, ${request.clientAddress}::inet)`,
+    ),
+    sql`, `,
+  );
+  const insertAudits = sql`insert into audit_events (tenant_id, actor_id, action, target_type, target_id, request_id, client_address) values ${audits}`;
+  const changes = items.flatMap(({ change }) => (change ? [change] : []));
+  if (changes.length === 0) {
+    await tx.execute(insertAudits);
+    return;
+  }
+  const rows = sql.join(
+    changes.map(
+      (change, index) =>
+        sql`(${index + 1}::bigint, ${change.type}::text, ${change.entityId}::uuid, ${change.projectId}::uuid, ${JSON.stringify(change.payload)}::jsonb)`,
+    ),
+    sql`, `,
+  );
+  await tx.execute(sql`
+    with audit as (${insertAudits}),
+    sequence as (
+      insert into event_sequences as s (tenant_id, last_id) values (${tenantId}::uuid, ${changes.length}::bigint)
+      on conflict (tenant_id) do update set last_id = s.last_id + excluded.last_id
+      returning s.last_id
+    ),
+    changes as (
+      insert into events (tenant_id, id, type, entity_id, project_id, actor_id, payload)
+      select ${tenantId}::uuid, sequence.last_id - ${changes.length}::bigint + v.ord, v.type, v.entity_id, v.project_id, ${actorId}::uuid, v.payload
+        from sequence, (values ${rows}) as v (ord, type, entity_id, project_id, payload)
+    )
+    select pg_notify(${eventsChannel}, ${tenantId}::text)`);
 }

@@ -137,6 +137,21 @@ export const configSchema = z.object({
   EXPORT_SPOOL_MAX_MB: z.coerce.number().int().min(1).max(1_048_576).default(1024),
   /** Audit events older than this many days are pruned; unset: kept forever. */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).optional(),
+  /** Change events older than this many days are pruned (a stream resumes at most this far back). */
+  EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+  /**
+   * A direct PostgreSQL connection (not through PgBouncer in transaction mode) for LISTEN, which
+   * wakes live streams; default DATABASE_URL. Without one that works, streams still poll.
+   */
+  DATABASE_LISTEN_URL: z.string().url().optional(),
+  /** Live event streams one user may hold open at once; past it, TOO_MANY_REQUESTS. */
+  EVENTS_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
+  /** Live event streams one workspace may hold open at once on one server. */
+  EVENTS_MAX_STREAMS_PER_TENANT: z.coerce.number().int().min(1).max(100_000).default(200),
+  /** How often a stream reads without a notification: a lost NOTIFY delays, never drops. */
+  EVENTS_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+  /** A stream whose client takes nothing for this long while events wait is cut (it resumes by id). */
+  EVENTS_STALL_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   /** The least severe log line written: `info` includes one access-log line per request. */
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Requests slower than this get a `slow request` warning besides their access-log line. */
@@ -190,6 +205,11 @@ export interface AppConfig {
    * spool an engine with one connection may read it into (`spoolMaxBytes`).
    */
   export: { stallMs: number; maxMs: number; minBytesPerSecond: number; spoolMaxBytes: number };
+  /**
+   * Live event streams: how often they read without a wake-up, how many a user and a workspace
+   * may hold, and how long a client may take nothing before its stream is cut.
+   */
+  events: { pollMs: number; maxPerUser: number; maxPerTenant: number; stallMs: number };
   /** Access-log threshold, and who may scrape `/metrics` on the API's port (null: nobody there). */
   observability: { slowRequestMs: number; metricsToken: string | null };
 }
@@ -273,6 +293,12 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       maxMs: raw.EXPORT_MAX_SECONDS * 1000,
       minBytesPerSecond: raw.EXPORT_MIN_BYTES_PER_SECOND,
       spoolMaxBytes: raw.EXPORT_SPOOL_MAX_MB * 1024 * 1024,
+    },
+    events: {
+      pollMs: raw.EVENTS_POLL_MS,
+      maxPerUser: raw.EVENTS_MAX_STREAMS_PER_USER,
+      maxPerTenant: raw.EVENTS_MAX_STREAMS_PER_TENANT,
+      stallMs: raw.EVENTS_STALL_SECONDS * 1000,
     },
     observability: {
       slowRequestMs: raw.SLOW_REQUEST_MS,

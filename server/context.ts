@@ -3,6 +3,7 @@ import type { BrowserSession } from "./auth/browser.js";
 import type { TokenService } from "./auth/tokens.js";
 import type { AppConfig } from "./config.js";
 import type { Clock, Logger, PasswordHasher } from "./deps.js";
+import type { EventHub } from "./events/hub.js";
 import type { RequestFacts } from "./observability/access-log.js";
 
 /** What every procedure may use, whether or not a request is at hand. */
@@ -29,6 +30,8 @@ export interface ContextInnerOptions {
   browser: BrowserSession;
   /** What the access log records about this request: the verified caller fills it in. */
   facts: RequestFacts;
+  /** The server's live event streams (caps, wake-ups, shutdown). */
+  events: EventHub;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { RawConfig } from "./config.js";
 export function databaseConfigOf(raw: RawConfig): DatabaseConfig {
   return {
     ...(raw.DATABASE_URL ? { url: raw.DATABASE_URL } : {}),
+    ...(raw.DATABASE_LISTEN_URL ? { listenUrl: raw.DATABASE_LISTEN_URL } : {}),
     ...(raw.DATABASE_MIGRATION_URL ? { migrationUrl: raw.DATABASE_MIGRATION_URL } : {}),
     poolMax: raw.DATABASE_POOL_MAX,
     connectTimeoutMs: raw.DATABASE_CONNECT_TIMEOUT_MS,

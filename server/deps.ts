@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import type { Database } from "../db/types.js";
 import type { TokenService } from "./auth/tokens.js";
 import type { AppConfig } from "./config.js";
+import type { EventHub } from "./events/hub.js";
 import type { RequestObserver } from "./observability/access-log.js";
 
 /** Where time comes from; tests move it to expire tokens and invitations. */
@@ -68,6 +69,8 @@ export interface AppDeps {
    * false when the runtime cannot tell (the access log then writes at the handler's return).
    */
   whenSent?: (env: unknown, done: (bytes: number | null) => void) => boolean;
+  /** The live event streams' hub; built from `config.events` when absent (node.ts closes its own at shutdown). */
+  events?: EventHub;
   /** The peer address of a request, when the runtime knows it (Node's socket, Workers' header). */
   peerAddress?: (request: Request, env: unknown) => string | undefined;
 }

@@ -17,6 +17,7 @@ import { databaseConfigOf } from "./database-config.js";
 import { consoleLogger, createConsoleLogger, type Logger } from "./deps.js";
 import { loadEnv } from "./env.js";
 import { loggedError } from "./errors.js";
+import { EventHub } from "./events/hub.js";
 import { startDispatcher } from "./mail/dispatcher.js";
 import { fileTransport, mailLinksLogged, smtpTransport } from "./mail/transports.js";
 import { createMetrics, type Metrics } from "./observability/metrics.js";
@@ -81,7 +82,10 @@ async function main() {
   // Background jobs run on a pool of their own (db/open.ts), and so does the metrics' outbox backlog.
   const jobs = openJobsDatabase(databaseConfig, database);
   const metrics = raw.METRICS_TOKEN || raw.METRICS_PORT ? createMetrics(database, jobs) : undefined;
+  // Live event streams: LISTEN on the database, caps, and a way out at shutdown.
+  const events = new EventHub(config.events);
   const app = createApp({
+    events,
     database,
     config,
     hasher: createArgon2Hasher(),
@@ -124,6 +128,7 @@ async function main() {
           database: jobs,
           throttleWindowSeconds: longestThrottleWindowSeconds(raw),
           auditRetentionDays: raw.AUDIT_RETENTION_DAYS ?? null,
+          eventRetentionDays: raw.EVENT_RETENTION_DAYS,
           slugReservedDays: raw.TENANT_SLUG_RESERVED_DAYS,
           logger,
           intervalMs: raw.PRUNE_INTERVAL_SECONDS * 1000,
@@ -141,11 +146,14 @@ async function main() {
       process.exit(1);
     }, raw.SHUTDOWN_TIMEOUT_MS);
     forced.unref();
-    // close() stops accepting and resolves once open requests have finished.
-    await new Promise<void>((resolve) => {
+    // close() stops accepting and resolves once open requests have finished; live streams never
+    // finish by themselves, so they are cut (their clients reconnect elsewhere, from their last id).
+    const closed = new Promise<void>((resolve) => {
       server.close(() => resolve());
       if ("closeIdleConnections" in server) server.closeIdleConnections();
     });
+    await events.close();
+    await closed;
     metricsServer?.close();
     await pruning?.stop();
     await dispatcher?.stop();

@@ -16,13 +16,23 @@ export function startPruning(options: {
   throttleWindowSeconds: number;
   /** AUDIT_RETENTION_DAYS (null: audit events are kept). */
   auditRetentionDays: number | null;
+  /** EVENT_RETENTION_DAYS. */
+  eventRetentionDays: number;
   /** TENANT_SLUG_RESERVED_DAYS, for the tombstones of erased workspaces. */
   slugReservedDays: number;
   logger: Logger;
   intervalMs: number;
   firstDelayMs?: number;
 }): { stop(): Promise<void> } {
-  const { database, throttleWindowSeconds, auditRetentionDays, slugReservedDays, logger, intervalMs } = options;
+  const {
+    database,
+    throttleWindowSeconds,
+    auditRetentionDays,
+    eventRetentionDays,
+    slugReservedDays,
+    logger,
+    intervalMs,
+  } = options;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -30,7 +40,11 @@ export function startPruning(options: {
   const run = async () => {
     const started = Date.now();
     try {
-      const result = await pruneExpired(database.db, { throttleWindowSeconds, auditRetentionDays });
+      const result = await pruneExpired(database.db, {
+        throttleWindowSeconds,
+        auditRetentionDays,
+        eventRetentionDays,
+      });
       logger.info("pruned expired rows", { ...result, ms: Date.now() - started });
     } catch (error) {
       logger.error("pruning expired rows failed; retrying at the next run", { ...loggedError(error) });

@@ -32,6 +32,9 @@ const t = initTRPC.context<Context>().create({
   transformer,
   // Never put stacks in responses, whatever NODE_ENV says.
   isDev: false,
+  // Live streams (events.onChange): a comment every 15 s keeps proxies from closing an idle
+  // stream, and a client that hears nothing for 40 s reconnects from its last event id.
+  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
   errorFormatter({ shape, error, ctx }) {
     const internal = error.code === "INTERNAL_SERVER_ERROR";
     const requestId = ctx?.requestId ?? null;

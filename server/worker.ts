@@ -26,6 +26,8 @@ type SharedDeps = Omit<AppDeps, "database" | "tokens"> & {
   responseTimeoutMs: number | undefined;
   prepare: boolean;
   throttleWindowSeconds: number;
+  auditRetentionDays: number | null;
+  eventRetentionDays: number;
   tokens: TokenService;
 };
 
@@ -52,6 +54,8 @@ function sharedDeps(env: Record<string, unknown>) {
     responseTimeoutMs: databaseConfigOf(raw).responseTimeoutMs,
     prepare: raw.DATABASE_PREPARE,
     throttleWindowSeconds: longestThrottleWindowSeconds(raw),
+    auditRetentionDays: raw.AUDIT_RETENTION_DAYS ?? null,
+    eventRetentionDays: raw.EVENT_RETENTION_DAYS,
     config,
     tokens: new TokenService(config.jwt, systemClock),
     hasher: createPortableArgon2Hasher(),
@@ -104,7 +108,12 @@ export default {
     const deps = sharedDeps(env);
     // Pruning's batches run up to jobStatementTimeoutMs: no request's bound on this pool.
     await withInvocationDatabase(deps, { poolMax: 1 }, ctx, (database) =>
-      pruneExpired(database.db, { throttleWindowSeconds: deps.throttleWindowSeconds, maxBatches: 20 }),
+      pruneExpired(database.db, {
+        throttleWindowSeconds: deps.throttleWindowSeconds,
+        auditRetentionDays: deps.auditRetentionDays,
+        eventRetentionDays: deps.eventRetentionDays,
+        maxBatches: 20,
+      }),
     );
   },
 };

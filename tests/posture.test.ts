@@ -87,11 +87,11 @@ describe("posture check", () => {
       "function app.current_user_id() differs from db/sql/functions/current_user_id.sql: its body",
     ]);
     const granted = await problemsWhile(
-      "grant execute on function app.prune_expired(integer, integer, integer) to public",
-      "revoke execute on function app.prune_expired(integer, integer, integer) from public",
+      "grant execute on function app.prune_expired(integer, integer, integer, integer) to public",
+      "revoke execute on function app.prune_expired(integer, integer, integer, integer) from public",
     );
     expect(granted).toEqual([
-      "function app.prune_expired(p_batch integer, p_throttle_window_seconds integer, p_audit_retention_days integer) differs from db/sql/functions/prune_expired.sql: who may execute it (PUBLIC, bulkhead_app)",
+      "function app.prune_expired(p_batch integer, p_throttle_window_seconds integer, p_audit_retention_days integer, p_event_retention_days integer) differs from db/sql/functions/prune_expired.sql: who may execute it (PUBLIC, bulkhead_app)",
     ]);
     const sneaky = await problemsWhile(
       "create function app.read_everything() returns bigint language sql set search_path = pg_catalog, pg_temp as 'select count(*) from public.projects'",

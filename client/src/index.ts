@@ -13,6 +13,8 @@ import {
   createTRPCClient,
   httpBatchLink,
   httpLink,
+  httpSubscriptionLink,
+  splitLink,
   type TRPCClient,
   TRPCClientError,
   type TRPCLink,
@@ -62,7 +64,18 @@ export interface BulkheadClientOptions {
    * client keeps the session it was given).
    */
   shareAcrossTabs?: boolean | string;
+  /**
+   * The `EventSource` live subscriptions (`events.onChange`) use: browsers have one; in Node pass
+   * the `eventsource` package's, which then fetches through `fetch` above. Default: the global one.
+   */
+  EventSource?: EventSourceConstructor;
 }
+
+/** An EventSource class: the browser's, or one that takes `{ fetch }` (the `eventsource` package). */
+export type EventSourceConstructor = new (
+  url: string | URL,
+  init?: { withCredentials?: boolean; fetch?: typeof fetch },
+) => EventSource;
 
 export type BulkheadClient = TRPCClient<AppRouter>;
 
@@ -202,11 +215,19 @@ export function createBulkheadClient(options: BulkheadClientOptions): BulkheadCl
       observable((observer) => {
         let retried = false;
         let subscription: { unsubscribe(): void } | undefined;
+        let lastEventId: string | undefined;
         const attempt = () => {
           const tokenUsed = session?.accessToken;
-          subscription = next(op).subscribe({
+          const resumed = lastEventId === undefined ? op : { ...op, input: { ...(op.input as object), lastEventId } };
+          subscription = next(resumed).subscribe({
             next(result) {
               const data = result.result.type === "data" ? result.result.data : undefined;
+              // A subscription's tracked events: a retry resumes after the last one.
+              // A stream that delivered may be refreshed again when it later fails (a token expired).
+              if (op.type === "subscription" && isTracked(data)) {
+                lastEventId = data.id;
+                retried = false;
+              }
               if (sessionPaths.has(op.path) && isSession(data)) setSession(toTokens(data));
               if (op.path === "auth.logout" && endsOwnSession(op.input, session)) setSession(null);
               observer.next(result);
@@ -229,16 +250,40 @@ export function createBulkheadClient(options: BulkheadClientOptions): BulkheadCl
         return () => subscription?.unsubscribe();
       });
 
+  // Subscriptions go over SSE. An EventSource sends no headers of ours, so the token (and the
+  // tenant, if named) travel as tRPC's connectionParams, read again at every reconnect.
+  const connectionParams = () => {
+    const named = headers() as Record<string, string | undefined>;
+    return {
+      ...(session ? { token: session.accessToken } : {}),
+      ...(named["x-tenant"] ? { tenant: named["x-tenant"] } : {}),
+    };
+  };
+  const subscriptions = httpSubscriptionLink({
+    url: options.url,
+    transformer: superjson,
+    connectionParams,
+    ...(options.EventSource ? { EventSource: options.EventSource } : {}),
+    eventSourceOptions: () => ({
+      withCredentials: cookieMode,
+      ...(options.fetch ? { fetch: baseFetch } : {}),
+    }),
+  });
+
   return createTRPCClient<AppRouter>({
     links: [
       sessionLink,
-      httpBatchLink({
-        url: options.url,
-        transformer: superjson,
-        // The server refuses batches of more than 20 calls; split larger ones.
-        maxItems: 20,
-        fetch: fetchImpl,
-        headers,
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        true: subscriptions,
+        false: httpBatchLink({
+          url: options.url,
+          transformer: superjson,
+          // The server refuses batches of more than 20 calls; split larger ones.
+          maxItems: 20,
+          fetch: fetchImpl,
+          headers,
+        }),
       }),
     ],
   });
@@ -255,6 +300,10 @@ function toTokens(session: SessionTokens): SessionTokens {
   return session.refreshToken === undefined
     ? { accessToken: session.accessToken }
     : { accessToken: session.accessToken, refreshToken: session.refreshToken };
+}
+
+function isTracked(value: unknown): value is { id: string } {
+  return typeof value === "object" && value !== null && typeof (value as { id?: unknown }).id === "string";
 }
 
 function isSession(value: unknown): value is SessionTokens {

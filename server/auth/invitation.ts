@@ -75,7 +75,7 @@ export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInv
       const [user] = await tx
         .insert(users)
         .values({ tenantId, email: invitation.email, name: input.name, passwordHash, role: invitation.role })
-        .returning({ id: users.id });
+        .returning({ id: users.id, name: users.name, role: users.role });
       if (!user) throw invalidInvitation();
       await enterTenant(tx, { tenantId, userId: user.id }, { statementTimeoutMs: ctx.config.statementTimeoutMs });
       const session = await startSession(
@@ -83,6 +83,7 @@ export async function acceptInvite(ctx: Context, input: z.infer<typeof acceptInv
         ctx,
         { tenantId, userId: user.id },
         { action: "invitation.accepted", targetType: "invitation", targetId: invitation.id },
+        { type: "member.joined", entityId: user.id, projectId: null, payload: user },
       );
       await sendVerification(tx, ctx, {
         tenantId,

@@ -1,7 +1,7 @@
 import { and, desc, eq, gt, inArray, isNull, ne, type SQL, type SQLWrapper } from "drizzle-orm";
 import { refreshTokens, tenants, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
-import { type AuditEntry, recordAudit } from "../audit.js";
+import { type AuditEntry, type ChangeEvent, recordAudit } from "../audit.js";
 import type { AppConfig } from "../config.js";
 import type { Clock } from "../deps.js";
 import { unauthorized } from "../errors.js";
@@ -63,8 +63,14 @@ async function revokeTokens(tx: Tx, tenantId: string, userId: string, now: Date,
  * Starts a session — registration, login, refresh, an accepted invitation — and records it in
  * the audit trail in the same transaction, so every session that exists was audited.
  */
-export async function startSession(tx: Tx, deps: SessionDeps, who: SessionOwner, event: AuditEntry): Promise<Session> {
-  await recordAudit(tx, { ...event, tenantId: who.tenantId, actorId: who.userId }, deps);
+export async function startSession(
+  tx: Tx,
+  deps: SessionDeps,
+  who: SessionOwner,
+  event: AuditEntry,
+  change?: ChangeEvent,
+): Promise<Session> {
+  await recordAudit(tx, { ...event, tenantId: who.tenantId, actorId: who.userId }, deps, change);
   return issueSession(tx, deps, who);
 }
 

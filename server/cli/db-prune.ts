@@ -19,6 +19,7 @@ try {
   const result = await pruneExpired(database.db, {
     throttleWindowSeconds: longestThrottleWindowSeconds(raw),
     auditRetentionDays: raw.AUDIT_RETENTION_DAYS ?? null,
+    eventRetentionDays: raw.EVENT_RETENTION_DAYS,
     maxBatches: 100_000,
   });
   const ms = Date.now() - started;

@@ -2,6 +2,7 @@ import { router } from "../trpc.js";
 import { auditRouter } from "./audit.js";
 import { authRouter } from "./auth.js";
 import { commentsRouter } from "./comments.js";
+import { eventsRouter } from "./events.js";
 import { healthProcedure } from "./health.js";
 import { membersRouter } from "./members.js";
 import { projectsRouter } from "./projects.js";
@@ -17,6 +18,7 @@ export const appRouter = router({
   tasks: tasksRouter,
   comments: commentsRouter,
   audit: auditRouter,
+  events: eventsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -3,7 +3,7 @@ import { and, eq, getTableColumns, sql } from "drizzle-orm";
 import { z } from "zod";
 import { prepareRead } from "../../db/reads.js";
 import { comments, tasks } from "../../db/schema.js";
-import { audit } from "../audit.js";
+import { audit, type ChangeEvent } from "../audit.js";
 import { notFound } from "../errors.js";
 import { newestFirst, pageInput, preparePages, readPage } from "../pagination.js";
 import { hasRole } from "../roles.js";
@@ -41,6 +41,21 @@ const taskExists = prepareRead((db) =>
     .prepare("task_exists"),
 );
 
+/** A comment's change event, with its task's project (read in the same statement). */
+function commentChange(
+  type: "comment.created" | "comment.deleted",
+  tenantId: string,
+  comment: { id: string; taskId: string; authorId: string | null },
+): ChangeEvent {
+  const { id, taskId, authorId } = comment;
+  return {
+    type,
+    entityId: id,
+    projectId: sql`(select t.project_id from tasks t where t.tenant_id = ${tenantId}::uuid and t.id = ${taskId}::uuid)`,
+    payload: { id, taskId, authorId },
+  };
+}
+
 export const commentsRouter = router({
   list: tenantReadProcedure.input(pageInput.extend({ taskId: idField })).query(async ({ ctx, input }) => {
     const values = { tenantId: ctx.member.tenantId, taskId: input.taskId };
@@ -61,7 +76,11 @@ export const commentsRouter = router({
       .values({ tenantId, taskId: input.taskId, authorId: userId, body: input.body })
       .returning(commentColumns);
     if (!comment) throw notFound("Comment");
-    await audit(ctx, { action: "comment.created", targetType: "comment", targetId: comment.id });
+    await audit(
+      ctx,
+      { action: "comment.created", targetType: "comment", targetId: comment.id },
+      commentChange("comment.created", tenantId, comment),
+    );
     return comment satisfies Comment;
   }),
 
@@ -79,9 +98,14 @@ export const commentsRouter = router({
     const deleted = await ctx.db
       .delete(comments)
       .where(and(eq(comments.tenantId, tenantId), eq(comments.id, input.id)))
-      .returning({ id: comments.id });
-    if (deleted.length === 0) throw notFound("Comment"); // deleted meanwhile
-    await audit(ctx, { action: "comment.deleted", targetType: "comment", targetId: input.id });
+      .returning({ id: comments.id, taskId: comments.taskId, authorId: comments.authorId });
+    const [gone] = deleted;
+    if (!gone) throw notFound("Comment"); // deleted meanwhile
+    await audit(
+      ctx,
+      { action: "comment.deleted", targetType: "comment", targetId: gone.id },
+      commentChange("comment.deleted", tenantId, gone),
+    );
     return { ok: true as const };
   }),
 });

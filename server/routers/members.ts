@@ -12,6 +12,7 @@ import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
 import { hasRole } from "../roles.js";
 import { adminProcedure, ownerProcedure, router, tenantProcedure } from "../trpc.js";
 import { emailField, idField } from "../validation.js";
+import { taskChange, taskColumns } from "./tasks.js";
 
 const invitationTtlMs = 7 * 86_400_000;
 
@@ -126,7 +127,16 @@ export const membersRouter = router({
         .where(and(eq(users.tenantId, tenantId), eq(users.id, input.userId)))
         .returning(memberColumns);
       if (!member) throw notFound("Member");
-      await audit(ctx, { action: "member.role_changed", targetType: "user", targetId: member.id });
+      await audit(
+        ctx,
+        { action: "member.role_changed", targetType: "user", targetId: member.id },
+        {
+          type: "member.role_changed",
+          entityId: member.id,
+          projectId: null,
+          payload: { id: member.id, role: member.role },
+        },
+      );
       return member;
     }),
 
@@ -161,13 +171,20 @@ export const membersRouter = router({
       .update(tasks)
       .set({ assigneeId: null, updatedAt: sql`now()` })
       .where(and(eq(tasks.tenantId, tenantId), eq(tasks.assigneeId, input.userId)))
-      .returning({ id: tasks.id });
-    await auditEach(
-      ctx,
-      unassigned.map((task) => ({ action: "task.unassigned", targetType: "task", targetId: task.id })),
-    );
+      .returning(taskColumns);
     await ctx.db.delete(users).where(and(eq(users.tenantId, tenantId), eq(users.id, input.userId)));
-    await audit(ctx, { action: "member.removed", targetType: "user", targetId: input.userId });
+    // One statement for all of it; the removal's event wakes the tenant's streams, so the
+    // removed member's own ends at once (server/routers/events.ts).
+    await auditEach(ctx, [
+      ...unassigned.map((task) => ({
+        entry: { action: "task.unassigned", targetType: "task", targetId: task.id },
+        change: taskChange("task.updated", task),
+      })),
+      {
+        entry: { action: "member.removed", targetType: "user", targetId: input.userId },
+        change: { type: "member.removed", entityId: input.userId, projectId: null, payload: { id: input.userId } },
+      },
+    ]);
     return { ok: true as const };
   }),
 });

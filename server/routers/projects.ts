@@ -2,7 +2,7 @@ import { and, count, eq, getTableColumns, sql } from "drizzle-orm";
 import { z } from "zod";
 import { prepareRead, type Reads } from "../../db/reads.js";
 import { projects } from "../../db/schema.js";
-import { audit } from "../audit.js";
+import { audit, type ChangeEvent } from "../audit.js";
 import { notFound } from "../errors.js";
 import { newestFirst, pageInput, preparePages, readPage } from "../pagination.js";
 import { adminProcedure, type Caller, router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
@@ -31,6 +31,12 @@ const projectById = prepareRead((db) =>
     .where(and(eq(projects.tenantId, tenantId), eq(projects.id, sql.placeholder("id"))))
     .prepare("project_by_id"),
 );
+
+/** A project's change event: its name and when it changed (the description is not sent). */
+function projectChange(type: "project.created" | "project.updated", project: Project): ChangeEvent {
+  const { id, name, updatedAt } = project;
+  return { type, entityId: id, projectId: id, payload: { id, name, updatedAt } };
+}
 
 /** One page of the caller's tenant's projects, newest first: the hottest read, one statement. */
 export function listProjects(read: Reads["run"], member: Caller, input: { cursor?: string | null; limit: number }) {
@@ -71,7 +77,11 @@ export const projectsRouter = router({
         })
         .returning(projectColumns);
       if (!project) throw notFound("Project");
-      await audit(ctx, { action: "project.created", targetType: "project", targetId: project.id });
+      await audit(
+        ctx,
+        { action: "project.created", targetType: "project", targetId: project.id },
+        projectChange("project.created", project),
+      );
       return project satisfies Project;
     }),
 
@@ -88,7 +98,11 @@ export const projectsRouter = router({
         .where(and(eq(projects.tenantId, ctx.member.tenantId), eq(projects.id, input.id)))
         .returning(projectColumns);
       if (!project) throw notFound("Project");
-      await audit(ctx, { action: "project.updated", targetType: "project", targetId: project.id });
+      await audit(
+        ctx,
+        { action: "project.updated", targetType: "project", targetId: project.id },
+        projectChange("project.updated", project),
+      );
       return project satisfies Project;
     }),
 
@@ -98,7 +112,11 @@ export const projectsRouter = router({
       .where(and(eq(projects.tenantId, ctx.member.tenantId), eq(projects.id, input.id)))
       .returning({ id: projects.id });
     if (deleted.length === 0) throw notFound("Project");
-    await audit(ctx, { action: "project.deleted", targetType: "project", targetId: input.id });
+    await audit(
+      ctx,
+      { action: "project.deleted", targetType: "project", targetId: input.id },
+      { type: "project.deleted", entityId: input.id, projectId: input.id, payload: { id: input.id } },
+    );
     return { ok: true as const };
   }),
 });

@@ -2,13 +2,21 @@ import { and, eq, getTableColumns, sql } from "drizzle-orm";
 import { z } from "zod";
 import { prepareRead } from "../../db/reads.js";
 import { projects, taskStatuses, tasks } from "../../db/schema.js";
-import { audit } from "../audit.js";
+import { audit, type ChangeEvent } from "../audit.js";
 import { notFound } from "../errors.js";
 import { newestFirst, pageInput, preparePages, readPage } from "../pagination.js";
 import { router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
 import { idField, nameField } from "../validation.js";
 
 const { tenantId: _tenantId, ...taskColumns } = getTableColumns(tasks);
+
+export { taskColumns };
+
+/** A task's change event: what a board needs to place the card, not its description. */
+export function taskChange(type: "task.created" | "task.updated", task: Task): ChangeEvent {
+  const { id, projectId, title, status, assigneeId, updatedAt } = task;
+  return { type, entityId: id, projectId, payload: { id, projectId, title, status, assigneeId, updatedAt } };
+}
 
 export type Task = Omit<typeof tasks.$inferSelect, "tenantId">;
 
@@ -81,7 +89,11 @@ export const tasksRouter = router({
         .values({ tenantId, projectId: input.projectId, title: input.title, assigneeId: input.assigneeId ?? null })
         .returning(taskColumns);
       if (!task) throw notFound("Task");
-      await audit(ctx, { action: "task.created", targetType: "task", targetId: task.id });
+      await audit(
+        ctx,
+        { action: "task.created", targetType: "task", targetId: task.id },
+        taskChange("task.created", task),
+      );
       return task satisfies Task;
     }),
 
@@ -102,7 +114,11 @@ export const tasksRouter = router({
         .where(and(eq(tasks.tenantId, tenantId), eq(tasks.id, input.id)))
         .returning(taskColumns);
       if (!task) throw notFound("Task");
-      await audit(ctx, { action: "task.updated", targetType: "task", targetId: task.id });
+      await audit(
+        ctx,
+        { action: "task.updated", targetType: "task", targetId: task.id },
+        taskChange("task.updated", task),
+      );
       return task satisfies Task;
     }),
 
@@ -110,9 +126,14 @@ export const tasksRouter = router({
     const deleted = await ctx.db
       .delete(tasks)
       .where(and(eq(tasks.tenantId, ctx.member.tenantId), eq(tasks.id, input.id)))
-      .returning({ id: tasks.id });
-    if (deleted.length === 0) throw notFound("Task");
-    await audit(ctx, { action: "task.deleted", targetType: "task", targetId: input.id });
+      .returning({ id: tasks.id, projectId: tasks.projectId });
+    const [task] = deleted;
+    if (!task) throw notFound("Task");
+    await audit(
+      ctx,
+      { action: "task.deleted", targetType: "task", targetId: task.id },
+      { type: "task.deleted", entityId: task.id, projectId: task.projectId, payload: task },
+    );
     return { ok: true as const };
   }),
 });

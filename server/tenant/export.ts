@@ -57,6 +57,8 @@ export const notExported: Record<string, string> = {
   outbox: "mail in flight, erased once sent",
   tenant_usage: "counters derived from the rows exported",
   tenant_limits: "the operator's quotas for this deployment, not the workspace's data",
+  events: "a feed of changes to the rows exported, kept for EVENT_RETENTION_DAYS (the audit trail is exported)",
+  event_sequences: "the feed's last id: a counter",
 };
 
 /** The columns a section leaves out, as a text[] for jsonb's `-`. */

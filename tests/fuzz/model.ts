@@ -21,6 +21,8 @@ export const notModelled: Record<string, string> = {
   outbox: "tests/mail/outbox.test.ts",
   tenant_limits: "tests/tenant-lifecycle.test.ts (quotas)",
   tenant_usage: "tests/tenant-lifecycle.test.ts (quotas, 50 parallel creates at the limit)",
+  events: "tests/events.test.ts (order, no gaps, nothing of another tenant, resumption, the member re-check)",
+  event_sequences: "tests/events.test.ts (ids without gaps, a rollback leaves none)",
 };
 
 export interface ModelProject {

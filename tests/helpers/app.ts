@@ -1,4 +1,5 @@
 import { threadId } from "node:worker_threads";
+import { EventSource } from "eventsource";
 import { type BulkheadClient, createBulkheadClient, type Session, type SessionTokens } from "../../client/src/index.js";
 import { createApp } from "../../server/app.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
@@ -7,6 +8,7 @@ import { TokenService } from "../../server/auth/tokens.js";
 import { type AppConfig, parseConfig, toAppConfig } from "../../server/config.js";
 import { createContextInner } from "../../server/context.js";
 import type { Clock, Logger, PasswordHasher } from "../../server/deps.js";
+import { EventHub } from "../../server/events/hub.js";
 import { createMetrics } from "../../server/observability/metrics.js";
 import { openTestDatabase, type TestDatabase } from "./db.js";
 
@@ -101,7 +103,9 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const raw = parseConfig({ NODE_ENV: "test", ...options.env });
   const config = toAppConfig(raw, testSecret);
   const metrics = options.metrics ? createMetrics(db.database) : undefined;
+  const events = new EventHub(config.events);
   const app = createApp({
+    events,
     database: db.database,
     config,
     hasher,
@@ -114,7 +118,10 @@ export async function createTestApp(options: TestAppOptions = {}) {
 
   const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     const response = await app.fetch(new Request(input, init));
-    bodies.push(await response.clone().text());
+    // A live stream's body never ends by itself: tests read it through the client.
+    if (!response.headers.get("content-type")?.startsWith("text/event-stream")) {
+      bodies.push(await response.clone().text());
+    }
     return response;
   };
 
@@ -122,6 +129,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     createBulkheadClient({
       url: "http://bulkhead.test/trpc",
       fetch,
+      EventSource,
       ...(session ? { session } : {}),
       ...(headers ? { headers } : {}),
     });
@@ -172,6 +180,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
       resHeaders,
       browser: browserSessionOf(new Request("http://localhost/trpc"), used, resHeaders),
       facts: { tenantId: null, userId: null, failures: new Map() },
+      events,
     });
   };
 
@@ -190,7 +199,11 @@ export async function createTestApp(options: TestAppOptions = {}) {
     client,
     registerTenant,
     addMember,
-    close: options.db ? async () => {} : db.close,
+    events,
+    close: async () => {
+      await events.close();
+      if (!options.db) await db.close();
+    },
   };
 }
 

@@ -69,7 +69,7 @@ function sample(schema: ZodType, idFor: (key: string) => string, key = ""): unkn
 
 interface Procedure {
   path: string;
-  type: "query" | "mutation";
+  type: "query" | "mutation" | "subscription";
   input: ZodType;
   idFields: string[];
 }
@@ -83,7 +83,7 @@ const procedures: Procedure[] = Object.entries(
     .filter(([, field]) => isId(field))
     .map(([name]) => name);
   return input && idFields.length > 0
-    ? [{ path, type: procedure._def.type === "query" ? ("query" as const) : ("mutation" as const), input, idFields }]
+    ? [{ path, type: procedure._def.type as Procedure["type"], input, idFields }]
     : [];
 });
 
@@ -172,8 +172,36 @@ function ownIdFor(path: string, field: string): string {
   return byResource[resource] ?? crypto.randomUUID();
 }
 
-async function call(procedure: Procedure, input: unknown) {
+/**
+ * A subscription, read for 300 ms from the first event B has (`lastEventId` "0"): its
+ * serialized error's code, or null, and all it streamed.
+ */
+async function subscribe(path: string, input: Record<string, unknown>, headers: Record<string, string>) {
+  const body = JSON.stringify({ json: { ...input, lastEventId: "0" } });
+  const stop = new AbortController();
+  const response = await t.app.request(`/trpc/${path}?input=${encodeURIComponent(body)}`, {
+    headers,
+    signal: stop.signal,
+  });
+  let text = "";
+  const reader = response.body?.getReader();
+  const decoder = new TextDecoder();
+  const until = Date.now() + 300;
+  while (reader && Date.now() < until && !/event: (serialized-error|return)/.test(text)) {
+    const chunk = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), 100))]);
+    if (chunk?.done) break;
+    if (chunk?.value) text += decoder.decode(chunk.value, { stream: true });
+  }
+  stop.abort();
+  await reader?.cancel().catch(() => undefined);
+  const error = /event: serialized-error\ndata: (.*)\n/.exec(text)?.[1];
+  const code = error ? ((JSON.parse(error) as { json?: { data?: { code?: string } } }).json?.data?.code ?? null) : null;
+  return { status: response.status, code, text };
+}
+
+async function call(procedure: Procedure, input: Record<string, unknown>) {
   const headers = { authorization: `Bearer ${b.session.accessToken}`, "content-type": "application/json" };
+  if (procedure.type === "subscription") return subscribe(procedure.path, input, headers);
   const body = JSON.stringify({ json: input });
   const response =
     procedure.type === "query"
@@ -233,12 +261,13 @@ describe("the cross-tenant probe", () => {
         }
       }
     }
-    // B's own audit trail names nothing of A.
-    const trail = JSON.stringify(
-      rowsOf(
+    // B's own audit trail and event log name nothing of A.
+    const trail = JSON.stringify([
+      ...rowsOf(
         await t.admin.execute(sql`select to_jsonb(e) from audit_events e where e.tenant_id = ${b.tenantId}::uuid`),
       ),
-    );
+      ...rowsOf(await t.admin.execute(sql`select to_jsonb(e) from events e where e.tenant_id = ${b.tenantId}::uuid`)),
+    ]);
     const inTrail = [...trail.matchAll(uuidPattern)].map((m) => m[0]).filter((x) => victimIds.has(x));
     if (inTrail.length > 0) findings.push(`B's audit trail names A's ids ${[...new Set(inTrail)].join(", ")}`);
     console.log(`probe: ${calls} calls over ${procedures.length} procedures with ${victimIds.size} of A's ids`);

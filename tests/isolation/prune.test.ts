@@ -165,7 +165,7 @@ describe("pruning expired rows", () => {
       [10, 0],
     ]) {
       const state = await withoutTenant(t.database.db, (tx) =>
-        tx.execute(sql`select app.prune_expired(${batch}::integer, ${window}::integer, null::integer)`),
+        tx.execute(sql`select app.prune_expired(${batch}::integer, ${window}::integer, null::integer, null::integer)`),
       ).then(
         () => "ok",
         (error: unknown) => sqlStateOf(error),
@@ -181,6 +181,7 @@ describe("pruning expired rows", () => {
       database: t.database,
       throttleWindowSeconds: 3600,
       auditRetentionDays: null,
+      eventRetentionDays: 7,
       slugReservedDays: 90,
       logger: t.logger,
       intervalMs: 60_000,

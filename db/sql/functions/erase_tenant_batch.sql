@@ -4,7 +4,7 @@
 -- the owner role, in the workspace's own context: up to p_batch rows of the first table that
 -- still has any, children before parents, so no statement cascades far and no transaction holds
 -- locks for long. Returns how many rows it deleted; 0 once the workspace is gone. The last call
--- deletes the tenant row (its invitations, outbox, limits and usage go with it by cascade: few
+-- deletes the tenant row (its invitations, outbox, limits, usage and event sequence go with it by cascade: few
 -- rows) and leaves a tombstone: the id, the time, and the slug until p_slug_reserved_days have
 -- passed. Each call is its own transaction: an erase stopped anywhere goes on at the next call.
 -- Returns NULL when the tenant is not due (or not there), so nothing of a live one is touched.
@@ -40,6 +40,10 @@ BEGIN
   IF v_deleted > 0 THEN RETURN v_deleted; END IF;
   DELETE FROM public.audit_events WHERE tenant_id = p_tenant AND id = ANY (ARRAY(
     SELECT e.id FROM public.audit_events e WHERE e.tenant_id = p_tenant LIMIT p_batch));
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  IF v_deleted > 0 THEN RETURN v_deleted; END IF;
+  DELETE FROM public.events WHERE tenant_id = p_tenant AND id = ANY (ARRAY(
+    SELECT e.id FROM public.events e WHERE e.tenant_id = p_tenant LIMIT p_batch));
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
   IF v_deleted > 0 THEN RETURN v_deleted; END IF;
   -- A user's sessions, reset and verification tokens go with them (cascade: a handful each).
