@@ -376,7 +376,7 @@ export type EventType = (typeof eventTypes)[number];
 
 /**
  * The tenant's change log, which live subscriptions read (and webhooks will): written in the
- * statement that writes the audit row, in the change's own transaction. `id` orders a tenant's
+ * call that writes the audit row (app.record_audit), in the change's own transaction. `id` orders a tenant's
  * events and has no gaps: it comes from the tenant's `event_sequences` row, which the writing
  * transaction holds until it commits, so ids commit in their order and a reader that has seen
  * id n never later finds an n - 1 (docs/decisions/024-events-beside-the-audit-row.md). The

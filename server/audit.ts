@@ -1,4 +1,4 @@
-import { type SQL, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type { EventType } from "../db/schema.js";
 import type { Tx } from "../db/types.js";
 
@@ -16,8 +16,10 @@ export interface AuditEntry {
 export interface ChangeEvent {
   type: EventType;
   entityId: string;
-  /** The project it belongs to: an id, null, or a scalar subquery (a comment's task's project). */
-  projectId: string | null | SQL;
+  /** The project it belongs to, or null (with `taskId`: that task's project, read in the same call). */
+  projectId: string | null;
+  /** A comment's task, whose project the event then names. */
+  taskId?: string;
   payload: Record<string, unknown>;
 }
 
@@ -55,7 +57,7 @@ export async function audit(ctx: AuditContext, entry: AuditEntry, change?: Chang
   await auditEach(ctx, [{ entry, change }]);
 }
 
-/** Several audit rows (and their events) of one change in one statement; none: nothing is written. */
+/** Several audit rows (and their events) of one change in one call; none: nothing is written. */
 export async function auditEach(ctx: AuditContext, items: Audited[]): Promise<void> {
   await writeAudit(ctx.db, ctx.member.tenantId, ctx.member.userId, ctx, items);
 }
@@ -71,14 +73,14 @@ export async function recordAudit(
   await writeAudit(tx, tenantId, actorId, request, [{ entry, change }]);
 }
 
-/** The channel whose notifications wake a tenant's live streams; the payload is the tenant id. */
+/** The channel whose notifications wake a tenant's live streams (app.record_audit); the payload is the tenant id. */
 export const eventsChannel = "bulkhead_events";
 
 /**
- * One statement, one round trip: the audit rows; with changes, the tenant's next event ids (its
- * `event_sequences` row, which this transaction then holds until it commits, so a tenant's ids
- * commit in their order, without gaps), the events, and a NOTIFY that PostgreSQL delivers only
- * at commit (docs/decisions/024-events-beside-the-audit-row.md).
+ * One call, one round trip: `app.record_audit` writes the audit rows; with changes, the tenant's
+ * next event ids (its `event_sequences` row, which this transaction then holds until it commits,
+ * so a tenant's ids commit in their order, without gaps), the events, and a NOTIFY that
+ * PostgreSQL delivers only at commit (docs/decisions/024-events-beside-the-audit-row.md).
  */
 async function writeAudit(
   tx: Tx,
@@ -88,37 +90,25 @@ async function writeAudit(
   items: Audited[],
 ): Promise<void> {
   if (items.length === 0) return;
-  const audits = sql.join(
-    items.map(
-      ({ entry }) =>
-        sql`(${tenantId}::uuid, ${actorId}::uuid, ${entry.action}::text, ${entry.targetType}::text, ${entry.targetId}::uuid, ${request.requestId}::text, ${request.clientAddress}::inet)`,
-    ),
-    sql`, `,
+  const audits = items.map(({ entry }) => ({
+    action: entry.action,
+    target_type: entry.targetType,
+    target_id: entry.targetId,
+  }));
+  const changes = items.flatMap(({ change }) =>
+    change
+      ? [
+          {
+            type: change.type,
+            entity_id: change.entityId,
+            project_id: change.projectId,
+            task_id: change.taskId ?? null,
+            payload: change.payload,
+          },
+        ]
+      : [],
   );
-  const insertAudits = sql`insert into audit_events (tenant_id, actor_id, action, target_type, target_id, request_id, client_address) values ${audits}`;
-  const changes = items.flatMap(({ change }) => (change ? [change] : []));
-  if (changes.length === 0) {
-    await tx.execute(insertAudits);
-    return;
-  }
-  const rows = sql.join(
-    changes.map(
-      (change, index) =>
-        sql`(${index + 1}::bigint, ${change.type}::text, ${change.entityId}::uuid, ${change.projectId}::uuid, ${JSON.stringify(change.payload)}::jsonb)`,
-    ),
-    sql`, `,
+  await tx.execute(
+    sql`select app.record_audit(${tenantId}::uuid, ${actorId}::uuid, ${request.requestId}::text, ${request.clientAddress}::inet, ${JSON.stringify(audits)}::jsonb, ${JSON.stringify(changes)}::jsonb)`,
   );
-  await tx.execute(sql`
-    with audit as (${insertAudits}),
-    sequence as (
-      insert into event_sequences as s (tenant_id, last_id) values (${tenantId}::uuid, ${changes.length}::bigint)
-      on conflict (tenant_id) do update set last_id = s.last_id + excluded.last_id
-      returning s.last_id
-    ),
-    changes as (
-      insert into events (tenant_id, id, type, entity_id, project_id, actor_id, payload)
-      select ${tenantId}::uuid, sequence.last_id - ${changes.length}::bigint + v.ord, v.type, v.entity_id, v.project_id, ${actorId}::uuid, v.payload
-        from sequence, (values ${rows}) as v (ord, type, entity_id, project_id, payload)
-    )
-    select pg_notify(${eventsChannel}, ${tenantId}::text)`);
 }

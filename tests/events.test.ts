@@ -65,6 +65,23 @@ describe("the event log", () => {
     other.stop();
   });
 
+  it("30 changes racing in one tenant reach a stream reading meanwhile each once, ids without a gap", async () => {
+    const project = await a.client.projects.create.mutate({ name: "Race" });
+    const stream = await watch(a.client, { projectId: project.id });
+    const created = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        a.client.tasks.create.mutate({ projectId: project.id, title: `racer ${i}` }),
+      ),
+    );
+    const got = await stream.until(30, 10_000);
+    await pause(300);
+    expect(got).toHaveLength(30);
+    expect(new Set(got.map((event) => event.entityId))).toEqual(new Set(created.map((task) => task.id)));
+    const ids = stream.ids.map(Number);
+    expect(ids).toEqual(ids.map((_, i) => (ids[0] ?? 0) + i));
+    stream.stop();
+  });
+
   it("a rolled-back change leaves no event and no gap", async () => {
     const before = Number((await a.client.events.head.query()).lastEventId);
     const failed = withTenant(t.database.db, { tenantId: a.tenantId, userId: a.userId }, async (tx) => {
@@ -89,8 +106,21 @@ describe("the event log", () => {
     const stream = await watch(a.client);
     const member = await t.addMember(a, "member");
     await a.client.members.updateRole.mutate({ userId: member.userId, role: "admin" });
-    const got = await stream.until(2);
-    expect(got.map((event) => event.type)).toEqual(["member.joined", "member.role_changed"]);
+    const project = await a.client.projects.create.mutate({ name: "Theirs to do" });
+    const task = await a.client.tasks.create.mutate({ projectId: project.id, title: "x", assigneeId: member.userId });
+    await a.client.members.remove.mutate({ userId: member.userId });
+    const got = await stream.until(6);
+    expect(got.map((event) => event.type)).toEqual([
+      "member.joined",
+      "member.role_changed",
+      "project.created",
+      "task.created",
+      "task.updated",
+      "member.removed",
+    ]);
+    // The removal unassigned their task: its event says so, in the removal's own call.
+    expect(got[4]?.payload).toMatchObject({ id: task.id, assigneeId: null });
+    expect(got[5]?.entityId).toBe(member.userId);
     expect(got[0]?.payload).toEqual({ id: member.userId, name: "A member", role: "member" });
     expect(got[0]?.actorId).toBe(member.userId);
     const text = JSON.stringify(got);
@@ -230,6 +260,19 @@ describe("events.onChange", () => {
       stream.stop();
     } finally {
       await slow.close();
+    }
+  });
+
+  it("without notifications (a runtime that cannot listen, a lost NOTIFY) still delivers, by polling", async () => {
+    const deaf = { ...t.db, database: { ...t.database, listen: undefined } };
+    const polling = await createTestApp({ db: deaf, env: { EVENTS_POLL_MS: "300" } });
+    try {
+      const stream = await watch(polling.client(a.session));
+      const project = await a.client.projects.create.mutate({ name: "Polled" });
+      expect((await stream.until(1, 3000)).map((event) => event.entityId)).toEqual([project.id]);
+      stream.stop();
+    } finally {
+      await polling.close();
     }
   });
 

@@ -41,19 +41,13 @@ const taskExists = prepareRead((db) =>
     .prepare("task_exists"),
 );
 
-/** A comment's change event, with its task's project (read in the same statement). */
+/** A comment's change event; it names its task's project, which the audit call reads. */
 function commentChange(
   type: "comment.created" | "comment.deleted",
-  tenantId: string,
   comment: { id: string; taskId: string; authorId: string | null },
 ): ChangeEvent {
   const { id, taskId, authorId } = comment;
-  return {
-    type,
-    entityId: id,
-    projectId: sql`(select t.project_id from tasks t where t.tenant_id = ${tenantId}::uuid and t.id = ${taskId}::uuid)`,
-    payload: { id, taskId, authorId },
-  };
+  return { type, entityId: id, projectId: null, taskId, payload: { id, taskId, authorId } };
 }
 
 export const commentsRouter = router({
@@ -79,7 +73,7 @@ export const commentsRouter = router({
     await audit(
       ctx,
       { action: "comment.created", targetType: "comment", targetId: comment.id },
-      commentChange("comment.created", tenantId, comment),
+      commentChange("comment.created", comment),
     );
     return comment satisfies Comment;
   }),
@@ -104,7 +98,7 @@ export const commentsRouter = router({
     await audit(
       ctx,
       { action: "comment.deleted", targetType: "comment", targetId: gone.id },
-      commentChange("comment.deleted", tenantId, gone),
+      commentChange("comment.deleted", gone),
     );
     return { ok: true as const };
   }),

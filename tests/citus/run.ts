@@ -41,6 +41,7 @@ const runs: { name: string; env: Record<string, string>; files: string[] }[] = [
       "tests/tasks.test.ts",
       "tests/comments.test.ts",
       "tests/audit.test.ts",
+      "tests/events.test.ts",
       "tests/pagination.test.ts",
       "tests/auth",
       "tests/tenant-lifecycle.test.ts",

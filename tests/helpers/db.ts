@@ -98,6 +98,8 @@ export async function openTestDatabase(
     url: runtimeUrl,
     poolMax: options.poolMax ?? 5,
     prepare: bouncer ? false : (options.prepare ?? true),
+    // Transaction mode cannot hold a LISTEN: as DATABASE_LISTEN_URL does, it goes direct.
+    ...(bouncer ? { listenUrl: urlFor(name, "bulkhead_app") } : {}),
     ...(options.onQuery ? { onQuery: options.onQuery } : {}),
   });
   const adminClient = postgres(urlFor(name), { max: 2, onnotice: () => {} });

@@ -75,7 +75,7 @@ export function startLoad({ t, owner }: Outage) {
     const response = await request();
     const body = (await response.json().catch(() => ({}))) as {
       result?: { data: { json: { id?: string } } };
-      error?: { json: { data: { code: string } } };
+      error?: { json: { message?: string; data: { code: string } } };
     };
     into.push({
       at,
@@ -84,6 +84,7 @@ export function startLoad({ t, owner }: Outage) {
       retryAfter: response.headers.get("retry-after"),
       code: body.error?.json.data.code ?? null,
       id: body.result?.data.json.id ?? null,
+      ...(response.status !== 200 && response.status !== 503 ? { message: body.error?.json.message ?? "" } : {}),
     });
     return response.status;
   };
