@@ -241,9 +241,34 @@ describe("events.onChange", () => {
     expect(logged).not.toContain("connectionParams");
   });
 
-  it("a tenant named in connectionParams must be the token's", async () => {
+  it("a tenant named in connectionParams must be the token's, and agree with X-Tenant", async () => {
     const named = t.client(a.session, { "x-tenant": b.slug });
     expect(await codeOf(watch(named))).toBe("FORBIDDEN");
+    // What an EventSource sends: the token and tenant as connectionParams, in the URL.
+    const open = async (tenant: string, header?: string) => {
+      const input = encodeURIComponent(JSON.stringify({ json: {} }));
+      const params = encodeURIComponent(JSON.stringify({ token: a.session.accessToken, tenant }));
+      const stop = new AbortController();
+      const response = await t.app.request(`/trpc/events.onChange?input=${input}&connectionParams=${params}`, {
+        headers: header ? { "x-tenant": header } : {},
+        signal: stop.signal,
+      });
+      const reader = response.body?.getReader();
+      let text = "";
+      // The stream opens, then its first read answers: an error comes within it, or none does.
+      const until = Date.now() + 500;
+      while (reader && Date.now() < until && !/serialized-error\ndata: .*\n/.test(text)) {
+        const chunk = await Promise.race([reader.read(), pause(100).then(() => null)]);
+        if (chunk?.done) break;
+        if (chunk?.value) text += new TextDecoder().decode(chunk.value);
+      }
+      stop.abort();
+      await reader?.cancel().catch(() => undefined);
+      return /"code":"(\w+)"/.exec(text)?.[1] ?? (response.status === 200 ? "open" : String(response.status));
+    };
+    expect(await open(a.slug)).toBe("open");
+    expect(await open(a.slug, b.slug)).toBe("FORBIDDEN");
+    expect(await open(b.slug)).toBe("FORBIDDEN");
   });
 
   it("wakes on the commit's notification, well before its poll", async () => {

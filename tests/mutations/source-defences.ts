@@ -42,6 +42,8 @@ const verification = "server/auth/verification.ts";
 const oneTimeTokens = "server/auth/one-time-tokens.ts";
 const verificationTests = "tests/auth/verification.test.ts";
 const unavailable = "tests/hardening/unavailable.test.ts";
+const events = "server/routers/events.ts";
+const hub = "server/events/hub.ts";
 
 /** The audit policies' settings as migration 0017 reads them (through functions), and read raw, per row. */
 const auditPolicySql = `"audit_events"."created_at" < now() - make_interval(days => app.audit_retention_days())
@@ -50,7 +52,7 @@ const rawSettings = (text: string) =>
   text
     .replace("app.audit_retention_days()", "nullif(current_setting('app.audit_retention_days', true), '')::integer")
     .replace(
-      /("audit_events"\."tenant_id"|\$\{t\.tenantId\}) = app\.erasing_tenant_id\(\)/,
+      /("audit_events"\."tenant_id") = app\.erasing_tenant_id\(\)/,
       "$1::text = current_setting('app.erasing', true)",
     );
 
@@ -327,11 +329,18 @@ export const sourceDefences: SourceDefence[] = [
     description:
       "the owner role's audit policies read their settings through functions, not current_setting() per row, and the lints say when one does not",
     edits: [
-      ...[
-        "make_interval(days => app.audit_retention_days())",
+      {
+        file: "db/schema.ts",
+        find: "sql`app.audit_retention_days()`",
+        replace: "sql`nullif(current_setting('app.audit_retention_days', true), '')::integer`",
+      },
+      {
+        file: "db/schema.ts",
         // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of db/schema.ts
-        "${t.tenantId} = app.erasing_tenant_id())",
-      ].map((find) => ({ file: "db/schema.ts", find, replace: rawSettings(find) })),
+        find: "${tenant} = app.erasing_tenant_id())",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of db/schema.ts
+        replace: "${tenant}::text = current_setting('app.erasing', true))",
+      },
       ...(["selects", "deletes"] as const).map((command) => ({
         file: "drizzle/0017_citus_ready.sql",
         find: `${command} expired or erased audit events" ON "audit_events" TO bulkhead_owner USING (${auditPolicySql}`,
@@ -899,7 +908,13 @@ export const sourceDefences: SourceDefence[] = [
   {
     name: "driver-backoff-cap",
     description: "the driver's pause between connection attempts stays under the connect bound",
-    edits: [{ file: "db/postgres.ts", find: "backoff: backoffSeconds(connectTimeoutMs),", replace: "" }],
+    edits: [
+      {
+        file: "db/postgres.ts",
+        find: "backoff: backoffSeconds(connectTimeoutMs),\n    // TCP keepalive",
+        replace: "// TCP keepalive",
+      },
+    ],
     suites: [unavailable],
   },
   {
@@ -1188,5 +1203,88 @@ export const sourceDefences: SourceDefence[] = [
     filter: "unmigrated database",
     engines: ["postgres"],
     env: { BULKHEAD_TEST_TIER: "all" },
+  },
+  {
+    name: "event-reads-tenant-context",
+    description:
+      "a stream reads its events under RLS in the subscriber's tenant: with the read's own tenant filter gone too (a fan-out bug), it still carries nothing of another tenant",
+    edits: [
+      {
+        file: "drizzle/0018_events.sql",
+        find: `CREATE POLICY "events are seen and written only within their tenant" ON "events" AS PERMISSIVE FOR ALL TO "bulkhead_app" USING ("events"."tenant_id" = app.current_tenant_id()) WITH CHECK ("events"."tenant_id" = app.current_tenant_id());`,
+        replace: `CREATE POLICY "events are seen and written only within their tenant" ON "events" AS PERMISSIVE FOR ALL TO "bulkhead_app" USING (true) WITH CHECK (true);`,
+      },
+      {
+        file: events,
+        find: ".where(and(eq(events.tenantId, tenantId), gt(events.id, after)))",
+        replace: ".where(gt(events.id, after))",
+      },
+    ],
+    suites: ["tests/events.test.ts"],
+    filter: "none of another tenant",
+  },
+  {
+    name: "stream-membership-recheck",
+    description: "every read of a stream re-checks the member: a removed member's stream ends",
+    edits: [
+      {
+        file: events,
+        find: "const rows = await reads.run(input.projectId ? projectEventsAfter : eventsAfter, values);",
+        replace:
+          "const rows = await reads.run(input.projectId ? projectEventsAfter : eventsAfter, values).catch(() => []);",
+      },
+    ],
+    suites: ["tests/events.test.ts"],
+    filter: "removed member",
+  },
+  {
+    name: "stream-cursor-clamp",
+    description:
+      "a lastEventId past the tenant's last (another tenant's) starts at the last: nothing of one's own is lost",
+    edits: [
+      {
+        file: events,
+        find: "Math.min(Number(input.lastEventId), last)",
+        replace: "Number(input.lastEventId)",
+      },
+    ],
+    suites: ["tests/events.test.ts"],
+    filter: "another tenant replays nothing",
+  },
+  {
+    name: "stream-caps",
+    description: "live streams are capped per user and per workspace",
+    edits: [
+      { file: hub, find: "if (held >= maxPerUser) {", replace: "if (false) {" },
+      { file: hub, find: "if (waiters.size >= maxPerTenant) {", replace: "if (false) {" },
+    ],
+    suites: ["tests/events-hub.test.ts", "tests/events.test.ts"],
+    filter: "limit|caps",
+  },
+  {
+    name: "stream-stall-cutoff",
+    description: "a client that stops reading has its stream cut, and it holds one chunk meanwhile",
+    edits: [
+      {
+        file: hub,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of server/events/hub.ts
+        find: "timer = setTimeout(() => cut?.(new Error(`the client took nothing for ${stallMs} ms`)), stallMs);",
+        replace: "",
+      },
+    ],
+    suites: ["tests/events-hub.test.ts"],
+  },
+  {
+    name: "stream-tenant-hints-agree",
+    description: "a tenant in connectionParams must agree with X-Tenant and the host",
+    edits: [
+      {
+        file: app,
+        find: "if (hint !== null && hint !== named)\n",
+        replace: "if (false)\n",
+      },
+    ],
+    suites: ["tests/events.test.ts"],
+    filter: "connectionParams",
   },
 ];
