@@ -1,6 +1,7 @@
-/** Projects: the list with keyset "load more", and a project's task board. */
+/** Projects: the list with keyset "load more", and a project's live task board with its task panel. */
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, isNotFound, type Member, type Task } from "./api";
+import { useEffect, useState } from "react";
+import { api, type Comment, isNotFound, type Me, type Member, type Task } from "./api";
 import { Link } from "./router";
 import { Button, Card, Empty, ErrorMessage, Field, Form, formatDate, Select, text } from "./ui";
 
@@ -90,8 +91,134 @@ export function useAllMembers() {
   });
 }
 
+type Live = "connecting" | "live" | "offline";
+
+/**
+ * Keeps a project's screens current: its changes stream in (`events.onChange` over SSE, from the
+ * workspace's head) and each refetches what it touches. The stream resumes by id on its own
+ * after a drop; once it runs, the board is refetched once, so nothing between the first load and
+ * the stream's start is missed.
+ */
+function useLiveProject(projectId: string, enabled: boolean): Live {
+  const queries = useQueryClient();
+  const [live, setLive] = useState<Live>("connecting");
+  useEffect(() => {
+    if (!enabled) return;
+    let stopped = false;
+    let subscription: { unsubscribe(): void } | undefined;
+    const refetch = (key: unknown[]) => void queries.invalidateQueries({ queryKey: key });
+    api.events.head.query().then(
+      ({ lastEventId }) => {
+        if (stopped) return;
+        subscription = api.events.onChange.subscribe(
+          { projectId, lastEventId },
+          {
+            onStarted: () => {
+              setLive("live");
+              refetch(["tasks", projectId]);
+            },
+            onData: ({ data: event }) => {
+              if (event.type.startsWith("task.")) refetch(["tasks", projectId]);
+              if (event.type.startsWith("project.")) refetch(["project", projectId]);
+              if (event.type.startsWith("comment.")) {
+                refetch(["comments", (event.payload as { taskId?: string }).taskId]);
+              }
+            },
+            onError: () => setLive("offline"),
+          },
+        );
+      },
+      () => setLive("offline"),
+    );
+    return () => {
+      stopped = true;
+      subscription?.unsubscribe();
+    };
+  }, [projectId, enabled, queries]);
+  return live;
+}
+
+const liveLabels: Record<Live, string> = {
+  connecting: "Connecting…",
+  live: "Live",
+  offline: "Offline: reload to see changes",
+};
+
+/** A task's comments, newest first, to read, add to and (its author or an admin) delete. */
+function TaskPanel({ task, onClose }: { task: Task; onClose: () => void }) {
+  const queries = useQueryClient();
+  const me = useQuery<Me>({ queryKey: ["me"], queryFn: () => api.auth.me.query(), staleTime: 60_000 });
+  const comments = useInfiniteQuery({
+    queryKey: ["comments", task.id],
+    queryFn: ({ pageParam }) =>
+      api.comments.list.query({ taskId: task.id, limit: 50, ...(pageParam ? { cursor: pageParam } : {}) }),
+    initialPageParam: null as string | null,
+    getNextPageParam: (page) => page.nextCursor,
+  });
+  const members = useAllMembers();
+  const refresh = () => queries.invalidateQueries({ queryKey: ["comments", task.id] });
+  const add = useMutation({
+    mutationFn: (form: FormData) => api.comments.create.mutate({ taskId: task.id, body: text(form, "body") }),
+    onSuccess: refresh,
+  });
+  const remove = useMutation({
+    mutationFn: (comment: Comment) => api.comments.delete.mutate({ id: comment.id }),
+    onSuccess: refresh,
+  });
+  const all = comments.data?.pages.flatMap((page) => page.items) ?? [];
+  const nameOf = new Map((members.data ?? []).map((m) => [m.id, m.name]));
+  const mayDelete = (comment: Comment) =>
+    comment.authorId === me.data?.user.id || me.data?.user.role === "admin" || me.data?.user.role === "owner";
+
+  return (
+    <aside className="task-panel" aria-label={`Task: ${task.title}`}>
+      <Card
+        title={task.title}
+        actions={
+          <Button variant="quiet" onClick={onClose}>
+            Close
+          </Button>
+        }
+      >
+        <Form className="form" onSubmit={(form, element) => add.mutate(form, { onSuccess: () => element.reset() })}>
+          <label className="field">
+            <span>Comment</span>
+            <textarea name="body" required maxLength={10_000} rows={3} placeholder="Write a comment" />
+          </label>
+          <Button type="submit" busy={add.isPending}>
+            Add comment
+          </Button>
+        </Form>
+        <ErrorMessage error={add.error ?? remove.error ?? comments.error} />
+        {comments.isSuccess && all.length === 0 ? <Empty>No comments yet.</Empty> : null}
+        <ul className="list comments">
+          {all.map((comment) => (
+            <li key={comment.id} data-testid="comment">
+              <p className="comment-body">{comment.body}</p>
+              <small className="muted">
+                {nameOf.get(comment.authorId) ?? "A former member"} · {formatDate(comment.createdAt)}
+              </small>
+              {mayDelete(comment) ? (
+                <Button variant="quiet" busy={remove.isPending} onClick={() => remove.mutate(comment)}>
+                  Delete
+                </Button>
+              ) : null}
+            </li>
+          ))}
+        </ul>
+        {comments.hasNextPage ? (
+          <Button variant="quiet" busy={comments.isFetchingNextPage} onClick={() => comments.fetchNextPage()}>
+            Older comments
+          </Button>
+        ) : null}
+      </Card>
+    </aside>
+  );
+}
+
 export function ProjectBoard({ id }: { id: string }) {
   const queries = useQueryClient();
+  const [openTaskId, setOpenTaskId] = useState<string | null>(null);
   const project = useQuery({ queryKey: ["project", id], queryFn: () => api.projects.get.query({ id }), retry: false });
   const tasks = useInfiniteQuery({
     queryKey: ["tasks", id],
@@ -102,6 +229,7 @@ export function ProjectBoard({ id }: { id: string }) {
     enabled: project.isSuccess,
   });
   const members = useAllMembers();
+  const live = useLiveProject(id, project.isSuccess);
   const refresh = () => queries.invalidateQueries({ queryKey: ["tasks", id] });
   const create = useMutation({
     mutationFn: (form: FormData) =>
@@ -134,6 +262,7 @@ export function ProjectBoard({ id }: { id: string }) {
   }
   const all = tasks.data?.pages.flatMap((page) => page.items) ?? [];
   const nameOf = new Map((members.data ?? []).map((m) => [m.id, m.name]));
+  const openTask = all.find((task) => task.id === openTaskId);
 
   return (
     <div className="stack">
@@ -143,6 +272,9 @@ export function ProjectBoard({ id }: { id: string }) {
         </Link>
         <h1>{project.data.name}</h1>
         {project.data.description ? <p className="muted">{project.data.description}</p> : null}
+        <span className={`live live-${live}`} role="status" data-testid="live">
+          {liveLabels[live]}
+        </span>
       </div>
       <Card title="New task">
         <Form
@@ -177,6 +309,13 @@ export function ProjectBoard({ id }: { id: string }) {
               {inColumn.map((task) => (
                 <article key={task.id} className="task" data-testid="task">
                   <strong>{task.title}</strong>
+                  <Button
+                    variant="quiet"
+                    aria-label={`Comments on ${task.title}`}
+                    onClick={() => setOpenTaskId(task.id === openTaskId ? null : task.id)}
+                  >
+                    Comments
+                  </Button>
                   <small className="muted">
                     {task.assigneeId ? `Assigned to ${nameOf.get(task.assigneeId) ?? "a former member"}` : "Unassigned"}
                   </small>
@@ -216,6 +355,7 @@ export function ProjectBoard({ id }: { id: string }) {
           Load more tasks
         </Button>
       ) : null}
+      {openTask ? <TaskPanel key={openTask.id} task={openTask} onClose={() => setOpenTaskId(null)} /> : null}
     </div>
   );
 }
