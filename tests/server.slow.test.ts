@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { EventSource } from "eventsource";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { createBulkheadClient } from "../client/src/index.js";
@@ -86,8 +87,31 @@ describe.runIf(testEngine === "pglite")("the Node server on PGlite", () => {
           password: "correct horse battery staple",
         });
         expect(session.tenant.slug).toBe("persisted");
+
+        // A live stream never ends by itself: SIGTERM cuts it (its client would reconnect to
+        // another server) instead of waiting for it until SHUTDOWN_TIMEOUT_MS forces exit 1.
+        const watcher = createBulkheadClient({ url: `${second.url}/trpc`, session, EventSource });
+        const states: string[] = [];
+        let started: () => void = () => {};
+        const streaming = new Promise<void>((resolve) => {
+          started = resolve;
+        });
+        const stream = watcher.events.onChange.subscribe(
+          {},
+          {
+            onStarted: () => started(),
+            onConnectionStateChange: (state) => states.push(state.state),
+            onError: () => states.push("error"),
+          },
+        );
+        await streaming;
+        const stopping = Date.now();
         second.child.kill("SIGTERM");
         expect(await second.exited).toBe(0);
+        expect(Date.now() - stopping).toBeLessThan(5000);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(states).toContain("connecting"); // the client lost the stream and is reconnecting
+        stream.unsubscribe();
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

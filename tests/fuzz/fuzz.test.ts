@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BulkheadClient, createBulkheadClient, errorCode } from "../../client/src/index.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 import { openTestDatabase } from "../helpers/db.js";
+import { type Watch, watch } from "../helpers/events.js";
 import { type Status, TenantModel } from "./model.js";
 
 const tenantCount = 10;
@@ -96,6 +97,9 @@ let models: TenantModel[];
 let clients: BulkheadClient[][];
 let lastBody: string[][];
 let ownerOfId: Map<string, number>;
+/** Each tenant's owner watches its live event stream for the whole run, from its head then. */
+const sessions: { accessToken: string; refreshToken?: string }[] = [];
+let watchers: { client: BulkheadClient; stream: Watch; from: number }[];
 
 const uuidPattern = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 
@@ -108,6 +112,7 @@ beforeAll(async () => {
   ownerOfId = new Map();
   for (let i = 0; i < tenantCount; i++) {
     const owner = await t.registerTenant(`T${i}-tenant`);
+    sessions.push(owner.session);
     const admin = await t.addMember(owner, "admin");
     const m1 = await t.addMember(owner, "member");
     const m2 = await t.addMember(owner, "member");
@@ -136,8 +141,18 @@ beforeAll(async () => {
     );
   }
   for (const model of models) for (const id of model.everId) ownerOfId.set(id, model.index);
+  watchers = [];
+  for (const model of models) {
+    const owner = clients[model.index]?.[0];
+    if (!owner) continue;
+    // t.client: with an EventSource, and without buffering the stream's body.
+    const client = t.client(sessions[model.index] ?? null);
+    const from = Number((await client.events.head.query()).lastEventId);
+    watchers.push({ client, stream: await watch(client, { lastEventId: String(from) }), from });
+  }
 }, 120_000);
 afterAll(async () => {
+  for (const watcher of watchers ?? []) watcher.stream.stop();
   await t.close();
   await t.db.close();
 });
@@ -375,6 +390,27 @@ describe("randomized multi-tenant fuzzing", () => {
       );
     }
     expect(executed).toBe(opsPerTenant * tenantCount);
-    console.log(`fuzz: ${executed} operations, seed ${seed}, ${t.engine}; 0 leaks, 0 model mismatches`);
+
+    // Each owner's live stream got exactly its tenant's events of the run: every id once, in
+    // order, and nothing that names another tenant's ids or words.
+    for (const [index, watcher] of watchers.entries()) {
+      const head = Number((await watcher.client.events.head.query()).lastEventId);
+      const got = await watcher.stream.until(head - watcher.from, 30_000);
+      expect(watcher.stream.ids, `tenant ${index}'s stream`).toEqual(
+        Array.from({ length: head - watcher.from }, (_, i) => String(watcher.from + i + 1)),
+      );
+      for (const event of got) {
+        for (const id of [event.entityId, event.projectId, event.actorId]) {
+          const owner = id ? ownerOfId.get(id) : undefined;
+          if (owner !== undefined)
+            expect(owner, `tenant ${index}'s stream carried tenant ${owner}'s ${id}`).toBe(index);
+        }
+        for (const tag of JSON.stringify(event).match(/T\d+-/g) ?? []) expect(tag).toBe(`T${index}-`);
+      }
+    }
+    const streamed = watchers.reduce((sum, watcher) => sum + watcher.stream.events.length, 0);
+    console.log(
+      `fuzz: ${executed} operations, seed ${seed}, ${t.engine}; 0 leaks, 0 model mismatches; ${streamed} events streamed to ${watchers.length} subscribers, each its own tenant's, in order`,
+    );
   }, 600_000);
 });

@@ -1287,4 +1287,13 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/events.test.ts"],
     filter: "connectionParams",
   },
+  {
+    name: "shutdown-cuts-streams",
+    description:
+      "SIGTERM cuts the live streams, so the server stops within SHUTDOWN_TIMEOUT_MS instead of waiting on them",
+    edits: [{ file: "server/node.ts", find: "    await events.close();\n", replace: "" }],
+    suites: ["tests/server.slow.test.ts"],
+    filter: "serves, keeps data",
+    env: { BULKHEAD_TEST_TIER: "all" },
+  },
 ];
