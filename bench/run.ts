@@ -16,6 +16,7 @@ import { benchInput } from "./p8-input.js";
 import { benchHashing } from "./p9-hashing.js";
 import { benchMixed } from "./p10-mixed.js";
 import { benchCitus } from "./p11-citus.js";
+import { benchEvents } from "./p12-events.js";
 
 const only = process.argv
   .find((a) => a.startsWith("--only="))
@@ -33,6 +34,7 @@ const all: [string, () => Promise<Row | Row[]>][] = [
   ["P9", benchHashing],
   ["P10", benchMixed],
   ["P11", benchCitus],
+  ["P12", benchEvents],
   ["Mem-PGlite", benchFootprint],
 ];
 

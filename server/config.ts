@@ -145,7 +145,7 @@ export const configSchema = z.object({
    */
   DATABASE_LISTEN_URL: z.string().url().optional(),
   /** Live event streams one user may hold open at once; past it, TOO_MANY_REQUESTS. */
-  EVENTS_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
+  EVENTS_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(5),
   /** Live event streams one workspace may hold open at once on one server. */
   EVENTS_MAX_STREAMS_PER_TENANT: z.coerce.number().int().min(1).max(100_000).default(200),
   /** How often a stream reads without a notification: a lost NOTIFY delays, never drops. */

@@ -101,7 +101,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<{
     c.set("facts", facts);
     // The runtime may report the response sent before the handler is done (a client that went
     // away): the line is written once both have happened, exactly once.
-    let response: { status: number; length: string | null } | null = null;
+    let response: { status: number; length: string | null; stream: boolean } | null = null;
     let sent: { bytes: number | null; at: number } | null = null;
     const finish = () => {
       if (!response || !sent) return;
@@ -115,6 +115,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<{
         response.status,
         sent.at - started,
         bytes,
+        response.stream,
       );
     };
     const waiting =
@@ -125,7 +126,11 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<{
     try {
       await next();
     } finally {
-      response = { status: c.res.status, length: c.res.headers.get("content-length") };
+      response = {
+        status: c.res.status,
+        length: c.res.headers.get("content-length"),
+        stream: c.res.headers.get("content-type")?.startsWith("text/event-stream") ?? false,
+      };
       if (!waiting) sent = { bytes: null, at: performance.now() };
       finish();
     }
@@ -140,6 +145,8 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<{
     status: number,
     ms: number,
     bytes: number | null,
+    /** A live stream (SSE): long by design, so never a "slow request". */
+    stream: boolean,
   ) {
     const called = proceduresOf(pathname, procedures);
     const calls: CallOutcome[] =
@@ -159,7 +166,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<{
       bytes: bytes ?? undefined,
     };
     logger.info("request", line);
-    if (ms > slowRequestMs) logger.warn("slow request", { ...line, slowRequestMs });
+    if (ms > slowRequestMs && !stream) logger.warn("slow request", { ...line, slowRequestMs });
     observer?.observeRequest(calls, ms / 1000);
     if (facts.tenantId) countTenant(facts.tenantId, ms);
     flushNoisy(Date.now());
