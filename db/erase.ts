@@ -13,6 +13,8 @@ export const erasedWithTheirParent: Record<string, string> = {
   tenant_limits: "with the tenant: one row",
   tenant_usage: "with the tenant: one row per counter",
   event_sequences: "with the tenant: one row",
+  webhooks: "with the tenant: a workspace's endpoints, a handful",
+  webhook_deliveries: "with their event: at most one per endpoint for each, erased in batches of events",
   refresh_tokens: "with their user: a handful of sessions each, erased in batches of users",
   password_resets: "with their user: a few single-use tokens each",
   verifications: "with their user: a few single-use tokens each",

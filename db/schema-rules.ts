@@ -41,6 +41,8 @@ export const runtimeGrants: Record<string, readonly string[]> = {
   "public.tenants": ["INSERT", "SELECT", "UPDATE"],
   "public.users": ["DELETE", "INSERT", "SELECT", "UPDATE"],
   "public.verifications": ["INSERT", "SELECT", "UPDATE"],
+  "public.webhook_deliveries": ["INSERT", "SELECT", "UPDATE"],
+  "public.webhooks": ["DELETE", "INSERT", "SELECT", "UPDATE"],
 };
 
 /** Every table with a `tenant_id` column, its name and that column's number (partitions left out). */

@@ -90,8 +90,14 @@ function retainedRowsPolicies(label: string, createdAt: AnyPgColumn, tenant: Any
  * `to`: every role (the owner role's definer functions write under it too), or the runtime role
  * alone where the owner role has policies of its own.
  */
-function tenantPolicy(table: string, tenantColumn: AnyPgColumn, to: "public" | "bulkhead_app" = "public") {
-  return pgPolicy(policyName(`${table} are seen and written only within their tenant`), {
+function tenantPolicy(
+  table: string,
+  tenantColumn: AnyPgColumn,
+  to: "public" | "bulkhead_app" = "public",
+  /** What the policy's name calls the rows, where the table's name would pass 63 bytes. */
+  rows = table,
+) {
+  return pgPolicy(policyName(`${rows} are seen and written only within their tenant`), {
     as: "permissive",
     for: "all",
     to,
@@ -416,6 +422,113 @@ export const eventSequences = pgTable(
     lastId: bigint("last_id", { mode: "number" }).notNull(),
   },
   (t) => [tenantPolicy("event_sequences", t.tenantId)],
+);
+
+/**
+ * A workspace's webhook endpoints (admins manage them): the event types each receives, and the
+ * secret its deliveries are signed with (Standard Webhooks: `whsec_` + base64), shown once.
+ * After a rotation the previous secret signs too until `previousSecretUntil`, so a receiver can
+ * switch without losing a delivery. An endpoint whose deliveries die `WEBHOOK_DISABLE_AFTER`
+ * times in a row is disabled, and its workspace's admins are mailed. The owner role reads and
+ * updates them for the dispatcher (`app.webhook_claim` / `app.webhook_settle`).
+ */
+export const webhooks = pgTable(
+  "webhooks",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: id(),
+    url: text("url").notNull(),
+    eventTypes: text("event_types").array().notNull(),
+    secret: text("secret").notNull(),
+    previousSecret: text("previous_secret"),
+    previousSecretUntil: timestamp("previous_secret_until", { withTimezone: true, precision: 3 }),
+    enabled: boolean("enabled").notNull().default(true),
+    /** Deliveries that died in a row since the last one that arrived. */
+    consecutiveDead: integer("consecutive_dead").notNull().default(0),
+    disabledAt: timestamp("disabled_at", { withTimezone: true, precision: 3 }),
+    createdBy: uuid("created_by"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: "webhooks_pkey", columns: [t.tenantId, t.id] }),
+    tenantPolicy("webhooks", t.tenantId, "bulkhead_app"),
+    pgPolicy(policyName("the owner role reads webhooks, to deliver them"), {
+      as: "permissive",
+      for: "select",
+      to: "bulkhead_owner",
+      using: sql`true`,
+    }),
+    pgPolicy(policyName("the owner role counts dead deliveries of webhooks"), {
+      as: "permissive",
+      for: "update",
+      to: "bulkhead_owner",
+      using: sql`true`,
+      withCheck: sql`true`,
+    }),
+  ],
+);
+
+export const deliveryStatuses = ["pending", "sent", "dead"] as const;
+
+/**
+ * One event to one endpoint: written with the event, in the change's own transaction, for each
+ * enabled endpoint that takes its type (`app.record_audit`), so nothing committed is lost. The
+ * dispatcher claims due ones with a lease, as the outbox's (docs/decisions/012), posts them, and
+ * retries with exponential backoff until `WEBHOOK_MAX_ATTEMPTS`; then the delivery is dead. Its
+ * id is the `webhook-id` of every attempt. It goes with its event (EVENT_RETENTION_DAYS).
+ */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    tenantId: tenantId(),
+    id: id(),
+    webhookId: uuid("webhook_id").notNull(),
+    eventId: bigint("event_id", { mode: "number" }).notNull(),
+    /** The body every attempt posts: `{ type, timestamp, data }`, the event as it was written. */
+    payload: jsonb("payload").notNull(),
+    status: text("status", { enum: deliveryStatuses }).notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    claimId: uuid("claim_id"),
+    claimedUntil: timestamp("claimed_until", { withTimezone: true, precision: 3 }),
+    /** The endpoint's last HTTP status, or null when none came (refused, timed out). */
+    lastStatus: integer("last_status"),
+    lastError: text("last_error"),
+    createdAt: createdAt(),
+    settledAt: timestamp("settled_at", { withTimezone: true, precision: 3 }),
+  },
+  (t) => [
+    primaryKey({ name: "webhook_deliveries_pkey", columns: [t.tenantId, t.id] }),
+    foreignKey({
+      name: "webhook_deliveries_webhook_fkey",
+      columns: [t.tenantId, t.webhookId],
+      foreignColumns: [webhooks.tenantId, webhooks.id],
+    }).onDelete("cascade"),
+    foreignKey({
+      name: "webhook_deliveries_event_fkey",
+      columns: [t.tenantId, t.eventId],
+      foreignColumns: [events.tenantId, events.id],
+    }).onDelete("cascade"),
+    check("webhook_deliveries_status_valid", sql`${t.status} in ('pending', 'sent', 'dead')`),
+    index("webhook_deliveries_pending_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    index("webhook_deliveries_webhook_idx").on(t.tenantId, t.webhookId, t.createdAt.desc(), t.id.desc()),
+    index("webhook_deliveries_event_idx").on(t.tenantId, t.eventId),
+    tenantPolicy("webhook_deliveries", t.tenantId, "bulkhead_app", "deliveries"),
+    pgPolicy(policyName("the owner role reads webhook deliveries, to send them"), {
+      as: "permissive",
+      for: "select",
+      to: "bulkhead_owner",
+      using: sql`true`,
+    }),
+    pgPolicy(policyName("the owner role claims and settles webhook deliveries"), {
+      as: "permissive",
+      for: "update",
+      to: "bulkhead_owner",
+      using: sql`true`,
+      withCheck: sql`true`,
+    }),
+  ],
 );
 
 /**

@@ -152,6 +152,21 @@ export const configSchema = z.object({
   EVENTS_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
   /** A stream whose client takes nothing for this long while events wait is cut (it resumes by id). */
   EVENTS_STALL_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  /** Webhook retries back off exponentially from this (5 s, 10 s, 20 s, …). */
+  WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
+  /** Attempts a delivery gets before it is dead: 15 from 5 s span about a day. */
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(15),
+  /** An endpoint is disabled (and its admins mailed) after this many dead deliveries in a row. */
+  WEBHOOK_DISABLE_AFTER: z.coerce.number().int().min(1).max(1000).default(5),
+  /** How long an endpoint has to answer a delivery. */
+  WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(10),
+  /** How often this process's webhook dispatcher looks for due deliveries; 0: it runs none. */
+  WEBHOOK_POLL_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
+  /**
+   * Deliver to loopback and private addresses, and over plain http (development and tests
+   * only): off, a webhook URL that is or resolves to one is refused, at every connection.
+   */
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: booleanString.default(false),
   /** The least severe log line written: `info` includes one access-log line per request. */
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Requests slower than this get a `slow request` warning besides their access-log line. */
@@ -210,6 +225,8 @@ export interface AppConfig {
    * may hold, and how long a client may take nothing before its stream is cut.
    */
   events: { pollMs: number; maxPerUser: number; maxPerTenant: number; stallMs: number };
+  /** Webhooks: whether private and loopback targets (and plain http) are allowed (development, tests). */
+  webhooks: { allowPrivateTargets: boolean };
   /** Access-log threshold, and who may scrape `/metrics` on the API's port (null: nobody there). */
   observability: { slowRequestMs: number; metricsToken: string | null };
 }
@@ -300,6 +317,7 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       maxPerTenant: raw.EVENTS_MAX_STREAMS_PER_TENANT,
       stallMs: raw.EVENTS_STALL_SECONDS * 1000,
     },
+    webhooks: { allowPrivateTargets: raw.WEBHOOK_ALLOW_PRIVATE_TARGETS },
     observability: {
       slowRequestMs: raw.SLOW_REQUEST_MS,
       metricsToken: raw.METRICS_PORT ? null : (raw.METRICS_TOKEN ?? null),

@@ -24,6 +24,7 @@ import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { responseSent } from "./observability/node.js";
 import { startPruning } from "./pruning.js";
 import { resolveJwtSecret } from "./secrets.js";
+import { startWebhookDispatcher } from "./webhooks/dispatcher.js";
 
 // LOG_LEVEL applies once the environment is read; until then (and for a bad one), everything.
 let logger: Logger = consoleLogger;
@@ -122,6 +123,22 @@ async function main() {
         })
       : null;
 
+  // Webhooks leave through their own dispatcher, on the jobs' pool like the outbox's.
+  const webhookDispatcher =
+    raw.WEBHOOK_POLL_MS > 0
+      ? startWebhookDispatcher({
+          db: jobs.db,
+          logger,
+          mail: config.mail,
+          retryBaseSeconds: raw.WEBHOOK_RETRY_BASE_SECONDS,
+          maxAttempts: raw.WEBHOOK_MAX_ATTEMPTS,
+          disableAfter: raw.WEBHOOK_DISABLE_AFTER,
+          timeoutMs: raw.WEBHOOK_TIMEOUT_SECONDS * 1000,
+          allowPrivateTargets: raw.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+          intervalMs: raw.WEBHOOK_POLL_MS,
+        })
+      : null;
+
   const pruning =
     raw.PRUNE_INTERVAL_SECONDS > 0
       ? startPruning({
@@ -157,6 +174,7 @@ async function main() {
     metricsServer?.close();
     await pruning?.stop();
     await dispatcher?.stop();
+    await webhookDispatcher?.stop();
     transport.close();
     await jobs.close();
     await database.close();

@@ -124,3 +124,23 @@ export function workspaceDeletionMail(
     { label: "Download the data or cancel", link },
   );
 }
+
+/** To every admin and owner: a webhook endpoint was disabled after deliveries died in a row. */
+export function webhookDisabledMail(
+  config: AppConfig["mail"],
+  to: { email: string; name: string },
+  host: string,
+): Mail {
+  const link = `${config.appUrl}/webhooks`;
+  return compose(
+    config,
+    to.email,
+    `A webhook endpoint was disabled`,
+    [
+      `Hello ${shown(to.name)},`,
+      `The webhook endpoint at ${shown(host)} did not accept deliveries after every retry, several times in a row, so it was disabled. Nothing more is sent to it until an admin turns it back on.`,
+      "Its deliveries, with each answer and error, are on the Webhooks page, where they can be sent again.",
+    ],
+    { label: "Open the Webhooks page", link },
+  );
+}

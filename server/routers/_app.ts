@@ -8,6 +8,7 @@ import { membersRouter } from "./members.js";
 import { projectsRouter } from "./projects.js";
 import { tasksRouter } from "./tasks.js";
 import { tenantRouter } from "./tenant.js";
+import { webhooksRouter } from "./webhooks.js";
 
 export const appRouter = router({
   health: healthProcedure,
@@ -19,6 +20,7 @@ export const appRouter = router({
   comments: commentsRouter,
   audit: auditRouter,
   events: eventsRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

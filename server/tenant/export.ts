@@ -59,6 +59,8 @@ export const notExported: Record<string, string> = {
   tenant_limits: "the operator's quotas for this deployment, not the workspace's data",
   events: "a feed of changes to the rows exported, kept for EVENT_RETENTION_DAYS (the audit trail is exported)",
   event_sequences: "the feed's last id: a counter",
+  webhooks: "endpoints hold their signing secrets; an import registers its own",
+  webhook_deliveries: "attempts to send the feed, kept as long as its events",
 };
 
 /** The columns a section leaves out, as a text[] for jsonb's `-`. */

@@ -23,6 +23,8 @@ export const notModelled: Record<string, string> = {
   tenant_usage: "tests/tenant-lifecycle.test.ts (quotas, 50 parallel creates at the limit)",
   events: "tests/events.test.ts (order, no gaps, nothing of another tenant, resumption, the member re-check)",
   event_sequences: "tests/events.test.ts (ids without gaps, a rollback leaves none)",
+  webhooks: "the cross-tenant probe (every procedure with an id) and tests/webhooks.test.ts",
+  webhook_deliveries: "the cross-tenant probe and tests/webhooks.test.ts (delivery, retries, dead, redelivery)",
 };
 
 export interface ModelProject {

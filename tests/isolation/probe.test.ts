@@ -14,6 +14,7 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ZodType } from "zod";
+import { eventTypes } from "../../db/schema.js";
 import { tenantTables } from "../../db/schema-rules.js";
 import { rowsOf } from "../../db/types.js";
 import { appRouter } from "../../server/routers/_app.js";
@@ -112,6 +113,8 @@ beforeAll(async () => {
   });
   // The victim: a row in every tenant table the API writes, every text carrying the marker.
   a = await t.registerTenant(`${marker} Corp`);
+  // A webhook first: every change below then writes a delivery for it too.
+  await a.client.webhooks.create.mutate({ url: `https://${marker}.example.com/hooks`, events: [...eventTypes] });
   const project = await a.client.projects.create.mutate({ name: `${marker} project`, description: `${marker} plans` });
   const task = await a.client.tasks.create.mutate({
     projectId: project.id,
@@ -132,6 +135,12 @@ beforeAll(async () => {
   const ownComment = await b.client.comments.create.mutate({ taskId: ownTask.id, body: "Beta comment" });
   const ownInvite = await b.client.members.invite.mutate({ email: "invitee@beta-probe.test", role: "member" });
   const ownMember = await t.addMember(b, "member", "member@beta-probe.test");
+  const ownWebhook = await b.client.webhooks.create.mutate({
+    url: "https://beta.example.com/hooks",
+    events: ["project.created"],
+  });
+  await b.client.projects.create.mutate({ name: "Beta delivered" });
+  const [ownDelivery] = (await b.client.webhooks.deliveries.list.query({ webhookId: ownWebhook.id })).items;
   Object.assign(own, {
     projectId: ownProject.id,
     taskId: ownTask.id,
@@ -139,6 +148,8 @@ beforeAll(async () => {
     invitationId: ownInvite.invitationId,
     userId: ownMember.userId,
     assigneeId: ownMember.userId,
+    webhookId: ownWebhook.id,
+    deliveryId: ownDelivery?.id ?? "",
   });
 
   tables = await tenantTables(t.admin);
@@ -168,6 +179,7 @@ function ownIdFor(path: string, field: string): string {
     projects: own.projectId,
     tasks: own.taskId,
     comments: own.commentId,
+    webhooks: own.webhookId,
   };
   return byResource[resource] ?? crypto.randomUUID();
 }
