@@ -76,14 +76,31 @@ export async function dispatchOnce(options: DispatchOptions): Promise<DispatchRe
 
 /** Runs `dispatchOnce` every `intervalMs` (at once again while batches come back full); `stop()` waits for the pass in flight. */
 export function startDispatcher(options: DispatchOptions & { intervalMs: number }) {
+  return repeatPasses(
+    async () => {
+      const result = await dispatchOnce(options);
+      return result.sent + result.retried + result.dead >= (options.batch ?? 20);
+    },
+    { intervalMs: options.intervalMs, logger: options.logger, failure: "outbox dispatch failed" },
+  );
+}
+
+/**
+ * Runs `pass` every `intervalMs`, at once again while it says there is more (a full batch); a
+ * failed pass is logged and the next one comes at the interval. `stop()` waits for the pass in
+ * flight. The outbox's and the webhooks' dispatchers run on it.
+ */
+export function repeatPasses(
+  pass: () => Promise<boolean>,
+  options: { intervalMs: number; logger: Logger; failure: string },
+) {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
   const tick = () => {
-    running = dispatchOnce(options)
-      .then((result) => result.sent + result.retried + result.dead >= (options.batch ?? 20))
+    running = pass()
       .catch((error: unknown) => {
-        options.logger.warn("outbox dispatch failed", { ...loggedError(error) });
+        options.logger.warn(options.failure, { ...loggedError(error) });
         return false;
       })
       .then((more) => {

@@ -16,6 +16,7 @@ import { type Db, rowsOf } from "../../db/types.js";
 import type { AppConfig } from "../config.js";
 import type { Logger } from "../deps.js";
 import { loggedError } from "../errors.js";
+import { repeatPasses } from "../mail/dispatcher.js";
 import { webhookDisabledMail } from "../mail/messages.js";
 import { enqueueMail } from "../mail/outbox.js";
 import { assertTarget, deliveryAgent } from "./targets.js";
@@ -166,26 +167,11 @@ async function mailAdmins(db: Db, mail: AppConfig["mail"], delivery: Claimed): P
 
 /** Runs `dispatchWebhooksOnce` every `intervalMs` (at once again while batches come back full). */
 export function startWebhookDispatcher(options: WebhookDispatchOptions & { intervalMs: number }) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running: Promise<void> = Promise.resolve();
-  let stopped = false;
-  const tick = () => {
-    running = dispatchWebhooksOnce(options)
-      .then((result) => result.sent + result.retried + result.dead >= (options.batch ?? 20))
-      .catch((error: unknown) => {
-        options.logger.warn("webhook dispatch failed", { ...loggedError(error) });
-        return false;
-      })
-      .then((more) => {
-        if (!stopped) timer = setTimeout(tick, more ? 0 : options.intervalMs);
-      });
-  };
-  timer = setTimeout(tick, options.intervalMs);
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
+  return repeatPasses(
+    async () => {
+      const result = await dispatchWebhooksOnce(options);
+      return result.sent + result.retried + result.dead >= (options.batch ?? 20);
     },
-  };
+    { intervalMs: options.intervalMs, logger: options.logger, failure: "webhook dispatch failed" },
+  );
 }
