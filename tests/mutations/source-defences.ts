@@ -1196,7 +1196,16 @@ export const sourceDefences: SourceDefence[] = [
     description: "the dispatcher, the pruner and the metrics' backlog run on the jobs' pool, never the requests'",
     edits: [
       { file: "server/node.ts", find: "createMetrics(database, jobs)", replace: "createMetrics(database, database)" },
-      { file: "server/node.ts", find: "          db: jobs.db,", replace: "          db: database.db," },
+      {
+        file: "server/node.ts",
+        find: "          db: jobs.db,\n          transport,",
+        replace: "          db: database.db,\n          transport,",
+      },
+      {
+        file: "server/node.ts",
+        find: "          db: jobs.db,\n          logger,",
+        replace: "          db: database.db,\n          logger,",
+      },
       { file: "server/node.ts", find: "          database: jobs,", replace: "          database," },
     ],
     suites: ["tests/server.slow.test.ts"],
@@ -1295,5 +1304,58 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/server.slow.test.ts"],
     filter: "serves, keeps data",
     env: { BULKHEAD_TEST_TIER: "all" },
+  },
+  {
+    name: "webhook-connect-guard",
+    description:
+      "a webhook's host is resolved and checked at every connection: a name that resolves to loopback is refused",
+    edits: [
+      {
+        file: "server/webhooks/targets.ts",
+        find: "connect: allowPrivate ? {} : { lookup: guardedLookup as never },",
+        replace: "connect: {},",
+      },
+    ],
+    suites: ["tests/webhooks.test.ts"],
+    filter: "connection time",
+  },
+  {
+    name: "webhook-save-guard",
+    description: "a webhook URL naming a private or loopback address is refused when saved",
+    edits: [
+      {
+        file: "server/webhooks/targets.ts",
+        find: 'if (isIP(host) !== 0 && isPrivateAddress(host)) return "must not point at a private or loopback address";',
+        replace: "",
+      },
+    ],
+    suites: ["tests/webhooks.test.ts"],
+    filter: "refuses to save",
+  },
+  {
+    name: "webhook-signature",
+    description: "each delivery is signed over its id, timestamp and the very body sent",
+    edits: [
+      {
+        file: "server/webhooks/dispatcher.ts",
+        find: "new Webhook(secret).sign(id, at, body)",
+        replace: 'new Webhook(secret).sign(id, at, "{}")',
+      },
+    ],
+    suites: ["tests/webhooks.test.ts"],
+    filter: "signed as Standard Webhooks",
+  },
+  {
+    name: "webhook-disable-after-dead",
+    description: "an endpoint is disabled after WEBHOOK_DISABLE_AFTER dead deliveries in a row",
+    edits: [
+      {
+        file: "db/sql/functions/webhook_settle.sql",
+        find: "enabled = w.enabled AND w.consecutive_dead + 1 < p_disable_after,",
+        replace: "enabled = w.enabled,",
+      },
+    ],
+    suites: ["tests/webhooks.test.ts"],
+    filter: "disable the endpoint",
   },
 ];
