@@ -13,8 +13,8 @@ import { sql } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rowsOf } from "../db/types.js";
+import { isPrivateAddress } from "../server/webhooks/addresses.js";
 import { dispatchWebhooksOnce, type WebhookDispatchOptions } from "../server/webhooks/dispatcher.js";
-import { isPrivateAddress } from "../server/webhooks/targets.js";
 import { codeOf, createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
 
 interface Received {
@@ -216,6 +216,32 @@ describe("webhook targets (SSRF)", () => {
     strict = await createTestApp({ db: t.db });
   });
   afterAll(() => strict.close());
+
+  it("knows which addresses are private, in both families and their IPv4-in-IPv6 forms", () => {
+    for (const address of [
+      "127.0.0.1",
+      "10.1.2.3",
+      "172.31.255.255",
+      "192.168.0.1",
+      "169.254.169.254",
+      "100.64.0.1",
+      "0.0.0.0",
+      "224.0.0.1",
+      "::1",
+      "::",
+      "fe80::1",
+      "fd00::1",
+      "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "64:ff9b::10.0.0.1",
+      "not an address",
+    ]) {
+      expect(isPrivateAddress(address), address).toBe(true);
+    }
+    for (const address of ["93.184.216.34", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"]) {
+      expect(isPrivateAddress(address), address).toBe(false);
+    }
+  });
 
   it("refuses to save a URL that is plainly this server's network, or not https", async () => {
     const client = strict.client(a.session);

@@ -13,7 +13,7 @@ import { notFound } from "../errors.js";
 import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, router } from "../trpc.js";
 import { idField } from "../validation.js";
-import { urlProblem } from "../webhooks/targets.js";
+import { urlProblem } from "../webhooks/addresses.js";
 
 /** How long a rotated-out secret still signs beside the new one. */
 const rotationOverlapHours = 24;
@@ -23,7 +23,7 @@ const eventsField = z.array(z.enum(eventTypes)).min(1).max(eventTypes.length);
 /** A new signing secret: `whsec_` and 32 random bytes in base64, as Standard Webhooks writes them. */
 function newSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return `whsec_${Buffer.from(bytes).toString("base64")}`;
+  return `whsec_${btoa(String.fromCharCode(...bytes))}`;
 }
 
 const endpointColumns = {

@@ -8,76 +8,14 @@
  * `WEBHOOK_ALLOW_PRIVATE_TARGETS` turns it off for development and tests.
  */
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
-import { BlockList, isIP } from "node:net";
 import { Agent } from "undici";
-
-const blocked = new BlockList();
-for (const [network, prefix] of [
-  ["0.0.0.0", 8],
-  ["10.0.0.0", 8],
-  ["100.64.0.0", 10],
-  ["127.0.0.0", 8],
-  ["169.254.0.0", 16],
-  ["172.16.0.0", 12],
-  ["192.0.0.0", 24],
-  ["192.0.2.0", 24],
-  ["192.168.0.0", 16],
-  ["198.18.0.0", 15],
-  ["198.51.100.0", 24],
-  ["203.0.113.0", 24],
-  ["224.0.0.0", 4],
-  ["240.0.0.0", 4],
-] as const) {
-  blocked.addSubnet(network, prefix, "ipv4");
-}
-for (const [network, prefix] of [
-  ["::", 128],
-  ["::1", 128],
-  ["::ffff:0:0", 96],
-  ["64:ff9b::", 96],
-  ["100::", 64],
-  ["2001:db8::", 32],
-  ["fc00::", 7],
-  ["fe80::", 10],
-  ["ff00::", 8],
-] as const) {
-  blocked.addSubnet(network, prefix, "ipv6");
-}
-
-/** Whether an IP address is one a webhook may not reach (an IPv4-mapped one as its IPv4). */
-export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped) return blocked.check(mapped, "ipv4");
-  const family = isIP(address);
-  if (family === 0) return true;
-  return blocked.check(address, family === 4 ? "ipv4" : "ipv6");
-}
+import { ipVersion, isPrivateAddress } from "./addresses.js";
 
 export class TargetRefused extends Error {
   constructor(reason: string) {
     super(reason);
     this.name = "TargetRefused";
   }
-}
-
-/**
- * Why a webhook URL cannot be saved, or null: https only (http too where private targets are
- * allowed), no credentials in it, and no host that is plainly private (an IP literal, localhost).
- */
-export function urlProblem(value: string, allowPrivate: boolean): string | null {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return "not a URL";
-  }
-  if (url.protocol !== "https:" && !(allowPrivate && url.protocol === "http:")) return "must be an https URL";
-  if (url.username || url.password) return "must not carry credentials";
-  if (allowPrivate) return null;
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (host === "localhost" || host.endsWith(".localhost")) return "must not point at this server's own network";
-  if (isIP(host) !== 0 && isPrivateAddress(host)) return "must not point at a private or loopback address";
-  return null;
 }
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
@@ -112,7 +50,7 @@ export function deliveryAgent(allowPrivate: boolean): Agent {
 export function assertTarget(url: URL, allowPrivate: boolean): void {
   if (allowPrivate) return;
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (host === "localhost" || (isIP(host) !== 0 && isPrivateAddress(host))) {
+  if (host === "localhost" || (ipVersion(host) !== 0 && isPrivateAddress(host))) {
     throw new TargetRefused(`${host} is a private or loopback address`);
   }
 }

@@ -6,11 +6,14 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { createServer, type IncomingHttpHeaders } from "node:http";
 import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
+import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { linkToken, parseMail } from "../helpers/mail.js";
 import { type ServerProcess, startServer, testPort, waitUntilReady } from "../helpers/server.js";
@@ -44,6 +47,9 @@ beforeAll(async () => {
       NODE_ENV: "development",
       MAIL_DIR: mailDir,
       OUTBOX_POLL_MS: "200",
+      // The webhook receiver below listens on 127.0.0.1.
+      WEBHOOK_ALLOW_PRIVATE_TARGETS: "true",
+      WEBHOOK_POLL_MS: "200",
       APP_URL: `http://127.0.0.1:${port}`,
     },
     port,
@@ -289,6 +295,57 @@ describe("the web app in Chromium", () => {
     await shown(events.first());
     await shown(aPage.getByText("invitation.revoked"));
     await shot(aPage, "07-audit");
+  });
+
+  it("adds a webhook endpoint (its secret shown once), delivers a change signed, and sends it again", async () => {
+    const received: { headers: IncomingHttpHeaders; body: string }[] = [];
+    const receiver = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      request.on("end", () => {
+        received.push({ headers: request.headers, body });
+        response.end("ok");
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+      await aPage.getByRole("link", { name: "Webhooks" }).click();
+      await aPage.getByLabel("Endpoint URL").fill(url);
+      await aPage.getByRole("button", { name: "Add endpoint" }).click();
+      const secretField = aPage.getByLabel("Signing secret");
+      await shown(secretField);
+      const secret = await secretField.inputValue();
+      expect(secret).toMatch(/^whsec_/);
+      await shown(aPage.getByTestId("webhook").filter({ hasText: url }));
+
+      await aPage.getByRole("link", { name: "Projects" }).click();
+      await createProject(aPage, "Hooked project");
+      await expect.poll(() => received.length, { timeout: 10_000 }).toBeGreaterThan(0);
+      const [first] = received;
+      const event = new Webhook(secret).verify(first?.body ?? "", first?.headers as Record<string, string>) as {
+        type: string;
+        data: { payload: { name: string } };
+      };
+      expect(event.type).toBe("project.created");
+      expect(event.data.payload.name).toBe("Hooked project");
+
+      await aPage.getByRole("link", { name: "Webhooks" }).click();
+      const endpoint = aPage.getByTestId("webhook").filter({ hasText: url });
+      await endpoint.getByRole("button", { name: "Deliveries" }).click();
+      const delivery = endpoint.getByTestId("delivery").filter({ hasText: "project.created" });
+      await expect.poll(() => delivery.first().textContent()).toContain("sent");
+      await shot(aPage, "08-webhooks");
+      await delivery.first().getByRole("button", { name: "Send again" }).click();
+      await expect.poll(() => received.length, { timeout: 10_000 }).toBe(2);
+      expect(received[1]?.headers["webhook-id"]).toBe(first?.headers["webhook-id"]);
+      // The secret came in one answer, the creation's: no list or page load carried it again.
+      expect(bodies.filter((body) => body.includes(secret))).toHaveLength(1);
+    } finally {
+      receiver.close();
+    }
   });
 
   it("keeps the session across a reload through the HttpOnly cookie, never visible to JavaScript", async () => {

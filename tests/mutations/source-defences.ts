@@ -1324,8 +1324,8 @@ export const sourceDefences: SourceDefence[] = [
     description: "a webhook URL naming a private or loopback address is refused when saved",
     edits: [
       {
-        file: "server/webhooks/targets.ts",
-        find: 'if (isIP(host) !== 0 && isPrivateAddress(host)) return "must not point at a private or loopback address";',
+        file: "server/webhooks/addresses.ts",
+        find: 'if (ipVersion(host) !== 0 && isPrivateAddress(host)) return "must not point at a private or loopback address";',
         replace: "",
       },
     ],

@@ -9,6 +9,7 @@ import { Members } from "./members";
 import { ProjectBoard, Projects } from "./projects";
 import { Link, navigate, useLocation } from "./router";
 import { Brand, Button, ErrorMessage } from "./ui";
+import { Webhooks } from "./webhooks";
 
 const publicPaths = new Set(["/signin", "/signup", "/invite", "/forgot-password", "/reset-password", "/verify-email"]);
 /** Pages a link in a mail opens: shown whether or not someone is signed in. */
@@ -73,7 +74,12 @@ function Workspace({ me, path }: { me: Me; path: string }) {
   const nav = [
     { to: "/projects", label: "Projects" },
     { to: "/members", label: "Members" },
-    ...(isAdmin ? [{ to: "/audit", label: "Audit log" }] : []),
+    ...(isAdmin
+      ? [
+          { to: "/audit", label: "Audit log" },
+          { to: "/webhooks", label: "Webhooks" },
+        ]
+      : []),
   ];
   return (
     <div className="shell">
@@ -108,6 +114,8 @@ function Workspace({ me, path }: { me: Me; path: string }) {
           <Account me={me} />
         ) : path === "/audit" && isAdmin ? (
           <AuditLog />
+        ) : path === "/webhooks" && isAdmin ? (
+          <Webhooks />
         ) : (
           <Projects />
         )}

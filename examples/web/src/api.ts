@@ -37,6 +37,7 @@ export type Me = RouterOutputs["auth"]["me"];
 export type Project = RouterOutputs["projects"]["get"];
 export type Task = RouterOutputs["tasks"]["get"];
 export type Comment = RouterOutputs["comments"]["list"]["items"][number];
+export type Webhook = RouterOutputs["webhooks"]["list"][number];
 export type Member = RouterOutputs["members"]["list"]["items"][number];
 export type Invitation = RouterOutputs["members"]["invitations"]["items"][number];
 export type AuditEvent = RouterOutputs["audit"]["list"]["items"][number];

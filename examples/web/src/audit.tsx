@@ -24,6 +24,11 @@ const actions: Record<string, string> = {
   "task.deleted": "deleted a task",
   "comment.created": "commented",
   "comment.deleted": "deleted a comment",
+  "webhook.created": "added a webhook endpoint",
+  "webhook.updated": "changed a webhook endpoint",
+  "webhook.deleted": "deleted a webhook endpoint",
+  "webhook.secret_rotated": "rotated a webhook's secret",
+  "webhook.redelivered": "sent a webhook delivery again",
 };
 
 export function AuditLog() {
