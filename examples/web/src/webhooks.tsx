@@ -1,23 +1,28 @@
 /** Webhooks (admins): endpoints with the events they take, the secret once, deliveries, redelivery, rotation. */
+
+import type { RouterInputs } from "@bulkhead/client";
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, type Webhook } from "./api";
 import { Button, Card, Empty, ErrorMessage, Field, Form, formatDate, text } from "./ui";
 
-const eventTypes = [
-  "project.created",
-  "project.updated",
-  "project.deleted",
-  "task.created",
-  "task.updated",
-  "task.deleted",
-  "comment.created",
-  "comment.deleted",
-  "member.joined",
-  "member.role_changed",
-  "member.removed",
-] as const;
-type EventType = (typeof eventTypes)[number];
+type EventType = RouterInputs["webhooks"]["create"]["events"][number];
+
+/** What each event type means to a person; a type the API adds fails the build until it is here. */
+const eventLabels: Record<EventType, string> = {
+  "project.created": "a project is created",
+  "project.updated": "a project changes",
+  "project.deleted": "a project is deleted",
+  "task.created": "a task is created",
+  "task.updated": "a task changes",
+  "task.deleted": "a task is deleted",
+  "comment.created": "someone comments",
+  "comment.deleted": "a comment is deleted",
+  "member.joined": "a member joins",
+  "member.role_changed": "a member's role changes",
+  "member.removed": "a member is removed",
+};
+const eventTypes = Object.keys(eventLabels) as EventType[];
 
 /** A secret shown once, with a button that copies it. */
 function SecretOnce({ label, secret }: { label: string; secret: string }) {
@@ -162,7 +167,7 @@ export function Webhooks() {
     mutationFn: (form: FormData) =>
       api.webhooks.create.mutate({
         url: text(form, "url"),
-        events: eventTypes.filter((type) => form.get(type) === "on") as EventType[],
+        events: eventTypes.filter((type) => form.get(type) === "on"),
       }),
     onSuccess: (result) => {
       setCreated({ url: result.url, secret: result.secret });
@@ -185,7 +190,8 @@ export function Webhooks() {
             <legend>Events</legend>
             {eventTypes.map((type) => (
               <label key={type} className="setting">
-                <input type="checkbox" name={type} defaultChecked /> {type}
+                <input type="checkbox" name={type} defaultChecked /> <code>{type}</code>
+                <span className="muted"> {eventLabels[type]}</span>
               </label>
             ))}
           </fieldset>
