@@ -210,6 +210,22 @@ describe("webhooks", () => {
   });
 });
 
+describe("webhook dispatchers racing", () => {
+  it("two dispatchers over 40 deliveries post each exactly once", async () => {
+    const { id } = await a.client.webhooks.create.mutate({ url: hooks.url, events: ["project.created"] });
+    for (let i = 0; i < 40; i++) await a.client.projects.create.mutate({ name: `Raced ${i}` });
+    hooks.received.length = 0;
+    for (let round = 0; round < 20; round++) {
+      const results = await Promise.all([dispatch({ batch: 7 }), dispatch({ batch: 7 })]);
+      if (results.every((result) => result.sent + result.retried + result.dead === 0)) break;
+    }
+    const ids = hooks.received.map((request) => String(request.headers["webhook-id"]));
+    expect(ids).toHaveLength(40);
+    expect(new Set(ids).size).toBe(40);
+    await a.client.webhooks.delete.mutate({ id });
+  });
+});
+
 describe("webhook targets (SSRF)", () => {
   let strict: TestApp;
   beforeAll(async () => {

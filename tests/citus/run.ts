@@ -42,6 +42,7 @@ const runs: { name: string; env: Record<string, string>; files: string[] }[] = [
       "tests/comments.test.ts",
       "tests/audit.test.ts",
       "tests/events.test.ts",
+      "tests/webhooks.test.ts",
       "tests/pagination.test.ts",
       "tests/auth",
       "tests/tenant-lifecycle.test.ts",

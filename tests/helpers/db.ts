@@ -71,8 +71,8 @@ export async function openTestDatabase(
     });
     const adminClient = postgres(citusUrl, { max: 2, onnotice: () => {} });
     // Files run one at a time here (`npm run test:citus`), on one database: each starts with no
-    // throttle windows or mail of the files before it, as it would on a database of its own.
-    await adminClient`truncate login_throttle, outbox`;
+    // throttle windows, mail or webhook deliveries of the files before it, as on a database of its own.
+    await adminClient`truncate login_throttle, outbox, webhook_deliveries`;
     return {
       database,
       admin: drizzle(adminClient, { schema }),

@@ -1358,4 +1358,18 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/webhooks.test.ts"],
     filter: "disable the endpoint",
   },
+  {
+    name: "webhook-claim-recheck",
+    description: "a webhook delivery is claimed by one dispatcher only: the claim re-checks the row it takes",
+    edits: [
+      {
+        file: "db/sql/functions/webhook_claim.sql",
+        find: "       AND d.status = 'pending' AND (d.claimed_until IS NULL OR d.claimed_until < v_now)\n",
+        replace: "",
+      },
+    ],
+    suites: ["tests/webhooks.test.ts"],
+    filter: "racing",
+    engines: ["postgres"],
+  },
 ];

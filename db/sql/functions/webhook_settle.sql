@@ -12,7 +12,8 @@ AS $$
 DECLARE
   v_status text;
   v_webhook uuid;
-  v_disabled boolean;
+  v_was_enabled boolean;
+  v_enabled boolean;
   -- Taken before the statement: Citus refuses now() inside CASE in a distributed UPDATE.
   v_now timestamptz := now();
   v_retry_at timestamptz := now() + make_interval(secs => greatest(p_retry_after_seconds, 1));
@@ -34,14 +35,16 @@ BEGIN
     UPDATE public.webhooks w SET consecutive_dead = 0
      WHERE w.tenant_id = p_tenant AND w.id = v_webhook AND w.consecutive_dead <> 0;
   ELSIF v_status = 'dead' THEN
+    SELECT w.enabled INTO v_was_enabled FROM public.webhooks w
+     WHERE w.tenant_id = p_tenant AND w.id = v_webhook FOR UPDATE;
     UPDATE public.webhooks w
        SET consecutive_dead = w.consecutive_dead + 1,
            enabled = w.enabled AND w.consecutive_dead + 1 < p_disable_after,
            disabled_at = CASE WHEN w.enabled AND w.consecutive_dead + 1 >= p_disable_after THEN v_now
                               ELSE w.disabled_at END
      WHERE w.tenant_id = p_tenant AND w.id = v_webhook
-    RETURNING NOT w.enabled AND w.disabled_at = v_now INTO v_disabled;
-    IF v_disabled THEN
+    RETURNING w.enabled INTO v_enabled;
+    IF v_was_enabled AND NOT v_enabled THEN
       RETURN 'disabled';
     END IF;
   END IF;
