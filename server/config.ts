@@ -166,7 +166,7 @@ export const configSchema = z.object({
    * Deliver to loopback and private addresses, and over plain http (development and tests
    * only): off, a webhook URL that is or resolves to one is refused, at every connection.
    */
-  WEBHOOK_ALLOW_PRIVATE_TARGETS: booleanString.default(false),
+  WEBHOOK_ALLOW_PRIVATE: booleanString.default(false),
   /** The least severe log line written: `info` includes one access-log line per request. */
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Requests slower than this get a `slow request` warning besides their access-log line. */
@@ -317,7 +317,7 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       maxPerTenant: raw.EVENTS_MAX_STREAMS_PER_TENANT,
       stallMs: raw.EVENTS_STALL_SECONDS * 1000,
     },
-    webhooks: { allowPrivateTargets: raw.WEBHOOK_ALLOW_PRIVATE_TARGETS },
+    webhooks: { allowPrivateTargets: raw.WEBHOOK_ALLOW_PRIVATE },
     observability: {
       slowRequestMs: raw.SLOW_REQUEST_MS,
       metricsToken: raw.METRICS_PORT ? null : (raw.METRICS_TOKEN ?? null),

@@ -134,7 +134,7 @@ async function main() {
           maxAttempts: raw.WEBHOOK_MAX_ATTEMPTS,
           disableAfter: raw.WEBHOOK_DISABLE_AFTER,
           timeoutMs: raw.WEBHOOK_TIMEOUT_SECONDS * 1000,
-          allowPrivateTargets: raw.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+          allowPrivateTargets: raw.WEBHOOK_ALLOW_PRIVATE,
           intervalMs: raw.WEBHOOK_POLL_MS,
         })
       : null;

@@ -70,7 +70,7 @@ const dispatch = (overrides: Partial<WebhookDispatchOptions> = {}) =>
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
-  ({ t, a, b } = await createTwoTenants({ env: { WEBHOOK_ALLOW_PRIVATE_TARGETS: "true" } }));
+  ({ t, a, b } = await createTwoTenants({ env: { WEBHOOK_ALLOW_PRIVATE: "true" } }));
   hooks = await receiver();
 });
 afterAll(async () => {
@@ -141,30 +141,55 @@ describe("webhooks", () => {
     await a.client.webhooks.delete.mutate({ id });
   });
 
-  it("retries a failed delivery with backoff and the same webhook-id, and a rotation signs with both secrets", async () => {
-    const { id, secret } = await a.client.webhooks.create.mutate({ url: hooks.url, events: ["project.created"] });
-    await a.client.projects.create.mutate({ name: "Retried" });
-    hooks.received.length = 0;
-    hooks.statuses.push(503);
-    expect(await dispatch()).toMatchObject({ sent: 0, retried: 1 });
-    // Not due again before its backoff (1 s here).
-    expect(await dispatch()).toMatchObject({ sent: 0, retried: 0 });
-    const { secret: next } = await a.client.webhooks.rotateSecret.mutate({ id });
-    await pause(1100);
-    expect(await dispatch()).toMatchObject({ sent: 1 });
-    expect(hooks.received).toHaveLength(2);
-    const [first, second] = hooks.received;
-    expect(first?.headers["webhook-id"]).toBe(second?.headers["webhook-id"]);
-    // The second attempt was signed after the rotation: by the new secret and the previous one.
-    expect(String(second?.headers["webhook-signature"]).split(" ")).toHaveLength(2);
-    for (const key of [next, secret]) {
-      expect(() =>
-        new Webhook(key).verify(second?.body ?? "", second?.headers as Record<string, string>),
-      ).not.toThrow();
+  it("retries after 500, 500 with backoff and the same webhook-id until one 2xx; every attempt verifies; B's receiver gets only B's", async () => {
+    const theirs = await receiver();
+    try {
+      const { id, secret } = await a.client.webhooks.create.mutate({ url: hooks.url, events: ["project.created"] });
+      const bHook = await b.client.webhooks.create.mutate({ url: theirs.url, events: ["project.created"] });
+      const project = await a.client.projects.create.mutate({ name: "Retried" });
+      const bProject = await b.client.projects.create.mutate({ name: "Beta's own" });
+      hooks.received.length = 0;
+      hooks.statuses.push(500, 500);
+      expect(await dispatch()).toMatchObject({ sent: 1, retried: 1 }); // B's arrives, A's fails
+      // Not due again before its backoff (1 s here, then 2 s).
+      expect(await dispatch()).toMatchObject({ sent: 0, retried: 0 });
+      await pause(1100);
+      expect(await dispatch()).toMatchObject({ sent: 0, retried: 1 });
+      const { secret: next } = await a.client.webhooks.rotateSecret.mutate({ id });
+      await pause(2100);
+      expect(await dispatch()).toMatchObject({ sent: 1 });
+      expect(await dispatch()).toMatchObject({ sent: 0, retried: 0, dead: 0 });
+
+      // Three attempts, one id, each signed over what it carried; exactly one answered 2xx.
+      expect(hooks.received).toHaveLength(3);
+      expect(new Set(hooks.received.map((r) => r.headers["webhook-id"])).size).toBe(1);
+      for (const [n, attempt] of hooks.received.entries()) {
+        const headers = attempt.headers as Record<string, string>;
+        const event = new Webhook(n < 2 ? secret : next).verify(attempt.body, headers) as {
+          data: { entityId: string };
+        };
+        expect(event.data.entityId).toBe(project.id);
+      }
+      // The last attempt came after the rotation: signed by the new secret and the previous one.
+      const last = hooks.received[2];
+      expect(String(last?.headers["webhook-signature"]).split(" ")).toHaveLength(2);
+      expect(() => new Webhook(secret).verify(last?.body ?? "", last?.headers as Record<string, string>)).not.toThrow();
+      const [delivery] = (await a.client.webhooks.deliveries.list.query({ webhookId: id })).items;
+      expect(delivery).toMatchObject({ status: "sent", attempts: 3, lastStatus: 200 });
+
+      // B's endpoint got B's event, signed with B's secret, and nothing of A.
+      expect(theirs.received).toHaveLength(1);
+      const got = new Webhook(bHook.secret).verify(
+        theirs.received[0]?.body ?? "",
+        theirs.received[0]?.headers as Record<string, string>,
+      ) as { data: { entityId: string } };
+      expect(got.data.entityId).toBe(bProject.id);
+      expect(theirs.received.map((r) => r.body).join("")).not.toContain(project.id);
+      await a.client.webhooks.delete.mutate({ id });
+      await b.client.webhooks.delete.mutate({ id: bHook.id });
+    } finally {
+      await theirs.close();
     }
-    const [delivery] = (await a.client.webhooks.deliveries.list.query({ webhookId: id })).items;
-    expect(delivery).toMatchObject({ status: "sent", attempts: 2, lastStatus: 200 });
-    await a.client.webhooks.delete.mutate({ id });
   });
 
   it("a delivery dies after its last attempt; dead ones in a row disable the endpoint and mail its admins; redelivery", async () => {

@@ -5,7 +5,7 @@
  * or otherwise non-public address; checked when the URL is saved (for what can be known then)
  * and at every connection (the name is resolved once, checked, and that address is the one
  * connected to, so a DNS answer that changes between check and use gains nothing).
- * `WEBHOOK_ALLOW_PRIVATE_TARGETS` turns it off for development and tests.
+ * `WEBHOOK_ALLOW_PRIVATE` turns it off for development and tests.
  */
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { Agent } from "undici";

@@ -48,7 +48,7 @@ beforeAll(async () => {
       MAIL_DIR: mailDir,
       OUTBOX_POLL_MS: "200",
       // The webhook receiver below listens on 127.0.0.1.
-      WEBHOOK_ALLOW_PRIVATE_TARGETS: "true",
+      WEBHOOK_ALLOW_PRIVATE: "true",
       WEBHOOK_POLL_MS: "200",
       APP_URL: `http://127.0.0.1:${port}`,
     },
