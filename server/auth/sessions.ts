@@ -1,7 +1,7 @@
-import { and, desc, eq, gt, inArray, isNull, ne, type SQL, type SQLWrapper } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNull, ne, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { refreshTokens, tenants, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
-import { type AuditEntry, type ChangeEvent, recordAudit } from "../audit.js";
+import { type AuditEntry, type ChangeEvent, eventsChannel, recordAudit } from "../audit.js";
 import type { AppConfig } from "../config.js";
 import type { Clock } from "../deps.js";
 import { unauthorized } from "../errors.js";
@@ -269,5 +269,7 @@ export async function revokeSessions(
     ...(which.only ? [eq(refreshTokens.familyId, which.only)] : []),
     ...(which.except ? [ne(refreshTokens.familyId, which.except)] : []),
   ]);
+  // Wakes the tenant's live streams at commit: one of an ended session reads, and ends, at once.
+  if (ended.length > 0) await tx.execute(sql`select pg_notify(${eventsChannel}, ${who.tenantId}::text)`);
   return new Set(ended).size;
 }

@@ -1372,4 +1372,18 @@ export const sourceDefences: SourceDefence[] = [
     filter: "racing",
     engines: ["postgres"],
   },
+  {
+    name: "session-end-wakes-streams",
+    description: "ending a session wakes the tenant's live streams, so a signed-out one ends at once, not at its poll",
+    edits: [
+      {
+        file: "server/auth/sessions.ts",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of server/auth/sessions.ts
+        find: "  if (ended.length > 0) await tx.execute(sql`select pg_notify(${eventsChannel}, ${who.tenantId}::text)`);\n",
+        replace: "",
+      },
+    ],
+    suites: ["tests/events.test.ts"],
+    filter: "signed-out",
+  },
 ];
