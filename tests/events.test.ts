@@ -4,11 +4,12 @@
  */
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eraseDueTenants } from "../db/erase.js";
 import { pruneExpired } from "../db/prune.js";
 import { withTenant } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
 import { recordAudit } from "../server/audit.js";
-import { codeOf, createTestApp, createTwoTenants, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { codeOf, createTestApp, createTwoTenants, password, type TenantHandle, type TestApp } from "./helpers/app.js";
 import { watch } from "./helpers/events.js";
 
 let t: TestApp;
@@ -217,6 +218,23 @@ describe("events.onChange", () => {
     } finally {
       await slow.close();
     }
+  });
+
+  it("a deleted workspace's streams end within 5 s of its erasure, with no further event", async () => {
+    const doomed = await t.registerTenant("Doomed");
+    const stream = await watch(doomed.client);
+    await doomed.client.projects.create.mutate({ name: "Last words" });
+    await stream.until(1);
+    await doomed.client.tenant.scheduleDeletion.mutate({ password });
+    await t.admin.execute(
+      sql`update tenants set deletion_due_at = now() - interval '1 second' where id = ${doomed.tenantId}`,
+    );
+    const erasing = Date.now();
+    await eraseDueTenants(t.database.db, { slugReservedDays: 1 });
+    const code = await Promise.race([stream.ended, pause(5000).then(() => "still open")]);
+    expect(code).toBe("UNAUTHORIZED");
+    expect(Date.now() - erasing).toBeLessThan(5000);
+    expect(stream.events.map((event) => event.type)).toEqual(["project.created"]);
   });
 
   it("refuses a stream past the per-user limit, and frees the slot when one closes", async () => {
