@@ -10,7 +10,7 @@ import { withTenant } from "../db/tenant.js";
 import { rowsOf } from "../db/types.js";
 import { recordAudit } from "../server/audit.js";
 import { codeOf, createTestApp, createTwoTenants, password, type TenantHandle, type TestApp } from "./helpers/app.js";
-import { watch } from "./helpers/events.js";
+import { readStream, watch } from "./helpers/events.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -280,18 +280,10 @@ describe("events.onChange", () => {
         headers: header ? { "x-tenant": header } : {},
         signal: stop.signal,
       });
-      const reader = response.body?.getReader();
-      let text = "";
       // The stream opens, then its first read answers: an error comes within it, or none does.
-      const until = Date.now() + 500;
-      while (reader && Date.now() < until && !/serialized-error\ndata: .*\n/.test(text)) {
-        const chunk = await Promise.race([reader.read(), pause(100).then(() => null)]);
-        if (chunk?.done) break;
-        if (chunk?.value) text += new TextDecoder().decode(chunk.value);
-      }
+      const { code } = await readStream(response, 500);
       stop.abort();
-      await reader?.cancel().catch(() => undefined);
-      return /"code":"(\w+)"/.exec(text)?.[1] ?? (response.status === 200 ? "open" : String(response.status));
+      return code ?? (response.status === 200 ? "open" : String(response.status));
     };
     expect(await open(a.slug)).toBe("open");
     expect(await open(a.slug, b.slug)).toBe("FORBIDDEN");

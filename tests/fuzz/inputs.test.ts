@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ZodType } from "zod";
 import { appRouter } from "../../server/routers/_app.js";
 import { createTestApp, password, type TenantHandle, type TestApp, testSecret } from "../helpers/app.js";
+import { readStream } from "../helpers/events.js";
 import { defOf } from "../helpers/zod.js";
 
 const total = Number(process.env.FUZZ_INPUTS || 400);
@@ -391,28 +392,6 @@ async function send(request: Request_): Promise<Response> {
   return t.app.request(`http://bulkhead.test/trpc/${procedure.path}`, { method, headers, body: payload });
 }
 
-/**
- * A response's body; a live stream (a subscription a request got right) is read until it errors
- * or ends, or for 300 ms, and then let go: it never ends by itself.
- */
-async function bodyOf(response: Response): Promise<string> {
-  if (!response.headers.get("content-type")?.startsWith("text/event-stream")) return response.text();
-  const reader = response.body?.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const until = performance.now() + 300;
-  while (reader && performance.now() < until && !/event: (serialized-error|return)\n(data: .*\n)?/.test(text)) {
-    const chunk = await Promise.race([
-      reader.read(),
-      new Promise<null>((resolve) => setTimeout(() => resolve(null), Math.max(1, until - performance.now()))),
-    ]);
-    if (!chunk || chunk.done) break;
-    text += decoder.decode(chunk.value, { stream: true });
-  }
-  await reader?.cancel().catch(() => undefined);
-  return text;
-}
-
 /** What must never reach a client: SQL, a stack, the JavaScript engine's own words, B's data. */
 const leaks: [string, RegExp][] = [
   [
@@ -441,7 +420,8 @@ describe("bad input as a property", () => {
           count++;
           const started = performance.now();
           const response = await send(request);
-          const body = await bodyOf(response);
+          // A live stream (a subscription a request got right) is read for 300 ms, then let go.
+          const { text: body } = await readStream(response, 300);
           const ms = performance.now() - started;
           const what =
             request.kind === "call"

@@ -75,3 +75,30 @@ export async function watch(
     },
   };
 }
+
+/**
+ * What a live stream's response says within `ms`: it is read until it returns, or errors (its
+ * serialized error's data line included), or `ms` pass, and then let go — a stream never ends by
+ * itself. Any other response is read whole. `code` is the tRPC code of the stream's error, or null.
+ */
+export async function readStream(response: Response, ms: number): Promise<{ text: string; code: string | null }> {
+  if (!response.headers.get("content-type")?.startsWith("text/event-stream")) {
+    return { text: await response.text(), code: null };
+  }
+  const reader = response.body?.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const until = performance.now() + ms;
+  while (reader && performance.now() < until && !/event: (serialized-error\ndata: .*\n|return\n)/.test(text)) {
+    const chunk = await Promise.race([
+      reader.read(),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), Math.max(1, until - performance.now()))),
+    ]);
+    if (!chunk || chunk.done) break;
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  await reader?.cancel().catch(() => undefined);
+  const error = /event: serialized-error\ndata: (.*)\n/.exec(text)?.[1];
+  const code = error ? ((JSON.parse(error) as { json?: { data?: { code?: string } } }).json?.data?.code ?? null) : null;
+  return { text, code };
+}

@@ -19,6 +19,7 @@ import { tenantTables } from "../../db/schema-rules.js";
 import { rowsOf } from "../../db/types.js";
 import { appRouter } from "../../server/routers/_app.js";
 import { createTestApp, type TenantHandle, type TestApp } from "../helpers/app.js";
+import { readStream } from "../helpers/events.js";
 import { defOf } from "../helpers/zod.js";
 
 const full = process.env.BULKHEAD_TEST_TIER === "slow" || process.env.BULKHEAD_TEST_TIER === "all";
@@ -195,19 +196,8 @@ async function subscribe(path: string, input: Record<string, unknown>, headers: 
     headers,
     signal: stop.signal,
   });
-  let text = "";
-  const reader = response.body?.getReader();
-  const decoder = new TextDecoder();
-  const until = Date.now() + 300;
-  while (reader && Date.now() < until && !/event: (serialized-error|return)/.test(text)) {
-    const chunk = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), 100))]);
-    if (chunk?.done) break;
-    if (chunk?.value) text += decoder.decode(chunk.value, { stream: true });
-  }
+  const { text, code } = await readStream(response, 300);
   stop.abort();
-  await reader?.cancel().catch(() => undefined);
-  const error = /event: serialized-error\ndata: (.*)\n/.exec(text)?.[1];
-  const code = error ? ((JSON.parse(error) as { json?: { data?: { code?: string } } }).json?.data?.code ?? null) : null;
   return { status: response.status, code, text };
 }
 
