@@ -21,7 +21,7 @@ type Client = postgres.Sql;
 
 /** The one-statement read and the argument it is distributed by. */
 export const distributedFunctions = [
-  { signature: "app.read(uuid, uuid, integer, uuid, text, text, text, text[])", argument: "p_tenant" },
+  { signature: "app.read(uuid, uuid, integer, uuid, text, text, text, text[], text)", argument: "p_tenant" },
 ];
 
 /** The table every tenant table is colocated with. */

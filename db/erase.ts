@@ -14,6 +14,8 @@ export const erasedWithTheirParent: Record<string, string> = {
   tenant_usage: "with the tenant: one row per counter",
   event_sequences: "with the tenant: one row",
   webhooks: "with the tenant: a workspace's endpoints, a handful",
+  api_keys: "with the tenant: a workspace's keys, a handful",
+  api_key_usage: "with their key: one row each",
   webhook_deliveries: "with their event: at most one per endpoint for each, erased in batches of events",
   refresh_tokens: "with their user: a handful of sessions each, erased in batches of users",
   password_resets: "with their user: a few single-use tokens each",

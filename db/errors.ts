@@ -16,6 +16,7 @@ export const sqlState = {
   notAMember: "BH401",
   tenantMismatch: "BH403",
   emailNotVerified: "BH412",
+  readOnlyKey: "BH405",
   // Raised by app.enter_member and app.count_usage (db/sql/functions/count_usage.sql).
   scheduledForDeletion: "BH423",
   limitReached: "BH429",

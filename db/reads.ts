@@ -78,6 +78,7 @@ const readParams = ["tenant", "user", "timeout", "session", "slug", "name", "que
   sql.placeholder(`\u0000${name}`),
 );
 const valuesParam = sql.placeholder("\u0000values");
+const keyParam = sql.placeholder("\u0000key");
 
 const readDatabases = new WeakMap<Db, { dialect: PgDialect; session: ReadSession; db: ReadDb }>();
 
@@ -188,6 +189,7 @@ async function executeRead(this: ReadQuery, values: Record<string, unknown> = {}
     "\u0000name": await this.selectName,
     "\u0000query": sendText ? this.selectText : null,
     "\u0000values": fillPlaceholders(this.selectParams, values).map(asText),
+    "\u0000key": member.keyHash ?? null,
   };
   try {
     try {
@@ -300,8 +302,8 @@ function readSelect(select: string, plan: ReadPlan): string {
 function readStatement(plan: ReadPlan): Query {
   const definition = plan.columns.map((column, i) => `"c${i}" ${column.type}`).join(", ");
   return {
-    sql: `select * from app.read($1::uuid, $2::uuid, $3::integer, $4::uuid, $5::text, $6::text, $7::text, $8::text[]) as r(${definition})`,
-    params: [...readParams, valuesParam],
+    sql: `select * from app.read($1::uuid, $2::uuid, $3::integer, $4::uuid, $5::text, $6::text, $7::text, $8::text[], $9::text) as r(${definition})`,
+    params: [...readParams, valuesParam, keyParam],
   };
 }
 

@@ -26,6 +26,8 @@ export const uniqueWithoutTenant: Record<string, string> = {};
  */
 export const runtimeGrants: Record<string, readonly string[]> = {
   "drizzle.__drizzle_migrations": ["SELECT"],
+  "public.api_key_usage": ["INSERT", "SELECT", "UPDATE"],
+  "public.api_keys": ["INSERT", "SELECT", "UPDATE"],
   "public.audit_events": ["INSERT", "SELECT"],
   "public.comments": ["DELETE", "INSERT", "SELECT"],
   "public.event_sequences": ["INSERT", "SELECT", "UPDATE"],

@@ -340,6 +340,72 @@ export const invitations = pgTable(
   ],
 );
 
+/** Who acts: a person, or a workspace API key (a principal of its own, docs/decisions/025-api-keys-beside-members.md). */
+export const actorTypes = ["user", "api_key"] as const;
+export type ActorType = (typeof actorTypes)[number];
+
+/** The roles an API key may have: never owner. */
+export const apiKeyRoles = ["admin", "member"] as const;
+
+/**
+ * Workspace API keys: principals of their own beside the members, owned by the workspace (they
+ * outlive their creator). The key is `bhk_<key id><tenant id>_<secret>`; only a SHA-256 of the
+ * secret is stored (docs/decisions/025-api-keys-beside-members.md). `app.enter_member` checks it,
+ * and that it is neither revoked nor expired, in the first statement of every request it makes.
+ */
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    id: id(),
+    name: text("name").notNull(),
+    /** The key's first characters, to tell keys apart in a list: `bhk_` and 8 hex digits. */
+    prefix: text("prefix").notNull(),
+    secretHash: text("secret_hash").notNull(),
+    role: text("role", { enum: apiKeyRoles }).notNull(),
+    readOnly: boolean("read_only").notNull().default(false),
+    // Deliberately not a foreign key: a key belongs to the workspace and outlives its creator.
+    createdBy: uuid("created_by").notNull(),
+    createdAt: createdAt(),
+    /** Written at most once a minute (when the key takes request budget), not on every request. */
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true, precision: 3 }),
+    expiresAt: timestamp("expires_at", { withTimezone: true, precision: 3 }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true, precision: 3 }),
+    revokedBy: uuid("revoked_by"),
+  },
+  (t) => [
+    primaryKey({ name: "api_keys_pkey", columns: [t.tenantId, t.id] }),
+    index("api_keys_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    check("api_keys_role_valid", sql`${t.role} in ('admin', 'member')`),
+    check("api_keys_secret_hash_format", sql`${t.secretHash} ~ '^[0-9a-f]{64}$'`),
+    tenantPolicy("api_keys", t.tenantId, "bulkhead_app"),
+  ],
+);
+
+/**
+ * Each key's request budget in the current minute, shared by every server instance: a server
+ * takes a slice of it at a time (`app.api_key_take`), so a request costs no write here in the
+ * common case (docs/decisions/026-api-key-budget-in-slices.md).
+ */
+export const apiKeyUsage = pgTable(
+  "api_key_usage",
+  {
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    keyId: uuid("key_id").notNull(),
+    windowStart: timestamp("window_start", { withTimezone: true, precision: 3 }).notNull(),
+    used: integer("used").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "api_key_usage_pkey", columns: [t.tenantId, t.keyId] }),
+    foreignKey({
+      name: "api_key_usage_key_fkey",
+      columns: [t.tenantId, t.keyId],
+      foreignColumns: [apiKeys.tenantId, apiKeys.id],
+    }).onDelete("cascade"),
+    tenantPolicy("api_key_usage", t.tenantId, "bulkhead_app"),
+  ],
+);
+
 /** Append-only audit trail: the runtime role may INSERT and SELECT here, nothing else. */
 export const auditEvents = pgTable(
   "audit_events",
@@ -347,6 +413,8 @@ export const auditEvents = pgTable(
     tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
     id: id(),
     actorId: uuid("actor_id"),
+    /** Who `actor_id` is: a person (`users.id`) or a workspace API key (`api_keys.id`). */
+    actorType: text("actor_type", { enum: actorTypes }).notNull().default("user"),
     action: text("action").notNull(),
     targetType: text("target_type").notNull(),
     targetId: uuid("target_id"),
@@ -357,6 +425,7 @@ export const auditEvents = pgTable(
   (t) => [
     primaryKey({ name: "audit_events_pkey", columns: [t.tenantId, t.id] }),
     index("audit_events_tenant_created_idx").on(t.tenantId, t.createdAt.desc(), t.id.desc()),
+    check("audit_events_actor_type_valid", sql`${t.actorType} in ('user', 'api_key')`),
     tenantPolicy("audit_events", t.tenantId, "bulkhead_app"),
     // The owner role removes events past AUDIT_RETENTION_DAYS (`app.prune_expired` sets the
     // setting), and those of a workspace it is erasing (`app.erase_tenant_batch`).

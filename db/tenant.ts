@@ -24,6 +24,11 @@ export interface MemberContext {
   tenantSlug: string | null;
   /** `statement_timeout` for the transaction, in milliseconds. */
   statementTimeoutMs: number;
+  /**
+   * For a workspace API key (then `userId` and `sessionId` are the key's id): the SHA-256 of the
+   * secret the request carried, which `app.enter_member` compares with the stored one.
+   */
+  keyHash?: string | null;
 }
 
 export interface ContextOptions {
@@ -96,7 +101,7 @@ export function withMember<T>(
     db,
     async (tx) => {
       const result = await tx.execute(
-        sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean, ${options.verifiedOnly ?? false}::boolean) as role`,
+        sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean, ${options.verifiedOnly ?? false}::boolean, ${member.keyHash ?? null}::text) as role`,
       );
       const role = rowsOf<{ role: MemberRole | null }>(result)[0]?.role;
       // enter_member raises for a non-member; a missing role would mean the function changed.

@@ -6,14 +6,17 @@
  * const app = createApp({ database, config, hasher });
  * const response = await app.request("/healthz");
  */
+
+import { Scalar } from "@scalar/hono-api-reference";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { sql } from "drizzle-orm";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
+import { KeyBudget } from "./auth/api-keys.js";
 import { browserSessionOf, sessionModeHeader } from "./auth/browser.js";
 import { budgetHashing, limitHashing } from "./auth/hashing.js";
 import { tooMany } from "./auth/refusals.js";
@@ -24,6 +27,7 @@ import { type AppDeps, consoleLogger, systemClock } from "./deps.js";
 import { loggedError, retryAfterSeconds, tenantMismatch } from "./errors.js";
 import { EventHub } from "./events/hub.js";
 import { accessLog, type RequestFacts } from "./observability/access-log.js";
+import { openApiDocument, restBase, serveRest } from "./rest.js";
 import { appRouter } from "./routers/_app.js";
 import { serveExport } from "./tenant/export-route.js";
 
@@ -105,6 +109,8 @@ export function createApp(deps: AppDeps) {
 
   // Live event streams: caps, wake-ups and shutdown (server/events/hub.ts).
   const events = deps.events ?? new EventHub(deps.config.events);
+  // This server's slices of its API keys' request budgets (server/auth/api-keys.ts).
+  const keyBudget = new KeyBudget(deps.config);
 
   const given = deps.database;
   const databaseOf = typeof given === "function" ? given : () => given;
@@ -132,20 +138,28 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  // Every response: nosniff, no framing, no referrer, HSTS, and a CSP for the app WEB_DIST serves.
-  app.use(
-    secureHeaders({
-      contentSecurityPolicy: {
-        defaultSrc: ["'self'"],
-        baseUri: ["'none'"],
-        frameAncestors: ["'none'"],
-        formAction: ["'self'"],
-        objectSrc: ["'none'"],
-        imgSrc: ["'self'", "data:"],
-      },
-      xFrameOptions: "DENY",
-    }),
-  );
+  // Every response: nosniff, no framing, no referrer, HSTS, and a CSP for the app WEB_DIST serves;
+  // the API reference page (Scalar) may also load its script and styles from its CDN.
+  const policy = {
+    defaultSrc: ["'self'"],
+    baseUri: ["'none'"],
+    frameAncestors: ["'none'"],
+    formAction: ["'self'"],
+    objectSrc: ["'none'"],
+    imgSrc: ["'self'", "data:"],
+  };
+  const appHeaders = secureHeaders({ contentSecurityPolicy: policy, xFrameOptions: "DENY" });
+  const scalarCdn = "https://cdn.jsdelivr.net";
+  const docsHeaders = secureHeaders({
+    contentSecurityPolicy: {
+      ...policy,
+      scriptSrc: ["'self'", "'unsafe-inline'", scalarCdn],
+      styleSrc: ["'self'", "'unsafe-inline'", scalarCdn],
+      fontSrc: ["'self'", "data:", scalarCdn],
+    },
+    xFrameOptions: "DENY",
+  });
+  app.use((c, next) => (c.req.path === "/api/docs" ? docsHeaders(c, next) : appHeaders(c, next)));
 
   // CORS for the CORS_ORIGINS allowlist only, with credentials. Any other origin gets no CORS
   // header at all (its preflight a bare 403), so a foreign page learns nothing of the list.
@@ -202,6 +216,40 @@ export function createApp(deps: AppDeps) {
   // GET and HEAD carry no body tRPC reads; asking for one would build a whole Request.
   app.use("/trpc/*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
 
+  // One request's context, for tRPC and the REST face alike: the same caller, tenant hint and
+  // limits whichever way a procedure is reached.
+  type AppContext = Context<{ Variables: { requestId: string; facts: RequestFacts } }>;
+  const contextFor = (
+    c: AppContext,
+    req: Request,
+    resHeaders: Headers,
+    connectionParams: Record<string, string | undefined> | null,
+  ) =>
+    createContextInner({
+      database: databaseOf(c.env),
+      config: deps.config,
+      hasher: budgetHashing(hasher, hashesPerRequest, {
+        spent: () => tooMany(resHeaders, 1, "password operations in one request"),
+        busy: () => tooMany(resHeaders, 1, "password operations at once on this server"),
+      }),
+      tokens,
+      clock,
+      logger,
+      dummyPasswordHash,
+      requestId: c.get("requestId"),
+      // An EventSource cannot send headers: a subscription may carry its token in
+      // connectionParams (a query parameter, which the access log never records).
+      accessToken: bearerToken(req.headers.get("authorization")) ?? paramOf(connectionParams, "token"),
+      tenantHint: tenantHintFor(req, deps.config.baseDomain, paramOf(connectionParams, "tenant")),
+      clientAddress: clientAddressOf(req, c.env, deps),
+      userAgent: userAgentOf(req.headers.get("user-agent")),
+      resHeaders,
+      browser: browserSessionOf(req, deps.config, resHeaders),
+      facts: c.get("facts"),
+      events,
+      keyBudget,
+    });
+
   app.all("/trpc/*", async (c) => {
     const response = await fetchRequestHandler({
       endpoint: "/trpc",
@@ -212,35 +260,26 @@ export function createApp(deps: AppDeps) {
       onError: ({ error, path }) => {
         if (path) c.get("facts").failures.set(path, error.code);
       },
-      createContext: ({ req, resHeaders, info }) =>
-        createContextInner({
-          database: databaseOf(c.env),
-          config: deps.config,
-          hasher: budgetHashing(hasher, hashesPerRequest, {
-            spent: () => tooMany(resHeaders, 1, "password operations in one request"),
-            busy: () => tooMany(resHeaders, 1, "password operations at once on this server"),
-          }),
-          tokens,
-          clock,
-          logger,
-          dummyPasswordHash,
-          requestId: c.get("requestId"),
-          // An EventSource cannot send headers: a subscription may carry its token in
-          // connectionParams (a query parameter, which the access log never records).
-          accessToken: bearerToken(req.headers.get("authorization")) ?? paramOf(info.connectionParams, "token"),
-          tenantHint: tenantHintFor(req, deps.config.baseDomain, paramOf(info.connectionParams, "tenant")),
-          clientAddress: clientAddressOf(req, c.env, deps),
-          userAgent: userAgentOf(req.headers.get("user-agent")),
-          resHeaders,
-          browser: browserSessionOf(req, deps.config, resHeaders),
-          facts: c.get("facts"),
-          events,
-        }),
+      createContext: ({ req, resHeaders, info }) => contextFor(c, req, resHeaders, info.connectionParams),
     });
     // A live stream's body: cut once its client stops reading, and at shutdown.
     const stream = response.headers.get("content-type")?.startsWith("text/event-stream") && response.body;
     return stream ? new Response(events.cutOffStalled(stream), response) : response;
   });
+
+  // The REST face (server/rest.ts): the same procedures, for scripts and other languages.
+  app.use(`${restBase}/*`, (c, next) =>
+    c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next),
+  );
+  app.get(`${restBase}/openapi.json`, (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
+  // The interactive reference (Scalar), which loads its script from its CDN (see docsHeaders).
+  app.get("/api/docs", Scalar({ url: `${restBase}/openapi.json`, pageTitle: "Bulkhead API" }));
+  app.all(`${restBase}/*`, (c) =>
+    serveRest({
+      request: c.req.raw,
+      createContext: (resHeaders) => contextFor(c, c.req.raw, resHeaders, null),
+    }),
+  );
 
   // The tenant's data as an NDJSON download, for its owner (server/tenant/export-route.ts).
   const exports = new Set<string>();

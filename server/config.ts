@@ -152,6 +152,8 @@ export const configSchema = z.object({
   EVENTS_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
   /** A stream whose client takes nothing for this long while events wait is cut (it resumes by id). */
   EVENTS_STALL_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  /** Requests one workspace API key may make in a minute, across every server instance; past it, 429. */
+  API_KEY_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
   /** Webhook retries back off exponentially from this (5 s, 10 s, 20 s, …). */
   WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   /** Attempts a delivery gets before it is dead: 15 from 5 s span about a day. */
@@ -225,6 +227,8 @@ export interface AppConfig {
    * may hold, and how long a client may take nothing before its stream is cut.
    */
   events: { pollMs: number; maxPerUser: number; maxPerTenant: number; stallMs: number };
+  /** Workspace API keys: the request budget of each, per minute. */
+  apiKeys: { requestsPerMinute: number };
   /** Webhooks: whether private and loopback targets (and plain http) are allowed (development, tests). */
   webhooks: { allowPrivateTargets: boolean };
   /** Access-log threshold, and who may scrape `/metrics` on the API's port (null: nobody there). */
@@ -318,6 +322,7 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
       stallMs: raw.EVENTS_STALL_SECONDS * 1000,
     },
     webhooks: { allowPrivateTargets: raw.WEBHOOK_ALLOW_PRIVATE },
+    apiKeys: { requestsPerMinute: raw.API_KEY_REQUESTS_PER_MINUTE },
     observability: {
       slowRequestMs: raw.SLOW_REQUEST_MS,
       metricsToken: raw.METRICS_PORT ? null : (raw.METRICS_TOKEN ?? null),

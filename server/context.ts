@@ -1,4 +1,5 @@
 import type { Database } from "../db/types.js";
+import type { KeyBudget } from "./auth/api-keys.js";
 import type { BrowserSession } from "./auth/browser.js";
 import type { TokenService } from "./auth/tokens.js";
 import type { AppConfig } from "./config.js";
@@ -32,6 +33,8 @@ export interface ContextInnerOptions {
   facts: RequestFacts;
   /** The server's live event streams (caps, wake-ups, shutdown). */
   events: EventHub;
+  /** The server's share of its API keys' request budgets (`auth/api-keys.ts`). */
+  keyBudget: KeyBudget;
 }
 
 /**

@@ -25,6 +25,9 @@ export const databaseUnavailable = (cause?: unknown) =>
     cause,
   });
 
+/** What a read-only API key is told for every change it asks for. */
+export const readOnlyKeyMessage = "This API key is read-only: it cannot make changes";
+
 export const notFound = (what: string) => new TRPCError({ code: "NOT_FOUND", message: `${what} not found` });
 
 /**
@@ -114,6 +117,8 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
       return unauthorized(error);
     case sqlState.tenantMismatch:
       return tenantMismatch(error);
+    case sqlState.readOnlyKey:
+      return new TRPCError({ code: "FORBIDDEN", message: readOnlyKeyMessage, cause: error });
     case sqlState.emailNotVerified:
       return new TRPCError({
         code: "FORBIDDEN",

@@ -16,43 +16,57 @@
  * docs/adding-a-resource.md walks through 1 and 2 with a whole resource.
  */
 import { initTRPC, TRPCError } from "@trpc/server";
+import type { OpenApiMeta } from "trpc-to-openapi";
 import { ZodError, z } from "zod";
 import { readsFor } from "../db/reads.js";
 import type { MemberRole } from "../db/schema.js";
 import { type MemberContext, Rollback, withMember } from "../db/tenant.js";
 import type { Tx } from "../db/types.js";
-import { InvalidTokenError } from "./auth/tokens.js";
+import { BudgetSpent, budgetHeaders, isApiKey, LookupsThrottled, parseApiKey, UnknownKey } from "./auth/api-keys.js";
+import { tooMany } from "./auth/refusals.js";
+import { InvalidTokenError, sha256Hex } from "./auth/tokens.js";
 import type { Context } from "./context.js";
 import { clientErrorFromDatabase, LimitReached, loggedError, retryAfterSeconds, unauthorized } from "./errors.js";
 import { hasRole } from "./roles.js";
 import { transformer } from "./transformer.js";
 
-const t = initTRPC.context<Context>().create({
-  // superjson's wire format, its input checked before superjson reads it (server/transformer.ts).
-  transformer,
-  // Never put stacks in responses, whatever NODE_ENV says.
-  isDev: false,
-  // Live streams (events.onChange): a comment every 15 s keeps proxies from closing an idle
-  // stream, and a client that hears nothing for 40 s reconnects from its last event id.
-  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
-  errorFormatter({ shape, error, ctx }) {
-    const internal = error.code === "INTERNAL_SERVER_ERROR";
-    const requestId = ctx?.requestId ?? null;
-    return {
-      code: shape.code,
-      message: internal ? `Internal server error (request id ${requestId ?? "unknown"})` : clientMessage(error),
-      data: {
-        code: shape.data.code,
-        httpStatus: shape.data.httpStatus,
-        path: shape.data.path ?? null,
-        requestId,
-        zodError: error.cause instanceof ZodError ? z.flattenError(error.cause) : null,
-        // A quota refusal names the limit: { name, max }.
-        limit: error.cause instanceof LimitReached ? { name: error.cause.quota, max: error.cause.max } : null,
-      },
-    };
-  },
-});
+/**
+ * What a procedure declares about itself: `openapi` (trpc-to-openapi) puts it on the REST face
+ * too, and `apiKeys: true` lets a workspace API key call it. Without it a key is refused
+ * (FORBIDDEN) before anything runs: a procedure added later needs a person until it says
+ * otherwise. Managing keys, members, the workspace, an account, export or deletion never says so.
+ */
+export type Meta = OpenApiMeta & { apiKeys?: boolean };
+
+const t = initTRPC
+  .context<Context>()
+  .meta<Meta>()
+  .create({
+    // superjson's wire format, its input checked before superjson reads it (server/transformer.ts).
+    transformer,
+    // Never put stacks in responses, whatever NODE_ENV says.
+    isDev: false,
+    // Live streams (events.onChange): a comment every 15 s keeps proxies from closing an idle
+    // stream, and a client that hears nothing for 40 s reconnects from its last event id.
+    sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
+    errorFormatter({ shape, error, ctx }) {
+      const internal = error.code === "INTERNAL_SERVER_ERROR";
+      const requestId = ctx?.requestId ?? null;
+      return {
+        code: shape.code,
+        message: internal ? `Internal server error (request id ${requestId ?? "unknown"})` : clientMessage(error),
+        data: {
+          code: shape.data.code,
+          httpStatus: shape.data.httpStatus,
+          path: shape.data.path ?? null,
+          requestId,
+          zodError: error.cause instanceof ZodError ? z.flattenError(error.cause) : null,
+          // A quota refusal names the limit: { name, max }.
+          limit: error.cause instanceof LimitReached ? { name: error.cause.quota, max: error.cause.max } : null,
+        },
+      };
+    },
+  });
 
 /**
  * The message a client reads: zod's issues as one sentence per field, and never the JavaScript
@@ -98,12 +112,16 @@ const mapDatabaseErrors = t.middleware(async ({ ctx, next, path }) => {
 /** Anyone may call it. */
 export const publicProcedure = t.procedure.use(mapDatabaseErrors);
 
-/** The caller of a tenant procedure, as its verified token names them. */
+/** The caller of a tenant procedure, as its verified token (or API key) names them. */
 export interface Caller {
   tenantId: string;
   userId: string;
   /** The session the token belongs to; the caller is a member only while it is live. */
   sessionId: string;
+  /** A person (an access token), or a workspace API key (then `userId` and `sessionId` are its id). */
+  principal: "user" | "api_key";
+  /** For a key: the SHA-256 of its secret, which `app.enter_member` compares. */
+  keyHash: string | null;
 }
 
 /** A caller whose membership and current role were read in this request's transaction. */
@@ -121,8 +139,8 @@ export interface Member extends Caller {
  * read-only; mutations hold the caller's membership until they commit. A failed procedure's
  * writes roll back.
  */
-export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type, path }) => {
-  const caller = await verifiedCaller(ctx);
+export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type, path, meta }) => {
+  const caller = await verifiedCaller(ctx, meta, path);
   const proceed = (tx: Tx, role: MemberRole) => next({ ctx: { db: tx, member: { ...caller, role } satisfies Member } });
   let outcome: Awaited<ReturnType<typeof proceed>> | undefined;
   try {
@@ -148,27 +166,72 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type, pat
  * verifies and hashes between a read and a write. Only the token is verified here; the first
  * `withMember` refuses a non-member, so the procedure must open one before anything else.
  */
-export const signedInProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const caller = await verifiedCaller(ctx);
+export const signedInProcedure = publicProcedure.use(async ({ ctx, next, meta, path }) => {
+  const caller = await verifiedCaller(ctx, meta, path);
   return next({ ctx: { member: memberContext(ctx, caller) } });
 });
 
 /** The caller the request's bearer token names, verified; UNAUTHORIZED without a valid one. */
-async function verifiedCaller(ctx: Context): Promise<Caller> {
+async function verifiedCaller(ctx: Context, meta: Meta | undefined, path: string): Promise<Caller> {
   if (!ctx.accessToken) throw unauthorized();
+  if (isApiKey(ctx.accessToken)) return keyCaller(ctx, ctx.accessToken, meta, path);
   try {
     const claims = await ctx.tokens.verifyAccess(ctx.accessToken);
     ctx.facts.tenantId = claims.tenantId;
     ctx.facts.userId = claims.userId;
-    return { tenantId: claims.tenantId, userId: claims.userId, sessionId: claims.sessionId };
+    const { tenantId, userId, sessionId } = claims;
+    return { tenantId, userId, sessionId, principal: "user", keyHash: null };
   } catch (error) {
     if (error instanceof InvalidTokenError) throw unauthorized(error);
     throw error;
   }
 }
 
+/**
+ * A workspace API key's caller: refused where the procedure needs a person, then one request of
+ * the key's budget spent (which looks the key up when this server holds no slice of it: an
+ * unknown key counts against the address). The key itself is checked again by
+ * `app.enter_member` in the procedure's first statement, so a revoked key fails at once.
+ */
+async function keyCaller(ctx: Context, token: string, meta: Meta | undefined, path: string): Promise<Caller> {
+  if (!meta?.apiKeys) {
+    throw new TRPCError({ code: "FORBIDDEN", message: `An API key cannot call ${path}: it needs a person signed in` });
+  }
+  const key = parseApiKey(token);
+  if (!key) throw unauthorized();
+  const hash = await sha256Hex(key.secret);
+  try {
+    budgetHeaders(
+      ctx.resHeaders,
+      await ctx.keyBudget.spend(ctx.database.db, { ...key, hash }, ctx.clientAddress),
+      false,
+    );
+  } catch (error) {
+    if (error instanceof UnknownKey) throw unauthorized();
+    if (error instanceof LookupsThrottled) throw tooMany(ctx.resHeaders, error.waitSeconds, "failed API key lookups");
+    if (error instanceof BudgetSpent) {
+      budgetHeaders(ctx.resHeaders, error.state, true);
+      throw new TRPCError({
+        code: "TOO_MANY_REQUESTS",
+        message: `This API key has used its ${error.state.limit} requests a minute; retry in ${error.state.resetSeconds} seconds`,
+      });
+    }
+    throw error;
+  }
+  ctx.facts.tenantId = key.tenantId;
+  ctx.facts.userId = key.keyId;
+  return { tenantId: key.tenantId, userId: key.keyId, sessionId: key.keyId, principal: "api_key", keyHash: hash };
+}
+
 function memberContext(ctx: Context, caller: Caller): MemberContext {
-  return { ...caller, tenantSlug: ctx.tenantHint, statementTimeoutMs: ctx.config.statementTimeoutMs };
+  return {
+    tenantId: caller.tenantId,
+    userId: caller.userId,
+    sessionId: caller.sessionId,
+    keyHash: caller.keyHash,
+    tenantSlug: ctx.tenantHint,
+    statementTimeoutMs: ctx.config.statementTimeoutMs,
+  };
 }
 
 /**
@@ -182,8 +245,8 @@ function memberContext(ctx: Context, caller: Caller): MemberContext {
  * INTERNAL_SERVER_ERROR: a read procedure must read). A procedure that needs more than
  * selects, a role, or one snapshot for several statements is a `tenantProcedure`.
  */
-export const tenantReadProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const caller = await verifiedCaller(ctx);
+export const tenantReadProcedure = publicProcedure.use(async ({ ctx, next, meta, path }) => {
+  const caller = await verifiedCaller(ctx, meta, path);
   const reads = readsFor(ctx.database.db, memberContext(ctx, caller));
   const outcome = await next({ ctx: { db: reads.db, read: reads.run, member: caller } });
   if (outcome.ok && !reads.confirmed()) {

@@ -69,7 +69,7 @@ describe("posture check", () => {
   });
 
   it("reports every function that differs from db/sql/functions/, and one no file defines", async () => {
-    const read = "app.read(uuid, uuid, integer, uuid, text, text, text, text[])";
+    const read = "app.read(uuid, uuid, integer, uuid, text, text, text, text[], text)";
     const definer = await problemsWhile(
       `alter function ${read} security definer`,
       `alter function ${read} security invoker`,

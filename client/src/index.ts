@@ -54,6 +54,11 @@ export interface BulkheadClientOptions {
   onSession?: (session: SessionTokens | null) => void;
   /** A `fetch` to use instead of the global one (tests pass `app.fetch`; workers a service binding). */
   fetch?: typeof fetch;
+  /**
+   * A workspace API key (`bhk_…`) to call with instead of a session: for scripts and services.
+   * It is sent as the bearer token; a key never refreshes, and a revoked one fails at once.
+   */
+  apiKey?: string;
   /** Extra headers on every request, e.g. `{ "x-tenant": "acme" }`. */
   headers?: Record<string, string> | (() => Record<string, string>);
   /**
@@ -178,7 +183,11 @@ export function createBulkheadClient(options: BulkheadClientOptions): BulkheadCl
   const headers = () => ({
     ...(typeof options.headers === "function" ? options.headers() : options.headers),
     ...(cookieMode ? { "x-bulkhead-session": "cookie" } : {}),
-    ...(session ? { authorization: `Bearer ${session.accessToken}` } : {}),
+    ...(session
+      ? { authorization: `Bearer ${session.accessToken}` }
+      : options.apiKey
+        ? { authorization: `Bearer ${options.apiKey}` }
+        : {}),
   });
 
   // A bare client for the refresh call itself, outside the retrying link chain; unbatched, so
@@ -255,7 +264,7 @@ export function createBulkheadClient(options: BulkheadClientOptions): BulkheadCl
   const connectionParams = () => {
     const named = headers() as Record<string, string | undefined>;
     return {
-      ...(session ? { token: session.accessToken } : {}),
+      ...(session ? { token: session.accessToken } : options.apiKey ? { token: options.apiKey } : {}),
       ...(named["x-tenant"] ? { tenant: named["x-tenant"] } : {}),
     };
   };

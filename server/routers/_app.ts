@@ -1,4 +1,5 @@
 import { router } from "../trpc.js";
+import { apiKeysRouter } from "./api-keys.js";
 import { auditRouter } from "./audit.js";
 import { authRouter } from "./auth.js";
 import { commentsRouter } from "./comments.js";
@@ -21,6 +22,7 @@ export const appRouter = router({
   audit: auditRouter,
   events: eventsRouter,
   webhooks: webhooksRouter,
+  apiKeys: apiKeysRouter,
 });
 
 export type AppRouter = typeof appRouter;

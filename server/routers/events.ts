@@ -11,6 +11,7 @@ import { z } from "zod";
 import { prepareRead, readsFor } from "../../db/reads.js";
 import { eventSequences, events } from "../../db/schema.js";
 import { clientErrorFromDatabase } from "../errors.js";
+import { forKeys } from "../outputs.js";
 import { router, signedInProcedure, tenantReadProcedure } from "../trpc.js";
 import { idField } from "../validation.js";
 
@@ -63,7 +64,7 @@ export const eventsRouter = router({
    * The tenant's last event id: read it before a list, then subscribe from it, and nothing that
    * changes after the list is missed.
    */
-  head: tenantReadProcedure.query(async ({ ctx }) => {
+  head: tenantReadProcedure.meta(forKeys).query(async ({ ctx }) => {
     const [row] = await ctx.read(eventsHead, { tenantId: ctx.member.tenantId });
     return { lastEventId: String(row?.lastId ?? 0) };
   }),
@@ -76,6 +77,7 @@ export const eventsRouter = router({
    * EVENTS_MAX_STREAMS_PER_USER / _PER_TENANT.
    */
   onChange: signedInProcedure
+    .meta(forKeys)
     .input(z.object({ projectId: idField.optional(), lastEventId: eventIdField.nullish() }))
     .subscription(async function* ({ ctx, input, signal }) {
       const member = ctx.member;

@@ -8,6 +8,7 @@ import { revokeSessions } from "../auth/sessions.js";
 import { memberColumns } from "../auth/shapes.js";
 import { makeOpaqueToken, sha256Hex } from "../auth/tokens.js";
 import { notFound } from "../errors.js";
+import { forKeys } from "../outputs.js";
 import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
 import { hasRole } from "../roles.js";
 import { adminProcedure, ownerProcedure, router, tenantProcedure } from "../trpc.js";
@@ -38,15 +39,18 @@ async function lockForOwnershipChange(tx: Tx, tenantId: string, userId: string) 
 }
 
 export const membersRouter = router({
-  list: tenantProcedure.input(pageInput).query(async ({ ctx, input }) => {
-    const rows = await ctx.db
-      .select(memberColumns)
-      .from(users)
-      .where(and(eq(users.tenantId, ctx.member.tenantId), afterCursor(users.createdAt, users.id, input.cursor)))
-      .orderBy(...newestFirst(users.createdAt, users.id))
-      .limit(input.limit + 1);
-    return toPage(rows, input.limit);
-  }),
+  list: tenantProcedure
+    .meta(forKeys)
+    .input(pageInput)
+    .query(async ({ ctx, input }) => {
+      const rows = await ctx.db
+        .select(memberColumns)
+        .from(users)
+        .where(and(eq(users.tenantId, ctx.member.tenantId), afterCursor(users.createdAt, users.id, input.cursor)))
+        .orderBy(...newestFirst(users.createdAt, users.id))
+        .limit(input.limit + 1);
+      return toPage(rows, input.limit);
+    }),
 
   invite: adminProcedure
     .input(z.object({ email: emailField, role: z.enum(["admin", "member"]) }))

@@ -4,6 +4,7 @@ import { prepareRead, type Reads } from "../../db/reads.js";
 import { projects } from "../../db/schema.js";
 import { audit, type ChangeEvent } from "../audit.js";
 import { notFound } from "../errors.js";
+import { forKeys, pageOf, projectOutput, rest } from "../outputs.js";
 import { newestFirst, pageInput, preparePages, readPage } from "../pagination.js";
 import { adminProcedure, type Caller, router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
 import { descriptionField, idField, nameField } from "../validation.js";
@@ -39,7 +40,11 @@ function projectChange(type: "project.created" | "project.updated", project: Pro
 }
 
 /** One page of the caller's tenant's projects, newest first: the hottest read, one statement. */
-export function listProjects(read: Reads["run"], member: Caller, input: { cursor?: string | null; limit: number }) {
+export function listProjects(
+  read: Reads["run"],
+  member: Pick<Caller, "tenantId">,
+  input: { cursor?: string | null; limit: number },
+) {
   return readPage(read, projectPages, { tenantId: member.tenantId }, input);
 }
 
@@ -47,10 +52,14 @@ export function listProjects(read: Reads["run"], member: Caller, input: { cursor
 // planner use the (tenant_id, ...) indexes and check the policy once, not per row (and routes a
 // query to one shard on Citus). `list` and `get` are one-statement reads (db/reads.ts).
 export const projectsRouter = router({
-  list: tenantReadProcedure.input(pageInput).query(({ ctx, input }) => listProjects(ctx.read, ctx.member, input)),
+  list: tenantReadProcedure
+    .meta(rest("GET", "/projects", "projects", "List the workspace's projects, newest first"))
+    .input(pageInput)
+    .output(pageOf(projectOutput))
+    .query(({ ctx, input }) => listProjects(ctx.read, ctx.member, input)),
 
   /** Per-tenant totals: an index-only count on (tenant_id, ...), with the policy a one-time check. */
-  stats: tenantProcedure.query(async ({ ctx }) => {
+  stats: tenantProcedure.meta(forKeys).query(async ({ ctx }) => {
     const [row] = await ctx.db
       .select({ total: count() })
       .from(projects)
@@ -58,13 +67,19 @@ export const projectsRouter = router({
     return { total: row?.total ?? 0 };
   }),
 
-  get: tenantReadProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {
-    const [project] = await ctx.read(projectById, { tenantId: ctx.member.tenantId, id: input.id });
-    if (!project) throw notFound("Project");
-    return project satisfies Project;
-  }),
+  get: tenantReadProcedure
+    .meta(rest("GET", "/projects/{id}", "projects", "Get a project"))
+    .input(z.object({ id: idField }))
+    .output(projectOutput)
+    .query(async ({ ctx, input }) => {
+      const [project] = await ctx.read(projectById, { tenantId: ctx.member.tenantId, id: input.id });
+      if (!project) throw notFound("Project");
+      return project satisfies Project;
+    }),
 
   create: tenantProcedure
+    .meta(rest("POST", "/projects", "projects", "Create a project"))
+    .output(projectOutput)
     .input(z.object({ name: nameField, description: descriptionField.nullish() }))
     .mutation(async ({ ctx, input }) => {
       const [project] = await ctx.db
@@ -86,6 +101,7 @@ export const projectsRouter = router({
     }),
 
   update: tenantProcedure
+    .meta(forKeys)
     .input(z.object({ id: idField, name: nameField.optional(), description: descriptionField.nullish() }))
     .mutation(async ({ ctx, input }) => {
       const [project] = await ctx.db
@@ -106,17 +122,20 @@ export const projectsRouter = router({
       return project satisfies Project;
     }),
 
-  delete: adminProcedure.input(z.object({ id: idField })).mutation(async ({ ctx, input }) => {
-    const deleted = await ctx.db
-      .delete(projects)
-      .where(and(eq(projects.tenantId, ctx.member.tenantId), eq(projects.id, input.id)))
-      .returning({ id: projects.id });
-    if (deleted.length === 0) throw notFound("Project");
-    await audit(
-      ctx,
-      { action: "project.deleted", targetType: "project", targetId: input.id },
-      { type: "project.deleted", entityId: input.id, projectId: input.id, payload: { id: input.id } },
-    );
-    return { ok: true as const };
-  }),
+  delete: adminProcedure
+    .meta(forKeys)
+    .input(z.object({ id: idField }))
+    .mutation(async ({ ctx, input }) => {
+      const deleted = await ctx.db
+        .delete(projects)
+        .where(and(eq(projects.tenantId, ctx.member.tenantId), eq(projects.id, input.id)))
+        .returning({ id: projects.id });
+      if (deleted.length === 0) throw notFound("Project");
+      await audit(
+        ctx,
+        { action: "project.deleted", targetType: "project", targetId: input.id },
+        { type: "project.deleted", entityId: input.id, projectId: input.id, payload: { id: input.id } },
+      );
+      return { ok: true as const };
+    }),
 });

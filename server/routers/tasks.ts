@@ -4,6 +4,7 @@ import { prepareRead } from "../../db/reads.js";
 import { projects, taskStatuses, tasks } from "../../db/schema.js";
 import { audit, type ChangeEvent } from "../audit.js";
 import { notFound } from "../errors.js";
+import { forKeys, pageOf, rest, taskOutput } from "../outputs.js";
 import { newestFirst, pageInput, preparePages, readPage } from "../pagination.js";
 import { router, tenantProcedure, tenantReadProcedure } from "../trpc.js";
 import { idField, nameField } from "../validation.js";
@@ -59,7 +60,9 @@ const projectExists = prepareRead((db) =>
 
 export const tasksRouter = router({
   list: tenantReadProcedure
+    .meta(rest("GET", "/projects/{projectId}/tasks", "tasks", "List a project's tasks, newest first"))
     .input(pageInput.extend({ projectId: idField, status: status.optional() }))
+    .output(pageOf(taskOutput))
     .query(async ({ ctx, input }) => {
       const values = { tenantId: ctx.member.tenantId, projectId: input.projectId, status: input.status ?? null };
       // Two one-statement reads side by side: the project (another tenant's is as missing as one
@@ -72,13 +75,19 @@ export const tasksRouter = router({
       return page;
     }),
 
-  get: tenantReadProcedure.input(z.object({ id: idField })).query(async ({ ctx, input }) => {
-    const [task] = await ctx.read(taskById, { tenantId: ctx.member.tenantId, id: input.id });
-    if (!task) throw notFound("Task");
-    return task satisfies Task;
-  }),
+  get: tenantReadProcedure
+    .meta(rest("GET", "/tasks/{id}", "tasks", "Get a task"))
+    .input(z.object({ id: idField }))
+    .output(taskOutput)
+    .query(async ({ ctx, input }) => {
+      const [task] = await ctx.read(taskById, { tenantId: ctx.member.tenantId, id: input.id });
+      if (!task) throw notFound("Task");
+      return task satisfies Task;
+    }),
 
   create: tenantProcedure
+    .meta(rest("POST", "/projects/{projectId}/tasks", "tasks", "Create a task in a project"))
+    .output(taskOutput)
     .input(z.object({ projectId: idField, title: nameField, assigneeId: idField.nullish() }))
     .mutation(async ({ ctx, input }) => {
       const { tenantId } = ctx.member;
@@ -98,6 +107,7 @@ export const tasksRouter = router({
     }),
 
   update: tenantProcedure
+    .meta(forKeys)
     .input(
       z.object({ id: idField, title: nameField.optional(), status: status.optional(), assigneeId: idField.nullish() }),
     )
@@ -122,18 +132,21 @@ export const tasksRouter = router({
       return task satisfies Task;
     }),
 
-  delete: tenantProcedure.input(z.object({ id: idField })).mutation(async ({ ctx, input }) => {
-    const deleted = await ctx.db
-      .delete(tasks)
-      .where(and(eq(tasks.tenantId, ctx.member.tenantId), eq(tasks.id, input.id)))
-      .returning({ id: tasks.id, projectId: tasks.projectId });
-    const [task] = deleted;
-    if (!task) throw notFound("Task");
-    await audit(
-      ctx,
-      { action: "task.deleted", targetType: "task", targetId: task.id },
-      { type: "task.deleted", entityId: task.id, projectId: task.projectId, payload: task },
-    );
-    return { ok: true as const };
-  }),
+  delete: tenantProcedure
+    .meta(forKeys)
+    .input(z.object({ id: idField }))
+    .mutation(async ({ ctx, input }) => {
+      const deleted = await ctx.db
+        .delete(tasks)
+        .where(and(eq(tasks.tenantId, ctx.member.tenantId), eq(tasks.id, input.id)))
+        .returning({ id: tasks.id, projectId: tasks.projectId });
+      const [task] = deleted;
+      if (!task) throw notFound("Task");
+      await audit(
+        ctx,
+        { action: "task.deleted", targetType: "task", targetId: task.id },
+        { type: "task.deleted", entityId: task.id, projectId: task.projectId, payload: task },
+      );
+      return { ok: true as const };
+    }),
 });

@@ -4,13 +4,14 @@ import { tenants } from "../../db/schema.js";
 import { audit } from "../audit.js";
 import { tenantColumns } from "../auth/shapes.js";
 import { notFound } from "../errors.js";
+import { forKeys } from "../outputs.js";
 import { cancelDeletion, scheduleDeletion, scheduleDeletionInput } from "../tenant/deletion.js";
 import { exportTicketSeconds } from "../tenant/export-route.js";
 import { adminProcedure, ownerProcedure, router, signedInProcedure, tenantProcedure } from "../trpc.js";
 import { nameField } from "../validation.js";
 
 export const tenantRouter = router({
-  get: tenantProcedure.query(async ({ ctx }) => {
+  get: tenantProcedure.meta(forKeys).query(async ({ ctx }) => {
     const [tenant] = await ctx.db.select(tenantColumns).from(tenants).where(eq(tenants.id, ctx.member.tenantId));
     if (!tenant) throw notFound("Tenant");
     return tenant;

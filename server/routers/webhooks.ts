@@ -10,6 +10,7 @@ import { z } from "zod";
 import { eventTypes, webhookDeliveries, webhooks } from "../../db/schema.js";
 import { audit } from "../audit.js";
 import { notFound } from "../errors.js";
+import { forKeys } from "../outputs.js";
 import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
 import { adminProcedure, router } from "../trpc.js";
 import { idField } from "../validation.js";
@@ -55,6 +56,7 @@ const deliveryColumns = {
 export const webhooksRouter = router({
   /** Registers an endpoint; its signing secret is in this answer and never again. */
   create: adminProcedure
+    .meta(forKeys)
     .input(z.object({ url: z.string().trim().max(2000), events: eventsField }))
     .mutation(async ({ ctx, input }) => {
       const problem = urlProblem(input.url, ctx.config.webhooks.allowPrivateTargets);
@@ -75,7 +77,7 @@ export const webhooksRouter = router({
       return { ...endpoint, secret };
     }),
 
-  list: adminProcedure.query(async ({ ctx }) => {
+  list: adminProcedure.meta(forKeys).query(async ({ ctx }) => {
     return ctx.db
       .select(endpointColumns)
       .from(webhooks)
@@ -86,6 +88,7 @@ export const webhooksRouter = router({
 
   /** Changes the URL or the event types, or turns the endpoint off or on (on again: its count of dead deliveries starts over). */
   update: adminProcedure
+    .meta(forKeys)
     .input(
       z.object({
         id: idField,
@@ -115,94 +118,106 @@ export const webhooksRouter = router({
       return endpoint;
     }),
 
-  delete: adminProcedure.input(z.object({ id: idField })).mutation(async ({ ctx, input }) => {
-    const deleted = await ctx.db
-      .delete(webhooks)
-      .where(and(eq(webhooks.tenantId, ctx.member.tenantId), eq(webhooks.id, input.id)))
-      .returning({ id: webhooks.id });
-    if (deleted.length === 0) throw notFound("Webhook");
-    await audit(ctx, { action: "webhook.deleted", targetType: "webhook", targetId: input.id });
-    return { ok: true as const };
-  }),
+  delete: adminProcedure
+    .meta(forKeys)
+    .input(z.object({ id: idField }))
+    .mutation(async ({ ctx, input }) => {
+      const deleted = await ctx.db
+        .delete(webhooks)
+        .where(and(eq(webhooks.tenantId, ctx.member.tenantId), eq(webhooks.id, input.id)))
+        .returning({ id: webhooks.id });
+      if (deleted.length === 0) throw notFound("Webhook");
+      await audit(ctx, { action: "webhook.deleted", targetType: "webhook", targetId: input.id });
+      return { ok: true as const };
+    }),
 
   /**
    * A new secret, returned once. The previous one keeps signing beside it for 24 hours (each
    * delivery carries both signatures), so a receiver can switch without losing a delivery.
    */
-  rotateSecret: adminProcedure.input(z.object({ id: idField })).mutation(async ({ ctx, input }) => {
-    const secret = newSecret();
-    const [endpoint] = await ctx.db
-      .update(webhooks)
-      .set({
-        previousSecret: sql`${webhooks.secret}`,
-        previousSecretUntil: sql`now() + make_interval(hours => ${rotationOverlapHours})`,
-        secret,
-        updatedAt: sql`now()`,
-      })
-      .where(and(eq(webhooks.tenantId, ctx.member.tenantId), eq(webhooks.id, input.id)))
-      .returning({ id: webhooks.id });
-    if (!endpoint) throw notFound("Webhook");
-    await audit(ctx, { action: "webhook.secret_rotated", targetType: "webhook", targetId: endpoint.id });
-    return { id: endpoint.id, secret };
-  }),
+  rotateSecret: adminProcedure
+    .meta(forKeys)
+    .input(z.object({ id: idField }))
+    .mutation(async ({ ctx, input }) => {
+      const secret = newSecret();
+      const [endpoint] = await ctx.db
+        .update(webhooks)
+        .set({
+          previousSecret: sql`${webhooks.secret}`,
+          previousSecretUntil: sql`now() + make_interval(hours => ${rotationOverlapHours})`,
+          secret,
+          updatedAt: sql`now()`,
+        })
+        .where(and(eq(webhooks.tenantId, ctx.member.tenantId), eq(webhooks.id, input.id)))
+        .returning({ id: webhooks.id });
+      if (!endpoint) throw notFound("Webhook");
+      await audit(ctx, { action: "webhook.secret_rotated", targetType: "webhook", targetId: endpoint.id });
+      return { id: endpoint.id, secret };
+    }),
 
   deliveries: router({
     /** An endpoint's deliveries, newest first: status, attempts, the last answer and error. */
-    list: adminProcedure.input(pageInput.extend({ webhookId: idField })).query(async ({ ctx, input }) => {
-      const { tenantId } = ctx.member;
-      const [endpoint] = await ctx.db
-        .select({ id: webhooks.id })
-        .from(webhooks)
-        .where(and(eq(webhooks.tenantId, tenantId), eq(webhooks.id, input.webhookId)));
-      if (!endpoint) throw notFound("Webhook");
-      const rows = await ctx.db
-        .select(deliveryColumns)
-        .from(webhookDeliveries)
-        .where(
-          and(
-            eq(webhookDeliveries.tenantId, tenantId),
-            eq(webhookDeliveries.webhookId, input.webhookId),
-            afterCursor(webhookDeliveries.createdAt, webhookDeliveries.id, input.cursor),
-          ),
-        )
-        .orderBy(...newestFirst(webhookDeliveries.createdAt, webhookDeliveries.id))
-        .limit(input.limit + 1);
-      return toPage(rows, input.limit);
-    }),
+    list: adminProcedure
+      .meta(forKeys)
+      .input(pageInput.extend({ webhookId: idField }))
+      .query(async ({ ctx, input }) => {
+        const { tenantId } = ctx.member;
+        const [endpoint] = await ctx.db
+          .select({ id: webhooks.id })
+          .from(webhooks)
+          .where(and(eq(webhooks.tenantId, tenantId), eq(webhooks.id, input.webhookId)));
+        if (!endpoint) throw notFound("Webhook");
+        const rows = await ctx.db
+          .select(deliveryColumns)
+          .from(webhookDeliveries)
+          .where(
+            and(
+              eq(webhookDeliveries.tenantId, tenantId),
+              eq(webhookDeliveries.webhookId, input.webhookId),
+              afterCursor(webhookDeliveries.createdAt, webhookDeliveries.id, input.cursor),
+            ),
+          )
+          .orderBy(...newestFirst(webhookDeliveries.createdAt, webhookDeliveries.id))
+          .limit(input.limit + 1);
+        return toPage(rows, input.limit);
+      }),
   }),
 
   /** Sends a delivery again, from its first attempt, with the same `webhook-id` (receivers dedupe on it). */
-  redeliver: adminProcedure.input(z.object({ deliveryId: idField })).mutation(async ({ ctx, input }) => {
-    const { tenantId } = ctx.member;
-    const [delivery] = await ctx.db
-      .select({ webhookId: webhookDeliveries.webhookId, enabled: webhooks.enabled, status: webhookDeliveries.status })
-      .from(webhookDeliveries)
-      .innerJoin(
-        webhooks,
-        and(eq(webhooks.tenantId, webhookDeliveries.tenantId), eq(webhooks.id, webhookDeliveries.webhookId)),
-      )
-      .where(and(eq(webhookDeliveries.tenantId, tenantId), eq(webhookDeliveries.id, input.deliveryId)));
-    if (!delivery) throw notFound("Delivery");
-    if (!delivery.enabled) {
-      throw new TRPCError({ code: "BAD_REQUEST", message: "The endpoint is disabled: turn it on first" });
-    }
-    if (delivery.status === "pending") {
-      throw new TRPCError({ code: "CONFLICT", message: "The delivery is still being tried" });
-    }
-    await ctx.db
-      .update(webhookDeliveries)
-      .set({
-        status: "pending",
-        attempts: 0,
-        nextAttemptAt: sql`now()`,
-        lastError: null,
-        lastStatus: null,
-        settledAt: null,
-        claimId: null,
-        claimedUntil: null,
-      })
-      .where(and(eq(webhookDeliveries.tenantId, tenantId), eq(webhookDeliveries.id, input.deliveryId)));
-    await audit(ctx, { action: "webhook.redelivered", targetType: "webhook_delivery", targetId: input.deliveryId });
-    return { ok: true as const };
-  }),
+  redeliver: adminProcedure
+    .meta(forKeys)
+    .input(z.object({ deliveryId: idField }))
+    .mutation(async ({ ctx, input }) => {
+      const { tenantId } = ctx.member;
+      const [delivery] = await ctx.db
+        .select({ webhookId: webhookDeliveries.webhookId, enabled: webhooks.enabled, status: webhookDeliveries.status })
+        .from(webhookDeliveries)
+        .innerJoin(
+          webhooks,
+          and(eq(webhooks.tenantId, webhookDeliveries.tenantId), eq(webhooks.id, webhookDeliveries.webhookId)),
+        )
+        .where(and(eq(webhookDeliveries.tenantId, tenantId), eq(webhookDeliveries.id, input.deliveryId)));
+      if (!delivery) throw notFound("Delivery");
+      if (!delivery.enabled) {
+        throw new TRPCError({ code: "BAD_REQUEST", message: "The endpoint is disabled: turn it on first" });
+      }
+      if (delivery.status === "pending") {
+        throw new TRPCError({ code: "CONFLICT", message: "The delivery is still being tried" });
+      }
+      await ctx.db
+        .update(webhookDeliveries)
+        .set({
+          status: "pending",
+          attempts: 0,
+          nextAttemptAt: sql`now()`,
+          lastError: null,
+          lastStatus: null,
+          settledAt: null,
+          claimId: null,
+          claimedUntil: null,
+        })
+        .where(and(eq(webhookDeliveries.tenantId, tenantId), eq(webhookDeliveries.id, input.deliveryId)));
+      await audit(ctx, { action: "webhook.redelivered", targetType: "webhook_delivery", targetId: input.deliveryId });
+      return { ok: true as const };
+    }),
 });

@@ -61,6 +61,8 @@ export const notExported: Record<string, string> = {
   event_sequences: "the feed's last id: a counter",
   webhooks: "endpoints hold their signing secrets; an import registers its own",
   webhook_deliveries: "attempts to send the feed, kept as long as its events",
+  api_keys: "credentials of this deployment (hashes): an import makes its own keys",
+  api_key_usage: "a request counter for the current minute",
 };
 
 /** The columns a section leaves out, as a text[] for jsonb's `-`. */

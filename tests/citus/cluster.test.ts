@@ -44,7 +44,7 @@ describe.skipIf(!citusUrl)("on a Citus cluster", () => {
     const functions = await rows<{ fn: string; argument: number }>(sql`
       select objid::regprocedure::text as fn, distribution_argument_index as argument
         from pg_dist_object where classid = 'pg_proc'::regclass and distribution_argument_index is not null`);
-    expect(functions).toEqual([{ fn: "app.read(uuid,uuid,integer,uuid,text,text,text,text[])", argument: 0 }]);
+    expect(functions).toEqual([{ fn: "app.read(uuid,uuid,integer,uuid,text,text,text,text[],text)", argument: 0 }]);
   });
 
   /** Per shard of every tenant table: RLS, FORCE, the owner, and how many policies. */

@@ -24,6 +24,8 @@ export const notModelled: Record<string, string> = {
   events: "tests/events.test.ts (order, no gaps, nothing of another tenant, resumption, the member re-check)",
   event_sequences: "tests/events.test.ts (ids without gaps, a rollback leaves none)",
   webhooks: "the cross-tenant probe (every procedure with an id) and tests/webhooks.test.ts",
+  api_keys: "the fuzzer's key principals, the cross-tenant probe and tests/api-keys.test.ts",
+  api_key_usage: "tests/api-keys.test.ts (the budget, 60 parallel requests across two servers)",
   webhook_deliveries: "the cross-tenant probe and tests/webhooks.test.ts (delivery, retries, dead, redelivery)",
 };
 

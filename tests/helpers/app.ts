@@ -2,6 +2,7 @@ import { threadId } from "node:worker_threads";
 import { EventSource } from "eventsource";
 import { type BulkheadClient, createBulkheadClient, type Session, type SessionTokens } from "../../client/src/index.js";
 import { createApp } from "../../server/app.js";
+import { KeyBudget } from "../../server/auth/api-keys.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
 import { browserSessionOf } from "../../server/auth/browser.js";
 import { TokenService } from "../../server/auth/tokens.js";
@@ -125,14 +126,18 @@ export async function createTestApp(options: TestAppOptions = {}) {
     return response;
   };
 
-  const client = (session?: SessionTokens | null, headers?: Record<string, string>) =>
+  const client = (session?: SessionTokens | null, headers?: Record<string, string>, apiKey?: string) =>
     createBulkheadClient({
       url: "http://bulkhead.test/trpc",
       fetch,
       EventSource,
       ...(session ? { session } : {}),
       ...(headers ? { headers } : {}),
+      ...(apiKey ? { apiKey } : {}),
     });
+
+  /** A client that calls with a workspace API key. */
+  const keyClient = (apiKey: string, headers?: Record<string, string>) => client(null, headers, apiKey);
 
   /** Registers a tenant with an owner and returns the owner's signed-in client. */
   const registerTenant = async (name = "Tenant", slug = uniqueSlug()): Promise<TenantHandle> => {
@@ -181,6 +186,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
       browser: browserSessionOf(new Request("http://localhost/trpc"), used, resHeaders),
       facts: { tenantId: null, userId: null, failures: new Map() },
       events,
+      keyBudget: new KeyBudget(used),
     });
   };
 
@@ -197,6 +203,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     bodies,
     fetch,
     client,
+    keyClient,
     registerTenant,
     addMember,
     events,

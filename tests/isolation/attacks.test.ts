@@ -307,7 +307,7 @@ describe("isolation pitfalls (attacks)", () => {
       ) => {
         const c = { ...own, ...args };
         return db.execute(
-          sql`select * from app.read(${c.tenant}::uuid, ${c.user}::uuid, 5000, ${c.session}::uuid, ${c.slug}::text, ${name}::text, ${query}::text, ${sql.param(values)}::text[]) as r(name text)`,
+          sql`select * from app.read(${c.tenant}::uuid, ${c.user}::uuid, 5000, ${c.session}::uuid, ${c.slug}::text, ${name}::text, ${query}::text, ${sql.param(values)}::text[], null::text) as r(name text)`,
         );
       };
       // On Citus the read runs on a worker, whose runtime role refuses a statement that would

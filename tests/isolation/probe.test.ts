@@ -126,6 +126,9 @@ beforeAll(async () => {
   await a.client.members.invite.mutate({ email: `${marker}-invitee@victim.test`, role: "member" });
   await t.addMember(a, "member", `${marker}-member@victim.test`);
   await t.client().auth.requestPasswordReset.mutate({ tenantSlug: a.slug, email: a.session.user.email });
+  // A workspace API key, used once (its budget row).
+  const victimKey = await a.client.apiKeys.create.mutate({ name: `${marker} key`, role: "admin" });
+  await t.keyClient(victimKey.key).projects.list.query({});
   // Its limits, as an operator sets them (the only writer of tenant_limits).
   await t.admin.execute(sql`insert into tenant_limits (tenant_id, projects) values (${a.tenantId}::uuid, 500)`);
 
@@ -141,6 +144,7 @@ beforeAll(async () => {
     events: ["project.created"],
   });
   await b.client.projects.create.mutate({ name: "Beta delivered" });
+  const ownKey = await b.client.apiKeys.create.mutate({ name: "Beta key", role: "member" });
   const [ownDelivery] = (await b.client.webhooks.deliveries.list.query({ webhookId: ownWebhook.id })).items;
   Object.assign(own, {
     projectId: ownProject.id,
@@ -151,6 +155,7 @@ beforeAll(async () => {
     assigneeId: ownMember.userId,
     webhookId: ownWebhook.id,
     deliveryId: ownDelivery?.id ?? "",
+    apiKeyId: ownKey.id,
   });
 
   tables = await tenantTables(t.admin);
@@ -181,6 +186,7 @@ function ownIdFor(path: string, field: string): string {
     tasks: own.taskId,
     comments: own.commentId,
     webhooks: own.webhookId,
+    apiKeys: own.apiKeyId,
   };
   return byResource[resource] ?? crypto.randomUUID();
 }

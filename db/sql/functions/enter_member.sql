@@ -9,24 +9,52 @@
 -- change is refused to everyone while the workspace is scheduled for deletion (BH423): it may
 -- be read and exported, and its owner may cancel the deletion (the server passes false).
 --
+-- A workspace API key enters here too, as a principal of its own beside the members
+-- (docs/decisions/025-api-keys-beside-members.md): p_user and p_session are the key's id and
+-- p_key_hash the SHA-256 of the secret the request carried. It counts only while that key of the
+-- tenant has that hash and is neither revoked nor expired; its role is the key's, app.user_id its
+-- id, app.actor_type 'api_key'. A read-only key is refused every write here (BH405), whatever
+-- the procedure.
+--
 -- Error codes (class BH, mapped by the server, never shown as SQL):
---   BH401  the caller is not a member of the tenant, or the token's session is over
+--   BH401  the caller is not a member of the tenant, or the token's session is over, or the key
+--          is unknown, revoked, expired or its secret wrong
+--   BH405  a write with a read-only API key
 --   BH403  the request names a tenant (X-Tenant, subdomain) other than the token's
 --   BH412  the tenant requires a verified email for changes, and the member's is not
 --   BH423  the workspace is scheduled for deletion
 CREATE OR REPLACE FUNCTION app.enter_member(p_tenant uuid, p_user uuid, p_statement_timeout_ms integer, p_session uuid,
-                                            p_tenant_slug text, p_write boolean, p_verified_only boolean)
+                                            p_tenant_slug text, p_write boolean, p_verified_only boolean,
+                                            p_key_hash text)
   RETURNS text
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_role text;
+  v_read_only boolean;
 BEGIN
   -- A member always acts in a session: nothing here is optional.
   IF p_tenant IS NULL OR p_user IS NULL OR p_session IS NULL OR p_write IS NULL THEN
     RAISE EXCEPTION 'not a member' USING ERRCODE = 'BH401';
   END IF;
-  v_role := app.set_context(p_tenant, p_user, p_statement_timeout_ms, p_session, p_write);
+  IF p_key_hash IS NULL THEN
+    v_role := app.set_context(p_tenant, p_user, p_statement_timeout_ms, p_session, p_write);
+  ELSE
+    -- A key is no user: the context is the tenant's alone, then the key's id as the actor.
+    PERFORM app.set_context(p_tenant, NULL, p_statement_timeout_ms, NULL, false);
+    EXECUTE pg_catalog.format('SET LOCAL app.user_id = %L; SET LOCAL app.actor_type = %L', p_user, 'api_key');
+    -- A write holds the key's row, so a revocation waits for it (as a member's row, decision 003).
+    IF p_write THEN
+      PERFORM 1 FROM public.api_keys k WHERE k.tenant_id = p_tenant AND k.id = p_user FOR KEY SHARE;
+    END IF;
+    SELECT k.role, k.read_only INTO v_role, v_read_only FROM public.api_keys k
+     WHERE k.tenant_id = p_tenant AND k.id = p_user AND p_session = p_user
+       AND k.secret_hash = p_key_hash
+       AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > pg_catalog.now());
+    IF v_role IS NOT NULL AND p_write AND v_read_only THEN
+      RAISE EXCEPTION 'read-only key' USING ERRCODE = 'BH405';
+    END IF;
+  END IF;
   IF v_role IS NULL THEN
     RAISE EXCEPTION 'not a member' USING ERRCODE = 'BH401';
   END IF;
@@ -50,5 +78,5 @@ BEGIN
   RETURN v_role;
 END
 $$;
-REVOKE ALL ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean) TO bulkhead_app;
+REVOKE ALL ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean, text) TO bulkhead_app;

@@ -15,7 +15,7 @@
 -- On Citus, distribute it by p_tenant (create_distributed_function), colocated with the tenant
 -- tables: the call then runs on the worker holding that tenant's shards (docs/scaling-out.md).
 CREATE OR REPLACE FUNCTION app.read(p_tenant uuid, p_user uuid, p_statement_timeout_ms integer, p_session uuid,
-                                    p_tenant_slug text, p_name text, p_query text, p_params text[])
+                                    p_tenant_slug text, p_name text, p_query text, p_params text[], p_key_hash text)
   RETURNS SETOF record
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public, pg_temp
 AS $$
@@ -25,7 +25,7 @@ DECLARE
   v_execute text;
   v_value text;
 BEGIN
-  PERFORM app.enter_member(p_tenant, p_user, p_statement_timeout_ms, p_session, p_tenant_slug, false, false);
+  PERFORM app.enter_member(p_tenant, p_user, p_statement_timeout_ms, p_session, p_tenant_slug, false, false, p_key_hash);
   IF p_name IS NULL OR p_name !~ '^bulkhead_read_[0-9a-f]{32}$' THEN
     RAISE EXCEPTION 'read: name the statement bulkhead_read_<sha256 of its text>' USING ERRCODE = '22023';
   END IF;
@@ -67,5 +67,5 @@ BEGIN
   END;
 END
 $$;
-REVOKE ALL ON FUNCTION app.read(uuid, uuid, integer, uuid, text, text, text, text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app.read(uuid, uuid, integer, uuid, text, text, text, text[]) TO bulkhead_app;
+REVOKE ALL ON FUNCTION app.read(uuid, uuid, integer, uuid, text, text, text, text[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.read(uuid, uuid, integer, uuid, text, text, text, text[], text) TO bulkhead_app;

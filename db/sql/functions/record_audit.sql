@@ -6,6 +6,8 @@
 -- takes an event's type, its delivery (the body every attempt posts). One call, so a write pays one
 -- round trip for all of it. Row by row inside: Citus runs an INSERT ... SELECT into a distributed
 -- table as a COPY, which RLS refuses, and routes each INSERT ... VALUES to its tenant's shard.
+-- The actor is p_actor, of the type app.enter_member set (app.actor_type: 'api_key' for a key's
+-- request), else a person ('user'): no caller can name its own type.
 -- p_audits: [{ action, target_type, target_id }]; p_events: [{ type, entity_id, project_id,
 -- task_id, payload }], where a null project_id with a task_id is that task's project.
 CREATE OR REPLACE FUNCTION app.record_audit(p_tenant uuid, p_actor uuid, p_request_id text, p_client_address inet,
@@ -23,10 +25,11 @@ DECLARE
   v_id bigint;
   v_at text := pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
   v_hook record;
+  v_actor_type text := coalesce(nullif(pg_catalog.current_setting('app.actor_type', true), ''), 'user');
 BEGIN
   FOR v_audit IN SELECT * FROM pg_catalog.jsonb_to_recordset(p_audits) AS a (action text, target_type text, target_id uuid) LOOP
-    INSERT INTO public.audit_events (tenant_id, actor_id, action, target_type, target_id, request_id, client_address)
-    VALUES (p_tenant, p_actor, v_audit.action, v_audit.target_type, v_audit.target_id, p_request_id, p_client_address);
+    INSERT INTO public.audit_events (tenant_id, actor_id, actor_type, action, target_type, target_id, request_id, client_address)
+    VALUES (p_tenant, p_actor, v_actor_type, v_audit.action, v_audit.target_type, v_audit.target_id, p_request_id, p_client_address);
   END LOOP;
   IF v_count = 0 THEN
     RETURN;
