@@ -1,5 +1,22 @@
 /** `npm run build:worker`: bundles server/worker.ts for workerd into dist/worker/index.js. */
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
+
+/**
+ * trpc-to-openapi's one entry point also brings its adapters for Node's servers and Nuxt, whose
+ * body readers (`co-body`, `h3`) need Node's streams. The REST face never calls them: it hands
+ * the library a parsed body (server/rest.ts). In the Worker they are modules that throw if called.
+ */
+const nodeServerOnly: Plugin = {
+  name: "node-server-only",
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^(co-body|h3)$/ }, (args) => ({ path: args.path, namespace: "node-server-only" }));
+    pluginBuild.onLoad({ filter: /.*/, namespace: "node-server-only" }, (args) => ({
+      contents: `const absent = () => { throw new Error("${args.path} is not available in the Worker"); };
+export default absent; export const defineEventHandler = absent; export const getQuery = absent;`,
+      loader: "js",
+    }));
+  },
+};
 
 const result = await build({
   entryPoints: ["server/worker.ts"],
@@ -12,6 +29,7 @@ const result = await build({
   conditions: ["workerd", "worker", "browser"],
   mainFields: ["module", "main"],
   external: ["node:*", "cloudflare:*"],
+  plugins: [nodeServerOnly],
   minifySyntax: true,
   metafile: true,
   logLevel: "warning",

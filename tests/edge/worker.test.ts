@@ -101,6 +101,24 @@ describe("the Worker in workerd (Miniflare)", () => {
     ).toBe("UNAUTHORIZED");
   });
 
+  it("serves the REST face to an API key made on the Node server", async () => {
+    const suffix = Date.now().toString(36);
+    const owner = await node.client().auth.registerTenant.mutate(registration(`edge-rest-${suffix}`));
+    const { key } = await node.client(owner).apiKeys.create.mutate({ name: "edge", role: "member" });
+    const rest = (path: string, init: RequestInit = {}) =>
+      fetch(new URL(`/api/v1${path}`, workerUrl), {
+        ...init,
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      });
+    const created = await rest("/projects", { method: "POST", body: JSON.stringify({ name: "From the edge" }) });
+    expect(created.status).toBe(200);
+    const project = (await created.json()) as { id: string; createdAt: string };
+    expect(project.createdAt).toMatch(/Z$/);
+    const listed = (await (await rest("/projects")).json()) as { items: { id: string }[] };
+    expect(listed.items.map((item) => item.id)).toEqual([project.id]);
+    expect((await fetch(new URL("/api/v1/openapi.json", workerUrl))).status).toBe(200);
+  });
+
   it("a password set through the Node server logs in through the Worker, and the reverse", async () => {
     const suffix = Date.now().toString(36);
     const viaNode = await node.client().auth.registerTenant.mutate(registration(`edge-node-${suffix}`));
