@@ -136,6 +136,28 @@ describe("API keys", () => {
     );
   });
 
+  it("is checked in the database itself: the member path and the budget refuse a wrong hash whoever calls them", async () => {
+    const made = await makeKey(a);
+    const secret = made.key.slice("bhk_".length + 64 + 1);
+    const right = createHash("sha256").update(secret).digest("hex");
+    const wrong = createHash("sha256").update(`${secret}x`).digest("hex");
+    const runtime = t.db.database.db;
+    const enter = (hash: string) =>
+      runtime.execute(
+        sql`select app.enter_member(${a.tenantId}::uuid, ${made.id}::uuid, 5000, ${made.id}::uuid, null, false, false, ${hash}) as role`,
+      );
+    expect(rowsOf<{ role: string }>(await enter(right))[0]?.role).toBe("member");
+    await expect(enter(wrong)).rejects.toMatchObject({ cause: expect.objectContaining({ code: "BH401" }) });
+    const take = async (hash: string) =>
+      rowsOf<{ granted: number | null }>(
+        await runtime.execute(
+          sql`select p_granted as granted from app.api_key_take(${a.tenantId}::uuid, ${made.id}::uuid, ${hash}, 1, 10)`,
+        ),
+      )[0]?.granted;
+    expect(await take(right)).toBe(1);
+    expect(await take(wrong)).toBeNull();
+  });
+
   it("refuses a read-only key every mutation of the router, in the member path, and changes nothing", async () => {
     const readOnly = await makeKey(a, { role: "admin", readOnly: true });
     const full = await makeKey(a, { role: "admin" });

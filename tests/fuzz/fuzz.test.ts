@@ -1,5 +1,5 @@
 /**
- * Randomized multi-tenant fuzzing with a model (fast-check). Ten tenants with four members each
+ * Randomized multi-tenant fuzzing with a model (fast-check). Ten tenants with four members and two API keys each
  * run random operations concurrently — over a connection pool smaller than the concurrency on
  * PostgreSQL — including attempts with ids taken from other tenants. Every response must equal
  * what the tenant's own model predicts, and no response may contain another tenant's id or text.
@@ -31,7 +31,8 @@ type Op =
   | { kind: "updateTask"; actor: number; target: Ref; status: Status; assignee: Ref | null | undefined }
   | { kind: "listTasks"; actor: number; project: Ref; status: Status | undefined };
 
-const actor = fc.nat({ max: 3 });
+// Actors 0–3 are people (owner, admin, two members); 4 and 5 the tenant's API keys (admin, member).
+const actor = fc.nat({ max: 5 });
 // One reference in four is taken from another tenant (or is an id that never existed).
 
 const foreignOften = fc
@@ -95,6 +96,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 let t: TestApp;
 let models: TenantModel[];
 let clients: BulkheadClient[][];
+/** Each tenant's actors: its people, then its API keys (principals of their own, never assignable). */
+let actors: { userId: string; role: "owner" | "admin" | "member" }[][];
 let lastBody: string[][];
 let ownerOfId: Map<string, number>;
 /** Each tenant's owner watches its live event stream for the whole run, from its head then. */
@@ -105,7 +108,12 @@ const uuidPattern = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 beforeAll(async () => {
   // On PostgreSQL a pool of 4 serves 10 concurrent tenants.
-  t = await createTestApp({ db: await openTestDatabase({ poolMax: 4 }) });
+  // API keys' budgets are tested in tests/api-keys.test.ts; here they must not run out.
+  t = await createTestApp({
+    db: await openTestDatabase({ poolMax: 4 }),
+    env: { API_KEY_REQUESTS_PER_MINUTE: "1000000" },
+  });
+  actors = [];
   models = [];
   clients = [];
   lastBody = [];
@@ -124,12 +132,21 @@ beforeAll(async () => {
         handles.map((h) => ({ userId: h.userId, role: h.session.user.role })),
       ),
     );
-    lastBody.push(handles.map(() => ""));
+    const keys = [
+      await owner.client.apiKeys.create.mutate({ name: `T${i} admin key`, role: "admin" }),
+      await owner.client.apiKeys.create.mutate({ name: `T${i} member key`, role: "member" }),
+    ];
+    actors.push([
+      ...handles.map((h) => ({ userId: h.userId, role: h.session.user.role })),
+      ...keys.map((key) => ({ userId: key.id, role: key.role })),
+    ]);
+    const credentials = [...handles.map((h) => ({ session: h.session })), ...keys.map((key) => ({ apiKey: key.key }))];
+    lastBody.push(credentials.map(() => ""));
     clients.push(
-      handles.map((h, slot) =>
+      credentials.map((credential, slot) =>
         createBulkheadClient({
           url: "http://bulkhead.test/trpc",
-          session: h.session,
+          ...credential,
           fetch: async (input, init) => {
             const response = await t.app.fetch(new Request(input, init));
             const row = lastBody[i];
@@ -179,7 +196,7 @@ async function outcome<T>(call: () => Promise<T>): Promise<{ ok: true; value: T 
 /** Runs one op, checks it against the model, and updates the model. */
 async function step(model: TenantModel, op: Op) {
   const api = clients[model.index]?.[op.actor];
-  const member = model.members[op.actor];
+  const member = actors[model.index]?.[op.actor];
   if (!api || !member) throw new Error("bad actor");
   const isAdmin = member.role !== "member";
   const projectIds = [...model.projects.keys()];

@@ -622,8 +622,8 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: app,
-        find: "    secureHeaders({",
-        replace: "    ((_options: unknown) => (_c: unknown, next: () => Promise<void>) => next())({",
+        find: "  const appHeaders = secureHeaders({",
+        replace: "  const appHeaders = ((_options: unknown) => (_c: unknown, next: () => Promise<void>) => next())({",
       },
     ],
     suites: [browser],
@@ -1167,10 +1167,10 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: "server/routers/projects.ts",
-        find: `      .delete(projects)
-      .where(and(eq(projects.tenantId, ctx.member.tenantId), eq(projects.id, input.id)))`,
-        replace: `      .delete(projects)
-      .where(eq(projects.id, input.id))`,
+        find: `        .delete(projects)
+        .where(and(eq(projects.tenantId, ctx.member.tenantId), eq(projects.id, input.id)))`,
+        replace: `        .delete(projects)
+        .where(eq(projects.id, input.id))`,
       },
     ],
     suites: ["tests/query-plans.test.ts"],
@@ -1385,5 +1385,89 @@ export const sourceDefences: SourceDefence[] = [
     ],
     suites: ["tests/events.test.ts"],
     filter: "signed-out",
+  },
+  {
+    name: "api-key-hash",
+    description: "the member path compares the key's hash: a key id with the wrong secret is no caller",
+    edits: [
+      { file: "db/sql/functions/enter_member.sql", find: "       AND k.secret_hash = p_key_hash\n", replace: "" },
+    ],
+    suites: ["tests/api-keys.test.ts"],
+  },
+  {
+    name: "api-key-budget-hash",
+    description: "a key's budget (and its lookup) is given only for the right secret",
+    edits: [
+      {
+        file: "db/sql/functions/api_key_take.sql",
+        find: "   WHERE k.tenant_id = p_tenant AND k.id = p_key AND k.secret_hash = p_key_hash\n",
+        replace: "   WHERE k.tenant_id = p_tenant AND k.id = p_key\n",
+      },
+    ],
+    suites: ["tests/api-keys.test.ts"],
+  },
+  {
+    name: "api-key-revocation",
+    description: "a revoked key fails on its next request, even on a server that holds a slice of its budget",
+    edits: [
+      {
+        file: "db/sql/functions/enter_member.sql",
+        find: "       AND k.revoked_at IS NULL AND (k.expires_at IS NULL",
+        replace: "       AND (k.expires_at IS NULL",
+      },
+    ],
+    suites: ["tests/api-keys.test.ts"],
+  },
+  {
+    name: "api-key-read-only",
+    description: "a read-only key is refused every write in app.enter_member",
+    edits: [
+      {
+        file: "db/sql/functions/enter_member.sql",
+        find: "    IF v_role IS NOT NULL AND p_write AND v_read_only THEN",
+        replace: "    IF false THEN",
+      },
+    ],
+    suites: ["tests/api-keys.test.ts"],
+  },
+  {
+    name: "api-key-needs-a-person",
+    description:
+      "no API key calls a procedure that does not allow keys: managing keys, members, the workspace, accounts",
+    edits: [{ file: "server/trpc.ts", find: "  if (!meta?.apiKeys) {", replace: "  if (false) {" }],
+    suites: ["tests/api-keys.test.ts"],
+  },
+  {
+    name: "api-key-rate-limit",
+    description: "a key gets at most API_KEY_REQUESTS_PER_MINUTE requests a minute across servers",
+    edits: [
+      {
+        file: "db/sql/functions/api_key_take.sql",
+        find: "  p_granted := least(p_want, greatest(p_limit - v_used, 0));",
+        replace: "  p_granted := p_want;",
+      },
+    ],
+    suites: ["tests/api-keys.test.ts"],
+    filter: "budget",
+    engines: ["pglite", "postgres"],
+  },
+  {
+    name: "api-key-lookup-throttle",
+    description: "failed key lookups count against the address and stop it past the limit",
+    edits: [{ file: "server/auth/api-keys.ts", find: "    if (wait > 0) {", replace: "    if (false) {" }],
+    suites: ["tests/api-keys.test.ts"],
+    filter: "failed lookups",
+  },
+  {
+    name: "api-key-audit-actor",
+    description: "the audit row of a key's change names the key as its actor type",
+    edits: [
+      {
+        file: "db/sql/functions/record_audit.sql",
+        find: "  v_actor_type text := coalesce(nullif(pg_catalog.current_setting('app.actor_type', true), ''), 'user');",
+        replace: "  v_actor_type text := 'user';",
+      },
+    ],
+    suites: ["tests/api-keys.test.ts"],
   },
 ];
