@@ -348,6 +348,37 @@ describe("the web app in Chromium", () => {
     }
   });
 
+  it("makes an API key (shown once), which a script then uses over REST, and revokes it", async () => {
+    await aPage.getByRole("link", { name: "API keys" }).click();
+    await aPage.getByLabel("Name").fill("Nightly sync");
+    await aPage.getByRole("button", { name: "Create key" }).click();
+    const keyField = aPage.getByLabel("API key");
+    await shown(keyField);
+    const key = await keyField.inputValue();
+    expect(key).toMatch(/^bhk_[0-9a-f]{64}_/);
+    const row = aPage.getByTestId("api-key").filter({ hasText: "Nightly sync" });
+    await shown(row);
+    await expect.poll(() => row.first().textContent()).toContain("last used never");
+
+    // A script with nothing but the key.
+    const rest = (path: string, init: RequestInit = {}) =>
+      fetch(`${server.url}/api/v1${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      });
+    const created = await rest("/projects", { method: "POST", body: JSON.stringify({ name: "Filed by a script" }) });
+    expect(created.status).toBe(200);
+    await aPage.reload();
+    await expect.poll(() => row.first().textContent()).not.toContain("last used never");
+    await shot(aPage, "09-api-keys");
+
+    await row.first().getByRole("button", { name: "Revoke" }).click();
+    await expect.poll(() => row.first().textContent()).toContain("revoked");
+    expect((await rest("/projects")).status).toBe(401);
+    // The key came in one answer, the creation's.
+    expect(bodies.filter((body) => body.includes(key))).toHaveLength(1);
+  });
+
   it("keeps the session across a reload through the HttpOnly cookie, never visible to JavaScript", async () => {
     await aPage.reload();
     await expect.poll(() => aPage.getByTestId("workspace-name").textContent()).toBe("Alpha Inc");

@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useSyncExternalStore } from "react";
 import { Account, DeletionBanner, ForgotPassword, ResetPassword, VerifyBanner, VerifyEmail } from "./account";
 import { api, isUnauthorized, type Me, sessionState } from "./api";
+import { ApiKeys } from "./api-keys";
 import { AuditLog } from "./audit";
 import { AcceptInvitation, CreateWorkspace, SignIn } from "./auth";
 import { Members } from "./members";
@@ -78,6 +79,7 @@ function Workspace({ me, path }: { me: Me; path: string }) {
       ? [
           { to: "/audit", label: "Audit log" },
           { to: "/webhooks", label: "Webhooks" },
+          { to: "/api-keys", label: "API keys" },
         ]
       : []),
   ];
@@ -116,6 +118,8 @@ function Workspace({ me, path }: { me: Me; path: string }) {
           <AuditLog />
         ) : path === "/webhooks" && isAdmin ? (
           <Webhooks />
+        ) : path === "/api-keys" && isAdmin ? (
+          <ApiKeys />
         ) : (
           <Projects />
         )}

@@ -38,6 +38,7 @@ export type Project = RouterOutputs["projects"]["get"];
 export type Task = RouterOutputs["tasks"]["get"];
 export type Comment = RouterOutputs["comments"]["list"]["items"][number];
 export type Webhook = RouterOutputs["webhooks"]["list"][number];
+export type ApiKey = RouterOutputs["apiKeys"]["list"]["items"][number];
 export type Member = RouterOutputs["members"]["list"]["items"][number];
 export type Invitation = RouterOutputs["members"]["invitations"]["items"][number];
 export type AuditEvent = RouterOutputs["audit"]["list"]["items"][number];

@@ -1,5 +1,7 @@
 /** The few building blocks every screen uses. */
+
 import type { ButtonHTMLAttributes, FormEvent, InputHTMLAttributes, ReactNode, SelectHTMLAttributes } from "react";
+import { useState } from "react";
 import { describeError } from "./api";
 
 export function Field({
@@ -116,5 +118,27 @@ export function NewPasswordField({ label = "Password" }: { label?: string }) {
       autoComplete="new-password"
       hint="At least 12 characters."
     />
+  );
+}
+
+/** A secret shown once, with a button that copies it. */
+export function SecretOnce({ label, secret, note }: { label: string; secret: string; note: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <div className="notice" role="status">
+      <p>{note}</p>
+      <input className="copy" readOnly value={secret} aria-label={label} onFocus={(e) => e.target.select()} />
+      <Button
+        variant="quiet"
+        onClick={() =>
+          void navigator.clipboard?.writeText(secret).then(
+            () => setCopied(true),
+            () => setCopied(false),
+          )
+        }
+      >
+        {copied ? "Copied" : "Copy"}
+      </Button>
+    </div>
   );
 }

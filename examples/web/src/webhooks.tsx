@@ -4,7 +4,7 @@ import type { RouterInputs } from "@bulkhead/client";
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, type Webhook } from "./api";
-import { Button, Card, Empty, ErrorMessage, Field, Form, formatDate, text } from "./ui";
+import { Button, Card, Empty, ErrorMessage, Field, Form, formatDate, SecretOnce, text } from "./ui";
 
 type EventType = RouterInputs["webhooks"]["create"]["events"][number];
 
@@ -24,27 +24,7 @@ const eventLabels: Record<EventType, string> = {
 };
 const eventTypes = Object.keys(eventLabels) as EventType[];
 
-/** A secret shown once, with a button that copies it. */
-function SecretOnce({ label, secret }: { label: string; secret: string }) {
-  const [copied, setCopied] = useState(false);
-  return (
-    <div className="notice" role="status">
-      <p>Copy the signing secret now: it is not shown again. Receivers verify each delivery with it.</p>
-      <input className="copy" readOnly value={secret} aria-label={label} onFocus={(e) => e.target.select()} />
-      <Button
-        variant="quiet"
-        onClick={() =>
-          void navigator.clipboard?.writeText(secret).then(
-            () => setCopied(true),
-            () => setCopied(false),
-          )
-        }
-      >
-        {copied ? "Copied" : "Copy"}
-      </Button>
-    </div>
-  );
-}
+const signingNote = "Copy the signing secret now: it is not shown again. Receivers verify each delivery with it.";
 
 function Deliveries({ webhook }: { webhook: Webhook }) {
   const queries = useQueryClient();
@@ -153,7 +133,7 @@ function Endpoint({ webhook }: { webhook: Webhook }) {
         </Button>
       </div>
       <ErrorMessage error={toggle.error ?? rotate.error ?? remove.error} />
-      {secret ? <SecretOnce label="New signing secret" secret={secret} /> : null}
+      {secret ? <SecretOnce label="New signing secret" secret={secret} note={signingNote} /> : null}
       {open ? <Deliveries webhook={webhook} /> : null}
     </li>
   );
@@ -200,7 +180,7 @@ export function Webhooks() {
           </Button>
         </Form>
         <ErrorMessage error={create.error} />
-        {created ? <SecretOnce label="Signing secret" secret={created.secret} /> : null}
+        {created ? <SecretOnce label="Signing secret" secret={created.secret} note={signingNote} /> : null}
       </Card>
       <Card title="Endpoints">
         <ErrorMessage error={webhooks.error} />
