@@ -17,6 +17,7 @@ import { benchHashing } from "./p9-hashing.js";
 import { benchMixed } from "./p10-mixed.js";
 import { benchCitus } from "./p11-citus.js";
 import { benchEvents } from "./p12-events.js";
+import { benchRest } from "./p13-rest.js";
 
 const only = process.argv
   .find((a) => a.startsWith("--only="))
@@ -35,6 +36,7 @@ const all: [string, () => Promise<Row | Row[]>][] = [
   ["P10", benchMixed],
   ["P11", benchCitus],
   ["P12", benchEvents],
+  ["P13", benchRest],
   ["Mem-PGlite", benchFootprint],
 ];
 
