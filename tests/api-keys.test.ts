@@ -295,38 +295,50 @@ const publicPaths = new Set([
 ]);
 
 describe("the request budget", () => {
-  /** Waits out the minute if fewer than 15 s of it are left: the budget is per clock minute. */
-  async function awayFromMinuteEnd() {
-    const { s } = await one<{ s: number }>(sql`select extract(second from now())::float8 as s`);
-    if (s > 45) await new Promise((resolve) => setTimeout(resolve, (61 - s) * 1000));
+  /**
+   * Runs `check` within one clock minute of the database (the budget's window): a run that
+   * straddles a minute's end is run again, at most twice, instead of waiting for a fresh minute.
+   */
+  async function inOneMinute(check: () => Promise<void>) {
+    const minute = async () => (await one<{ m: string }>(sql`select date_trunc('minute', now())::text as m`)).m;
+    for (let attempt = 0; ; attempt++) {
+      const before = await minute();
+      try {
+        await check();
+        if ((await minute()) === before || attempt === 2) return;
+      } catch (error) {
+        if ((await minute()) === before || attempt === 2) throw error;
+      }
+    }
   }
 
   it("answers 429 with Retry-After and RateLimit headers past API_KEY_REQUESTS_PER_MINUTE", async () => {
     const limited = await createTestApp({ db: t.db, env: { API_KEY_REQUESTS_PER_MINUTE: "5" } });
     try {
-      await awayFromMinuteEnd();
-      const made = await makeKey(a);
-      const statuses: number[] = [];
-      let last: Response | undefined;
-      for (let i = 0; i < 6; i++) {
-        last = await limited.fetch(`http://bulkhead.test/api/v1/projects`, {
-          headers: { authorization: `Bearer ${made.key}` },
-        });
-        statuses.push(last.status);
-        if (i === 0) {
-          expect(last.headers.get("ratelimit-limit")).toBe("5");
-          expect(last.headers.get("ratelimit-remaining")).toBe("4");
-          expect(last.headers.get("ratelimit-policy")).toBe("5;w=60");
+      await inOneMinute(async () => {
+        const made = await makeKey(a);
+        const statuses: number[] = [];
+        let last: Response | undefined;
+        for (let i = 0; i < 6; i++) {
+          last = await limited.fetch(`http://bulkhead.test/api/v1/projects`, {
+            headers: { authorization: `Bearer ${made.key}` },
+          });
+          statuses.push(last.status);
+          if (i === 0) {
+            expect(last.headers.get("ratelimit-limit")).toBe("5");
+            expect(last.headers.get("ratelimit-remaining")).toBe("4");
+            expect(last.headers.get("ratelimit-policy")).toBe("5;w=60");
+          }
         }
-      }
-      expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
-      const retryAfter = Number(last?.headers.get("retry-after"));
-      expect(retryAfter).toBeGreaterThanOrEqual(1);
-      expect(retryAfter).toBeLessThanOrEqual(60);
-      expect(last?.headers.get("ratelimit-remaining")).toBe("0");
-      // Another key of the same workspace has its own budget.
-      const other = await makeKey(a);
-      expect((await limited.keyClient(other.key).projects.list.query({})).items).toBeDefined();
+        expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+        const retryAfter = Number(last?.headers.get("retry-after"));
+        expect(retryAfter).toBeGreaterThanOrEqual(1);
+        expect(retryAfter).toBeLessThanOrEqual(60);
+        expect(last?.headers.get("ratelimit-remaining")).toBe("0");
+        // Another key of the same workspace has its own budget.
+        const other = await makeKey(a);
+        expect((await limited.keyClient(other.key).projects.list.query({})).items).toBeDefined();
+      });
     } finally {
       await limited.close();
     }
@@ -336,17 +348,18 @@ describe("the request budget", () => {
     const env = { API_KEY_REQUESTS_PER_MINUTE: "20" };
     const servers = [await createTestApp({ db: t.db, env }), await createTestApp({ db: t.db, env })];
     try {
-      await awayFromMinuteEnd();
-      const made = await makeKey(a);
-      const codes = await Promise.all(
-        Array.from({ length: 60 }, (_, i) =>
-          codeOf((servers[i % 2] as TestApp).keyClient(made.key).projects.list.query({})),
-        ),
-      );
-      expect(codes.filter((code) => code === null)).toHaveLength(20);
-      expect(codes.filter((code) => code === "TOO_MANY_REQUESTS")).toHaveLength(40);
-      const usage = await one<{ used: number }>(sql`select used from api_key_usage where key_id = ${made.id}::uuid`);
-      expect(usage.used).toBe(20);
+      await inOneMinute(async () => {
+        const made = await makeKey(a);
+        const codes = await Promise.all(
+          Array.from({ length: 60 }, (_, i) =>
+            codeOf((servers[i % 2] as TestApp).keyClient(made.key).projects.list.query({})),
+          ),
+        );
+        expect(codes.filter((code) => code === null)).toHaveLength(20);
+        expect(codes.filter((code) => code === "TOO_MANY_REQUESTS")).toHaveLength(40);
+        const usage = await one<{ used: number }>(sql`select used from api_key_usage where key_id = ${made.id}::uuid`);
+        expect(usage.used).toBe(20);
+      });
     } finally {
       await Promise.all(servers.map((server) => server.close()));
     }
