@@ -110,7 +110,7 @@ export function createApp(deps: AppDeps) {
   // Live event streams: caps, wake-ups and shutdown (server/events/hub.ts).
   const events = deps.events ?? new EventHub(deps.config.events);
   // This server's slices of its API keys' request budgets (server/auth/api-keys.ts).
-  const keyBudget = new KeyBudget(deps.config);
+  const keyBudget = deps.keyBudget ?? new KeyBudget(deps.config);
 
   const given = deps.database;
   const databaseOf = typeof given === "function" ? given : () => given;

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { Database } from "../db/types.js";
+import type { KeyBudget } from "./auth/api-keys.js";
 import type { TokenService } from "./auth/tokens.js";
 import type { AppConfig } from "./config.js";
 import type { EventHub } from "./events/hub.js";
@@ -71,6 +72,8 @@ export interface AppDeps {
   whenSent?: (env: unknown, done: (bytes: number | null) => void) => boolean;
   /** The live event streams' hub; built from `config.events` when absent (node.ts closes its own at shutdown). */
   events?: EventHub;
+  /** This server's share of its API keys' request budgets; built from the config when absent. */
+  keyBudget?: KeyBudget;
   /** The peer address of a request, when the runtime knows it (Node's socket, Workers' header). */
   peerAddress?: (request: Request, env: unknown) => string | undefined;
 }

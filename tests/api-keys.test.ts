@@ -12,6 +12,9 @@ import { rowsOf } from "../db/types.js";
 import { readOnlyKeyMessage } from "../server/errors.js";
 import { appRouter } from "../server/routers/_app.js";
 import { codeOf, createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { watch } from "./helpers/events.js";
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let t: TestApp;
 let a: TenantHandle;
@@ -258,6 +261,39 @@ describe("API keys", () => {
     for (let i = 0; i < 5; i++) await key.projects.list.query({});
     const later = await one<{ at: Date }>(sql`select last_used_at as at from api_keys where id = ${made.id}::uuid`);
     expect(new Date(later.at).getTime()).toBe(new Date(first.at).getTime());
+  });
+
+  it("follows the workspace's live events, and its stream ends at once when it is revoked", async () => {
+    const slow = await createTestApp({ db: t.db, env: { EVENTS_POLL_MS: "20000" } });
+    try {
+      const made = await makeKey(a);
+      const stream = await watch(slow.keyClient(made.key));
+      const project = await a.client.projects.create.mutate({ name: "Seen by the key" });
+      expect((await stream.until(1)).map((event) => event.entityId)).toEqual([project.id]);
+      await pause(200); // the stream is waiting now
+      const revokedAt = Date.now();
+      await a.client.apiKeys.revoke.mutate({ id: made.id });
+      const code = await Promise.race([stream.ended, pause(5000).then(() => "still open")]);
+      expect(code).toBe("UNAUTHORIZED");
+      expect(Date.now() - revokedAt).toBeLessThan(2000);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it("costs one budget write per slice, not one per request", async () => {
+    const made = await makeKey(a);
+    const key = t.keyClient(made.key);
+    const before = { ...t.keyBudget.stats };
+    for (let i = 0; i < 100; i++) await key.projects.get.query({ id: crypto.randomUUID() }).catch(() => {});
+    const spent = t.keyBudget.stats.spent - before.spent;
+    const takes = t.keyBudget.stats.takes - before.takes;
+    expect(spent).toBe(100);
+    // A slice is a twentieth of the minute's budget (30 of 600): 4 takes, 5 if a minute ended meanwhile.
+    expect(takes).toBeGreaterThanOrEqual(Math.ceil(100 / 30));
+    expect(takes).toBeLessThanOrEqual(Math.ceil(100 / 30) + 1);
+    const usage = await one<{ used: number }>(sql`select used from api_key_usage where key_id = ${made.id}::uuid`);
+    expect(usage.used % 30).toBe(0);
   });
 
   it("counts failed lookups against the address like logins, and refuses it past the limit", async () => {

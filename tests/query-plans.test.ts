@@ -73,7 +73,7 @@ describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped st
     return reads.map(([query, params]) => {
       const text = params[6] ?? texts.get(params[5]);
       if (typeof text !== "string") throw new Error(`no text was ever sent for ${String(params[5])}`);
-      return [query, [...params.slice(0, 6), text, params[7]]] as [string, readonly unknown[]];
+      return [query, [...params.slice(0, 6), text, ...params.slice(7)]] as [string, readonly unknown[]];
     });
   };
   let t: TestApp;

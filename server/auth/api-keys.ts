@@ -101,6 +101,8 @@ export class KeyBudget {
   readonly #blocked = new Map<string, number>();
   readonly #limit: number;
   readonly #sliceSize: number;
+  /** Requests spent, and slices taken from PostgreSQL (each one statement, one write). */
+  readonly stats = { spent: 0, takes: 0 };
 
   constructor(
     private readonly config: Pick<AppConfig, "apiKeys" | "login">,
@@ -124,6 +126,7 @@ export class KeyBudget {
         const resetSeconds = Math.max(1, Math.ceil((slice.endsAt - now) / 1000));
         if (slice.left > 0) {
           slice.left--;
+          this.stats.spent++;
           return { limit: this.#limit, remaining: this.#limit - slice.used + slice.left, resetSeconds };
         }
         if (slice.used >= this.#limit) throw new BudgetSpent({ limit: this.#limit, remaining: 0, resetSeconds });
@@ -144,11 +147,13 @@ export class KeyBudget {
   }
 
   async #take(db: Db, key: ParsedApiKey & { hash: string }, address: string | null): Promise<Slice> {
+    this.#forgetExpired();
     const blockedUntil = address ? this.#blocked.get(address) : undefined;
     if (blockedUntil !== undefined) {
       if (blockedUntil > this.now()) throw new LookupsThrottled(Math.ceil((blockedUntil - this.now()) / 1000));
       this.#blocked.delete(address as string);
     }
+    this.stats.takes++;
     const result = await db.execute(
       sql`select p_granted as granted, p_used as used, p_reset_ms as reset_ms from app.api_key_take(${key.tenantId}::uuid, ${key.keyId}::uuid, ${key.hash}::text, ${this.#sliceSize}::integer, ${this.#limit}::integer)`,
     );
@@ -157,7 +162,6 @@ export class KeyBudget {
       await this.#failed(db, address);
       throw new UnknownKey();
     }
-    this.#forgetExpired();
     const granted = Number(row.granted);
     return { left: granted, granted, used: Number(row.used), endsAt: this.now() + Number(row.reset_ms) };
   }
@@ -180,7 +184,7 @@ export class KeyBudget {
 
   /** Slices of minutes gone by: a server's map holds only the keys used this minute. */
   #forgetExpired() {
-    if (this.#slices.size < 1000) return;
+    if (this.#slices.size < 1000 && this.#blocked.size < 1000) return;
     const now = this.now();
     for (const [id, slice] of this.#slices) if (slice.endsAt <= now) this.#slices.delete(id);
     for (const [address, until] of this.#blocked) if (until <= now) this.#blocked.delete(address);

@@ -2,7 +2,7 @@ import { TRPCError } from "@trpc/server";
 import { and, count, eq, gt, isNull, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { apiKeyRoles, apiKeys, tenants, users } from "../../db/schema.js";
-import { audit } from "../audit.js";
+import { audit, eventsChannel } from "../audit.js";
 import { makeApiKey } from "../auth/api-keys.js";
 import { notFound } from "../errors.js";
 import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
@@ -118,6 +118,8 @@ export const apiKeysRouter = router({
       .returning({ id: apiKeys.id });
     if (!key) throw notFound("API key");
     await audit(ctx, { action: "api_key.revoked", targetType: "api_key", targetId: key.id });
+    // Its live streams re-check it at once, not at their next poll (delivered at commit).
+    await ctx.db.execute(sql`select pg_notify(${eventsChannel}, ${ctx.member.tenantId}::text)`);
     return { ok: true as const };
   }),
 });

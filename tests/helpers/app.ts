@@ -105,8 +105,10 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const config = toAppConfig(raw, testSecret);
   const metrics = options.metrics ? createMetrics(db.database) : undefined;
   const events = new EventHub(config.events);
+  const keyBudget = new KeyBudget(config);
   const app = createApp({
     events,
+    keyBudget,
     database: db.database,
     config,
     hasher,
@@ -204,6 +206,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     fetch,
     client,
     keyClient,
+    keyBudget,
     registerTenant,
     addMember,
     events,

@@ -1470,4 +1470,18 @@ export const sourceDefences: SourceDefence[] = [
     ],
     suites: ["tests/api-keys.test.ts"],
   },
+  {
+    name: "api-key-revoke-wakes-streams",
+    description: "revoking a key wakes the tenant's live streams, so its stream ends at once, not at its poll",
+    edits: [
+      {
+        file: "server/routers/api-keys.ts",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of server/routers/api-keys.ts
+        find: "    await ctx.db.execute(sql`select pg_notify(${eventsChannel}, ${ctx.member.tenantId}::text)`);\n",
+        replace: "",
+      },
+    ],
+    suites: ["tests/api-keys.test.ts"],
+    filter: "live events",
+  },
 ];
