@@ -43,6 +43,8 @@ const runs: { name: string; env: Record<string, string>; files: string[] }[] = [
       "tests/audit.test.ts",
       "tests/events.test.ts",
       "tests/webhooks.test.ts",
+      "tests/api-keys.test.ts",
+      "tests/rest.test.ts",
       "tests/pagination.test.ts",
       "tests/auth",
       "tests/tenant-lifecycle.test.ts",
