@@ -19,9 +19,15 @@ import { ownerRole } from "./schema-rules.js";
 
 type Client = postgres.Sql;
 
-/** The one-statement read and the argument it is distributed by. */
+/**
+ * The functions a server calls as one statement, without a transaction of their own, and the
+ * argument each is distributed by: the one-statement read, and an API key's budget. Run on the
+ * worker that holds the tenant's shards, they read under RLS there; on the coordinator, outside
+ * a transaction block, the tenant they set would not reach the workers.
+ */
 export const distributedFunctions = [
   { signature: "app.read(uuid, uuid, integer, uuid, text, text, text, text[], text)", argument: "p_tenant" },
+  { signature: "app.api_key_take(uuid, uuid, text, integer, integer)", argument: "p_tenant" },
 ];
 
 /** The table every tenant table is colocated with. */

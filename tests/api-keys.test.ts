@@ -145,9 +145,12 @@ describe("API keys", () => {
     const right = createHash("sha256").update(secret).digest("hex");
     const wrong = createHash("sha256").update(`${secret}x`).digest("hex");
     const runtime = t.db.database.db;
+    // As withMember calls it: the first statement of a transaction.
     const enter = (hash: string) =>
-      runtime.execute(
-        sql`select app.enter_member(${a.tenantId}::uuid, ${made.id}::uuid, 5000, ${made.id}::uuid, null, false, false, ${hash}) as role`,
+      runtime.transaction((tx) =>
+        tx.execute(
+          sql`select app.enter_member(${a.tenantId}::uuid, ${made.id}::uuid, 5000, ${made.id}::uuid, null, false, false, ${hash}) as role`,
+        ),
       );
     expect(rowsOf<{ role: string }>(await enter(right))[0]?.role).toBe("member");
     await expect(enter(wrong)).rejects.toMatchObject({ cause: expect.objectContaining({ code: "BH401" }) });

@@ -30,7 +30,7 @@ describe.skipIf(!citusUrl)("on a Citus cluster", () => {
 
   const rows = async <T>(query: ReturnType<typeof sql>) => rowsOf<T>(await t.db.admin.execute(query));
 
-  it("distributed every tenant table by tenant_id, colocated, tenants as a reference table, app.read by p_tenant", async () => {
+  it("distributed every tenant table by tenant_id, colocated, tenants as a reference table, app.read and app.api_key_take by p_tenant", async () => {
     const expected = (await tenantTables(t.db.admin)).map((name) => name.replace(/^public\./, ""));
     const placed = await rows<{ name: string; method: string; column: string | null; colocation: number }>(sql`
       select logicalrelid::regclass::text as name, partmethod as method,
@@ -44,7 +44,10 @@ describe.skipIf(!citusUrl)("on a Citus cluster", () => {
     const functions = await rows<{ fn: string; argument: number }>(sql`
       select objid::regprocedure::text as fn, distribution_argument_index as argument
         from pg_dist_object where classid = 'pg_proc'::regclass and distribution_argument_index is not null`);
-    expect(functions).toEqual([{ fn: "app.read(uuid,uuid,integer,uuid,text,text,text,text[],text)", argument: 0 }]);
+    expect(functions.sort((x, y) => x.fn.localeCompare(y.fn))).toEqual([
+      { fn: "app.api_key_take(uuid,uuid,text,integer,integer)", argument: 0 },
+      { fn: "app.read(uuid,uuid,integer,uuid,text,text,text,text[],text)", argument: 0 },
+    ]);
   });
 
   /** Per shard of every tenant table: RLS, FORCE, the owner, and how many policies. */
