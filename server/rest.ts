@@ -5,7 +5,6 @@
  * context, middleware, zod input and errors (mapped to HTTP status codes); its answer is the
  * procedure's output as plain JSON, dates as ISO strings.
  */
-import type { NodeHTTPResponse } from "@trpc/server/adapters/node-http";
 import { createOpenApiNodeHttpHandler, generateOpenApiDocument, type OpenApiRouter } from "trpc-to-openapi";
 import type { Context } from "./context.js";
 import { appRouter } from "./routers/_app.js";
@@ -45,12 +44,7 @@ type ProxiedRequest = Request & { [restRequest]: RestRequest };
  */
 const handler = createOpenApiNodeHttpHandler({
   router: appRouter as OpenApiRouter,
-  createContext: ({ req, res }: { req: unknown; res: NodeHTTPResponse }) => {
-    const { createContext } = (req as ProxiedRequest)[restRequest];
-    const resHeaders = new Headers();
-    (res as unknown as { resHeaders: Headers }).resHeaders = resHeaders;
-    return createContext(resHeaders);
-  },
+  createContext: ({ req }: { req: unknown }) => (req as ProxiedRequest)[restRequest].createContext(new Headers()),
   // The headers a procedure set (Retry-After, RateLimit-*) go out with its answer.
   responseMeta: ({ ctx }: { ctx?: Context }) => ({ headers: ctx ? Object.fromEntries(ctx.resHeaders) : {} }),
 } as unknown as Parameters<typeof createOpenApiNodeHttpHandler>[0]);
