@@ -38,10 +38,10 @@ const rewriteSetContext = (db: Db, rewrite: (source: string) => string) =>
   rewriteFunction(db, "app.set_context(uuid, uuid, integer, uuid, boolean)", rewrite);
 
 const rewriteEnterMember = (db: Db, rewrite: (source: string) => string) =>
-  rewriteFunction(db, "app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean)", rewrite);
+  rewriteFunction(db, "app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean, text)", rewrite);
 
 const rewriteRead = (db: Db, rewrite: (source: string) => string) =>
-  rewriteFunction(db, "app.read(uuid, uuid, integer, uuid, text, text, text, text[])", rewrite);
+  rewriteFunction(db, "app.read(uuid, uuid, integer, uuid, text, text, text, text[], text)", rewrite);
 
 /** tasks → projects by the project's id alone: a task of one tenant may point at another's project. */
 async function projectKeyWithoutTenant(db: Db) {
