@@ -1,8 +1,8 @@
 /**
  * Bad input as a property (fast-check). Hostile requests across every procedure of `appRouter`
- * and every HTTP route: inputs generated from each procedure's own zod schema and then broken
- * (wrong types, boundary numbers, huge strings, control characters, lone surrogates, foreign
- * ids), raw HTTP mutations (malformed JSON, invalid UTF-8, superjson meta abuse, deep nesting,
+ * and every HTTP route (the REST face included, and calls with an API key): inputs generated
+ * from each procedure's own zod schema and then broken (wrong types, boundary numbers, huge
+ * strings, control characters, lone surrogates, foreign ids), raw HTTP mutations (malformed JSON, invalid UTF-8, superjson meta abuse, deep nesting,
  * oversized batches, wrong methods and content types), and forged, expired or foreign tokens.
  *
  * Every response must be below 500, carry no SQL, stack or JavaScript-internal message, and come
@@ -48,6 +48,8 @@ let a: TenantHandle;
 let b: TenantHandle;
 /** A member of A whose sessions `auth.logout` may end: logging out ends all of a user's sessions. */
 let leaver: TenantHandle;
+/** An admin API key of A: the REST face and every procedure that allows keys, as a script calls them. */
+let apiKey: string;
 /** Ids of B's rows: inputs that name them must get NOT_FOUND or the like, never B's data. */
 const foreignIds: string[] = [];
 
@@ -67,6 +69,7 @@ beforeAll(async () => {
   foreignIds.push(project.id, task.id, b.userId, b.tenantId, invite.invitationId);
   await a.client.projects.create.mutate({ name: "Fuzzed project" });
   leaver = await t.addMember(a, "member", `leaver@${a.slug}.test`);
+  apiKey = (await a.client.apiKeys.create.mutate({ name: "fuzzed key", role: "admin" })).key;
 });
 afterAll(() => t.close());
 
@@ -184,7 +187,7 @@ function withForeignIds(value: unknown): unknown {
 
 // --- requests -------------------------------------------------------------------------------
 
-type Credential = "member" | "none" | "forged" | "expired" | "foreign" | "garbage";
+type Credential = "member" | "key" | "wrong-key" | "none" | "forged" | "expired" | "foreign" | "garbage";
 interface Call {
   kind: "call";
   procedure: number;
@@ -205,7 +208,8 @@ type Request_ = Call | Raw;
 
 const credential = fc.oneof(
   { weight: 12, arbitrary: fc.constant<Credential>("member") },
-  { weight: 1, arbitrary: fc.constantFrom<Credential>("none", "forged", "expired", "foreign", "garbage") },
+  { weight: 2, arbitrary: fc.constant<Credential>("key") },
+  { weight: 1, arbitrary: fc.constantFrom<Credential>("none", "forged", "expired", "foreign", "garbage", "wrong-key") },
 );
 
 /** Mostly `usual`, one time in ten something else. */
@@ -259,6 +263,18 @@ const rawArb: fc.Arbitrary<Raw> = fc.record({
     "/export?ticket=garbage.not.ajwt",
     "/export?ticket=%ZZ",
     "/metrics",
+    "/api/v1",
+    "/api/v1/projects",
+    "/api/v1/projects?limit=abc",
+    "/api/v1/projects?limit=1e400&cursor=%ZZ",
+    "/api/v1/projects/not-a-uuid",
+    "/api/v1/projects/00000000-0000-4000-8000-000000000000",
+    "/api/v1/projects/00000000-0000-4000-8000-000000000000/tasks?status=nope",
+    "/api/v1/tasks/%00/comments",
+    "/api/v1/comments/..%2F..%2Fetc",
+    "/api/v1/audit?limit=-1",
+    "/api/v1/openapi.json",
+    "/api/docs",
   ),
   method: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"),
   body: fc.constantFrom<Raw["body"]>(
@@ -294,6 +310,10 @@ async function token(kind: Credential): Promise<string | null> {
   switch (kind) {
     case "member":
       return a.session.accessToken;
+    case "key":
+      return apiKey;
+    case "wrong-key":
+      return `${apiKey.slice(0, -4)}AAAA`;
     case "none":
       return null;
     case "forged":
