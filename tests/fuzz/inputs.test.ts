@@ -2,8 +2,9 @@
  * Bad input as a property (fast-check). Hostile requests across every procedure of `appRouter`
  * and every HTTP route (the REST face included, and calls with an API key): inputs generated
  * from each procedure's own zod schema and then broken (wrong types, boundary numbers, huge
- * strings, control characters, lone surrogates, foreign ids), raw HTTP mutations (malformed JSON, invalid UTF-8, superjson meta abuse, deep nesting,
- * oversized batches, wrong methods and content types), and forged, expired or foreign tokens.
+ * strings, control characters, lone surrogates, foreign ids), raw HTTP mutations (malformed
+ * JSON, invalid UTF-8, superjson meta abuse, deep nesting, oversized batches, wrong methods and
+ * content types), and forged, expired or foreign tokens and keys.
  *
  * Every response must be below 500, carry no SQL, stack or JavaScript-internal message, and come
  * back in bounded time; the server must still be ready afterwards.
