@@ -75,6 +75,28 @@ describe("quotas", () => {
     expect(usage?.used).toBe(11);
   });
 
+  it("counts the first creates of a fresh scope racing each other, refusing none of them", async () => {
+    // The first insert of a scope makes its usage row; one racing it must count against that row
+    // once it is there, even if it was not when the racer first looked (PostgreSQL shows this).
+    const owner = await t.registerTenant("First racers");
+    for (let round = 0; round < 15; round++) {
+      const project = await owner.client.projects.create.mutate({ name: `fresh ${round}` });
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          refusal(owner.client.tasks.create.mutate({ projectId: project.id, title: `racer ${i}` })),
+        ),
+      );
+      expect(
+        results.filter((r) => r !== null),
+        `round ${round}`,
+      ).toEqual([]);
+      const usage = await one<{ used: number }>(
+        sql`select used from tenant_usage where tenant_id = ${owner.tenantId} and kind = 'tasks_per_project' and scope_id = ${project.id}`,
+      );
+      expect(usage?.used, `round ${round}`).toBe(30);
+    }
+  });
+
   it("limits tasks per project, comments per task, pending invitations and members", async () => {
     const owner = await t.registerTenant("Small");
     const project = await owner.client.projects.create.mutate({ name: "p" });

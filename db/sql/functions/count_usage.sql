@@ -115,6 +115,14 @@ BEGIN
         RETURNING u.used INTO v_used;
         CONTINUE WHEN FOUND;
       END IF;
+    ELSE
+      -- The row is there now but was not when the UPDATE above took its snapshot: another
+      -- transaction's first insert of this scope committed in between. Count against it.
+      UPDATE public.tenant_usage u SET used = u.used + v_group.n
+       WHERE u.tenant_id = v_group.tenant_id AND u.kind = v_kind AND u.scope_id = v_group.scope_id
+         AND u.used + v_group.n <= v_limit
+      RETURNING u.used INTO v_used;
+      CONTINUE WHEN v_used IS NOT NULL;
     END IF;
     RAISE EXCEPTION 'limit reached' USING ERRCODE = 'BH429', DETAIL = v_kind, HINT = v_limit::text;
   END LOOP;
