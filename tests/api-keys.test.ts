@@ -267,12 +267,14 @@ describe("API keys", () => {
   });
 
   it("follows the workspace's live events, and its stream ends at once when it is revoked", async () => {
+    const made = await makeKey(a);
+    const live = await watch(t.keyClient(made.key));
+    const project = await a.client.projects.create.mutate({ name: "Seen by the key" });
+    expect((await live.until(1)).map((event) => event.entityId)).toEqual([project.id]);
+    live.stop();
     const slow = await createTestApp({ db: t.db, env: { EVENTS_POLL_MS: "20000" } });
     try {
-      const made = await makeKey(a);
       const stream = await watch(slow.keyClient(made.key));
-      const project = await a.client.projects.create.mutate({ name: "Seen by the key" });
-      expect((await stream.until(1)).map((event) => event.entityId)).toEqual([project.id]);
       await pause(200); // the stream is waiting now
       const revokedAt = Date.now();
       await a.client.apiKeys.revoke.mutate({ id: made.id });
