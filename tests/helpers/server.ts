@@ -10,9 +10,12 @@ export interface ServerProcess {
   url: string;
 }
 
-/** Starts `server/node.ts` as a real process with the given environment. */
+/**
+ * Starts `server/node.ts` as a real process with the given environment, with the V8 flag
+ * `npm start` gives it (`--max-semi-space-size=2`), so its memory is what `npm start`'s is.
+ */
 export function startServer(env: Record<string, string>, port: number): ServerProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/node.ts"], {
+  const child = spawn(process.execPath, ["--max-semi-space-size=2", "--import", "tsx", "server/node.ts"], {
     cwd: root,
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), JWT_SECRET: "s".repeat(40), ...env },
     stdio: ["ignore", "pipe", "pipe"],
