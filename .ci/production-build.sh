@@ -16,7 +16,7 @@ npm run build
 DATABASE_URL="$admin/$db" node dist/server/cli/db-migrate.js
 
 NODE_ENV=production PORT=$port HOST=127.0.0.1 DATABASE_URL="postgres://bulkhead_app@127.0.0.1:5432/$db" \
-  JWT_SECRET="ci-production-build-secret-0123456789abcdef" SMTP_URL="smtp://127.0.0.1:2525" OUTBOX_POLL_MS=0 \
+  JWT_SECRET="ci-production-build-secret-0123456789abcdef" ENCRYPTION_KEY="$(openssl rand -base64 32)" SMTP_URL="smtp://127.0.0.1:2525" OUTBOX_POLL_MS=0 \
   METRICS_PORT=$((port + 1)) \
   node dist/server/node.js > /tmp/bulkhead-build-$$.log 2>&1 &
 server=$!

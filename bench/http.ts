@@ -32,7 +32,8 @@ export async function startBenchServer(database: string, extraEnv: Record<string
     : [];
   const child = spawn(process.execPath, [...profile, "--import", "tsx", "bench/http-server.ts"], {
     cwd: root,
-    env: { ...process.env, NODE_ENV: "production", ...env },
+    // A fixed key: the bench never stores a second factor it must read back later.
+    env: { ...process.env, NODE_ENV: "production", ENCRYPTION_KEY: Buffer.alloc(32, 1).toString("base64"), ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -20,6 +20,9 @@ export const erasedWithTheirParent: Record<string, string> = {
   refresh_tokens: "with their user: a handful of sessions each, erased in batches of users",
   password_resets: "with their user: a few single-use tokens each",
   verifications: "with their user: a few single-use tokens each",
+  mfa_challenges: "with their user: a few single-use challenges each, minutes long",
+  totp_factors: "with their user: one row each",
+  recovery_codes: "with their user: ten each",
 };
 
 export interface EraseOptions {

@@ -17,6 +17,8 @@ export const sqlState = {
   tenantMismatch: "BH403",
   emailNotVerified: "BH412",
   readOnlyKey: "BH405",
+  mfaSessionNeeded: "BH427",
+  mfaRequired: "BH428",
   // Raised by app.enter_member and app.count_usage (db/sql/functions/count_usage.sql).
   scheduledForDeletion: "BH423",
   limitReached: "BH429",

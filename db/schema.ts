@@ -130,6 +130,11 @@ export const tenants = pgTable(
     /** Members who have not verified their email may only read (app.enter_member, BH412). */
     requireVerifiedEmail: boolean("require_verified_email").notNull().default(false),
     /**
+     * Members must sign in with a second factor: one without a factor may only enroll one, and a
+     * session begun without a factor is held until it has one (app.enter_member, BH428/BH427).
+     */
+    requireMfa: boolean("require_mfa").notNull().default(false),
+    /**
      * Set while a deletion is scheduled (`tenant.scheduleDeletion`): from then on the workspace
      * may be read and exported but not changed, and the prune job erases it once this has passed.
      */
@@ -298,6 +303,8 @@ export const refreshTokens = pgTable(
     sessionCreatedAt: timestamp("session_created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     userAgent: text("user_agent"),
     clientAddress: inet("client_address"),
+    /** When the session proved a second factor (sign-in or enrollment); carried like its origin. */
+    secondFactorAt: timestamp("second_factor_at", { withTimezone: true, precision: 3 }),
   },
   (t) => [
     primaryKey({ name: "refresh_tokens_pkey", columns: [t.tenantId, t.id] }),
@@ -604,7 +611,7 @@ export const webhookDeliveries = pgTable(
  * A table of single-use, expiring tokens of one purpose, held for a user: only a SHA-256 of each
  * token is stored, and the owner role may prune it once expired.
  */
-function oneTimeTokens(table: "password_resets" | "verifications", label: string) {
+function oneTimeTokens(table: "password_resets" | "verifications" | "mfa_challenges", label: string) {
   return pgTable(
     table,
     {
@@ -636,6 +643,61 @@ export const passwordResets = oneTimeTokens("password_resets", "password resets"
 
 /** Email verification links; verifying marks the user's `email_verified_at`. */
 export const emailVerifications = oneTimeTokens("verifications", "email verifications");
+
+/**
+ * Second-factor challenges: what `auth.login` answers instead of a session when the account has a
+ * factor; `auth.mfa.verify` spends one with a code (server/auth/mfa.ts).
+ */
+export const mfaChallenges = oneTimeTokens("mfa_challenges", "mfa challenges");
+
+/**
+ * A member's TOTP factor (RFC 6238), one per member: the secret AES-GCM encrypted under
+ * ENCRYPTION_KEY (server/crypto/encryption.ts), never stored in the clear. `last_step` is the
+ * latest time step a code was accepted for: a step is accepted once, and never one before it.
+ */
+export const totpFactors = pgTable(
+  "totp_factors",
+  {
+    tenantId: tenantId(),
+    userId: uuid("user_id").notNull(),
+    secretEncrypted: text("secret_encrypted").notNull(),
+    /** Null while enrolling: the factor counts once a code confirmed it. */
+    confirmedAt: timestamp("confirmed_at", { withTimezone: true, precision: 3 }),
+    lastStep: bigint("last_step", { mode: "number" }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: "totp_factors_pkey", columns: [t.tenantId, t.userId] }),
+    foreignKey({
+      name: "totp_factors_user_fkey",
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete("cascade"),
+    check("totp_factors_secret_encrypted", sql`${t.secretEncrypted} ~ '^v1\\.'`),
+    tenantPolicy("totp_factors", t.tenantId, "bulkhead_app"),
+  ],
+);
+
+/** A member's single-use recovery codes (SHA-256 of each: they are random), made at TOTP confirmation. */
+export const recoveryCodes = pgTable(
+  "recovery_codes",
+  {
+    tenantId: tenantId(),
+    userId: uuid("user_id").notNull(),
+    codeHash: text("code_hash").notNull(),
+    usedAt: timestamp("used_at", { withTimezone: true, precision: 3 }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: "recovery_codes_pkey", columns: [t.tenantId, t.userId, t.codeHash] }),
+    foreignKey({
+      name: "recovery_codes_user_fkey",
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete("cascade"),
+    tenantPolicy("recovery_codes", t.tenantId, "bulkhead_app"),
+  ],
+);
 
 export const outboxStatuses = ["pending", "sent", "dead"] as const;
 

@@ -86,7 +86,9 @@ export async function enterTenant(
  * member with a live session of the tenant the request names (SQLSTATE BH401 / BH403, mapped to
  * UNAUTHORIZED / FORBIDDEN). `fn` runs only after that answer, with the caller's current role:
  * no code of a procedure runs for a non-member. A read (`write: false`) is read-only from then
- * on; a write holds the caller's membership row until it commits.
+ * on; a write holds the caller's membership row until it commits. In a workspace that requires a
+ * second factor, a member without one is refused (BH428) unless `enrolling`: the procedure sets
+ * one up, or is one they need while doing so.
  *
  * @example
  * const rows = await withMember(db, member, { write: false }, (tx) => tx.select().from(projects));
@@ -94,14 +96,14 @@ export async function enterTenant(
 export function withMember<T>(
   db: Db,
   member: MemberContext,
-  options: { write: boolean; verifiedOnly?: boolean; isolation?: Isolation },
+  options: { write: boolean; verifiedOnly?: boolean; enrolling?: boolean; isolation?: Isolation },
   fn: (tx: Tx, role: MemberRole) => Promise<T>,
 ): Promise<T> {
   return countedTransaction(
     db,
     async (tx) => {
       const result = await tx.execute(
-        sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean, ${options.verifiedOnly ?? false}::boolean, ${member.keyHash ?? null}::text) as role`,
+        sql`select app.enter_member(${member.tenantId}::uuid, ${member.userId}::uuid, ${member.statementTimeoutMs}::integer, ${member.sessionId}::uuid, ${member.tenantSlug}::text, ${options.write}::boolean, ${options.verifiedOnly ?? false}::boolean, ${member.keyHash ?? null}::text, ${options.enrolling ?? false}::boolean) as role`,
       );
       const role = rowsOf<{ role: MemberRole | null }>(result)[0]?.role;
       // enter_member raises for a non-member; a missing role would mean the function changed.

@@ -18,6 +18,7 @@ import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import { KeyBudget } from "./auth/api-keys.js";
 import { browserSessionOf, sessionModeHeader } from "./auth/browser.js";
+import { Encryption } from "./auth/encryption.js";
 import { budgetHashing, limitHashing } from "./auth/hashing.js";
 import { tooMany } from "./auth/refusals.js";
 import { randomSecret, TokenService } from "./auth/tokens.js";
@@ -98,6 +99,7 @@ export function createApp(deps: AppDeps) {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? consoleLogger;
   const tokens = deps.tokens ?? new TokenService(deps.config.jwt, clock);
+  const encryption = new Encryption(deps.config.encryption, deps.config.jwt.current.secret);
   // Every password hash of the process waits its turn (server/auth/hashing.ts).
   const hasher = limitHashing(deps.hasher, deps.config.hashing);
   // Login verifies against this when the user is unknown, so every attempt costs one hash.
@@ -233,6 +235,7 @@ export function createApp(deps: AppDeps) {
         busy: () => tooMany(resHeaders, 1, "password operations at once on this server"),
       }),
       tokens,
+      encryption,
       clock,
       logger,
       dummyPasswordHash,

@@ -1,4 +1,6 @@
+import { decodeBase64IgnorePadding } from "@oslojs/encoding";
 import { z } from "zod";
+import type { EncryptionConfig } from "./auth/encryption.js";
 
 const booleanString = z
   .enum(["true", "false", "1", "0", "yes", "no"])
@@ -69,6 +71,17 @@ export const configSchema = z.object({
   JWT_SECRET: z.string().optional(),
   JWT_KEY_ID: z.string().min(1).default("k1"),
   JWT_PREVIOUS_KEYS: previousKeys.optional(),
+  /** 32 random bytes, base64 (`openssl rand -base64 32`): encrypts second-factor secrets. */
+  ENCRYPTION_KEY: z.string().optional(),
+  ENCRYPTION_KEY_ID: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default("e1"),
+  /** `kid:base64,kid:base64` — keys that still decrypt after a rotation. */
+  ENCRYPTION_PREVIOUS_KEYS: previousKeys.optional(),
+  /** How long a second-factor challenge from `auth.login` may be answered. */
+  MFA_CHALLENGE_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
   JWT_ISSUER: z.string().min(1).default("bulkhead"),
   JWT_AUDIENCE: z.string().min(1).default("bulkhead-api"),
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
@@ -184,6 +197,8 @@ export type RawConfig = z.infer<typeof configSchema>;
 
 /** The settings the app itself needs (database and listener settings stay with the entry point). */
 export interface AppConfig {
+  encryption: EncryptionConfig;
+  mfa: { challengeTtlSeconds: number };
   jwt: {
     issuer: string;
     audience: string;
@@ -260,6 +275,37 @@ export function parseConfig(source: Record<string, unknown>): RawConfig {
   return result.data;
 }
 
+/** An AES-256 key from its base64, or a ConfigError naming the setting. */
+function aesKey(value: string, setting: string): Uint8Array {
+  let key: Uint8Array | null = null;
+  try {
+    key = decodeBase64IgnorePadding(value.trim());
+  } catch {
+    key = null;
+  }
+  if (key?.length !== 32) {
+    throw new ConfigError(`${setting} must be 32 random bytes in base64 (e.g. \`openssl rand -base64 32\`)`);
+  }
+  return key;
+}
+
+/** ENCRYPTION_KEY is required in production; development derives one from the JWT secret. */
+function encryptionConfig(raw: RawConfig): EncryptionConfig {
+  if (!raw.ENCRYPTION_KEY && raw.NODE_ENV === "production") {
+    throw new ConfigError("ENCRYPTION_KEY must be set in production (e.g. `openssl rand -base64 32`)");
+  }
+  return {
+    current: {
+      kid: raw.ENCRYPTION_KEY_ID,
+      key: raw.ENCRYPTION_KEY ? aesKey(raw.ENCRYPTION_KEY, "ENCRYPTION_KEY") : null,
+    },
+    previous: (raw.ENCRYPTION_PREVIOUS_KEYS ?? []).map(({ kid, secret }) => ({
+      kid,
+      key: aesKey(secret, `ENCRYPTION_PREVIOUS_KEYS ("${kid}")`),
+    })),
+  };
+}
+
 /** Minimum JWT secret length in bytes (HS256 wants at least the hash size). */
 export const minSecretBytes = 32;
 
@@ -276,6 +322,8 @@ export function toAppConfig(raw: RawConfig, secret: string): AppConfig {
     }
   }
   return {
+    encryption: encryptionConfig(raw),
+    mfa: { challengeTtlSeconds: raw.MFA_CHALLENGE_TTL_SECONDS },
     jwt: {
       issuer: raw.JWT_ISSUER,
       audience: raw.JWT_AUDIENCE,

@@ -1,6 +1,7 @@
 import type { Database } from "../db/types.js";
 import type { KeyBudget } from "./auth/api-keys.js";
 import type { BrowserSession } from "./auth/browser.js";
+import type { Encryption } from "./auth/encryption.js";
 import type { TokenService } from "./auth/tokens.js";
 import type { AppConfig } from "./config.js";
 import type { Clock, Logger, PasswordHasher } from "./deps.js";
@@ -13,6 +14,8 @@ export interface ContextInnerOptions {
   config: AppConfig;
   hasher: PasswordHasher;
   tokens: TokenService;
+  /** Encrypts the secrets the server reads back (ENCRYPTION_KEY; `auth/encryption.ts`). */
+  encryption: Encryption;
   clock: Clock;
   logger: Logger;
   /** A hash of a random password: what login verifies against when the user is unknown. */

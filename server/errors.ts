@@ -28,6 +28,9 @@ export const databaseUnavailable = (cause?: unknown) =>
 /** What a read-only API key is told for every change it asks for. */
 export const readOnlyKeyMessage = "This API key is read-only: it cannot make changes";
 
+/** What a member of a workspace that requires a second factor is told until they set one up. */
+export const mfaRequiredMessage = "Set up two-factor sign-in to continue in this workspace";
+
 export const notFound = (what: string) => new TRPCError({ code: "NOT_FOUND", message: `${what} not found` });
 
 /**
@@ -123,6 +126,14 @@ export function clientErrorFromDatabase(error: unknown): TRPCError | null {
       return new TRPCError({
         code: "FORBIDDEN",
         message: "Verify your email address to make changes in this workspace",
+        cause: error,
+      });
+    case sqlState.mfaRequired:
+      return new TRPCError({ code: "FORBIDDEN", message: mfaRequiredMessage, cause: error });
+    case sqlState.mfaSessionNeeded:
+      return new TRPCError({
+        code: "FORBIDDEN",
+        message: "This workspace requires two-factor sign-in: sign in again with your second factor",
         cause: error,
       });
     case sqlState.scheduledForDeletion:

@@ -36,7 +36,14 @@ import { transformer } from "./transformer.js";
  * (FORBIDDEN) before anything runs: a procedure added later needs a person until it says
  * otherwise. Managing keys, members, the workspace, an account, export or deletion never says so.
  */
-export type Meta = OpenApiMeta & { apiKeys?: boolean };
+export type Meta = OpenApiMeta & {
+  apiKeys?: boolean;
+  /**
+   * The procedure may run for a member a workspace's second-factor policy holds at enrollment
+   * (`app.enter_member`, BH428): setting a factor up, and what that needs (who am I, sign out).
+   */
+  mfaEnrollment?: boolean;
+};
 
 const t = initTRPC
   .context<Context>()
@@ -146,7 +153,7 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next, type, pat
   try {
     // A member's own account (auth.*) stays theirs to manage before they verify their email.
     const write = type !== "query";
-    const options = { write, verifiedOnly: write && !path.startsWith("auth.") };
+    const options = { write, verifiedOnly: write && !path.startsWith("auth."), enrolling: meta?.mfaEnrollment };
     await withMember(ctx.database.db, memberContext(ctx, caller), options, async (tx, role) => {
       outcome = await proceed(tx, role);
       // tRPC's next() reports a failed procedure instead of throwing: roll its writes back.

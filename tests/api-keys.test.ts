@@ -149,7 +149,7 @@ describe("API keys", () => {
     const enter = (hash: string) =>
       runtime.transaction((tx) =>
         tx.execute(
-          sql`select app.enter_member(${a.tenantId}::uuid, ${made.id}::uuid, 5000, ${made.id}::uuid, null, false, false, ${hash}) as role`,
+          sql`select app.enter_member(${a.tenantId}::uuid, ${made.id}::uuid, 5000, ${made.id}::uuid, null, false, false, ${hash}, false) as role`,
         ),
       );
     expect(rowsOf<{ role: string }>(await enter(right))[0]?.role).toBe("member");
@@ -328,6 +328,7 @@ const publicPaths = new Set([
   "health",
   "auth.registerTenant",
   "auth.login",
+  "auth.mfa.verify",
   "auth.refresh",
   "auth.verifyEmail",
   "auth.requestPasswordReset",

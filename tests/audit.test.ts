@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlStateOf } from "../db/errors.js";
 import { auditEvents } from "../db/schema.js";
 import { withTenant } from "../db/tenant.js";
-import { codeOf, createTestApp, password, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { codeOf, createTestApp, password, signedIn, type TenantHandle, type TestApp } from "./helpers/app.js";
 
 let t: TestApp;
 let a: TenantHandle;
@@ -41,7 +41,9 @@ describe("audit trail", () => {
     const project = await a.client.projects.create.mutate({ name: "Audited" });
     const task = await a.client.tasks.create.mutate({ projectId: project.id, title: "t" });
     const invite = await a.client.members.invite.mutate({ email: "aud@example.com", role: "member" });
-    const spare = await t.client().auth.login.mutate({ tenantSlug: a.slug, email: a.session.user.email, password });
+    const spare = signedIn(
+      await t.client().auth.login.mutate({ tenantSlug: a.slug, email: a.session.user.email, password }),
+    );
     const mutations: [string, () => Promise<unknown>][] = [
       ["project.created", () => a.client.projects.create.mutate({ name: "More" })],
       ["project.updated", () => a.client.projects.update.mutate({ id: project.id, name: "Renamed" })],

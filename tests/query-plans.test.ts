@@ -14,7 +14,7 @@
 import postgres, { type Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tenantTables as schemaTenantTables } from "../db/schema-rules.js";
-import { createTestApp, type TenantHandle, type TestApp } from "./helpers/app.js";
+import { createTestApp, signedIn, type TenantHandle, type TestApp } from "./helpers/app.js";
 import { openTestDatabase, type TestDatabase } from "./helpers/db.js";
 import { testEngine, urlFor } from "./helpers/engine.js";
 
@@ -139,11 +139,13 @@ describe.runIf(testEngine === "postgres")("query plans of every tenant-scoped st
     const audit = await api.audit.list.query({ limit: 2 });
     if (audit.nextCursor) await api.audit.list.query({ limit: 2, cursor: audit.nextCursor });
     await api.members.remove.mutate({ userId: admin.userId });
-    const again = await t.client().auth.login.mutate({
-      tenantSlug: a.slug,
-      email: `owner@${a.slug}.test`,
-      password: "correct horse battery staple",
-    });
+    const again = signedIn(
+      await t.client().auth.login.mutate({
+        tenantSlug: a.slug,
+        email: `owner@${a.slug}.test`,
+        password: "correct horse battery staple",
+      }),
+    );
     const refreshed = await t.client().auth.refresh.mutate({ refreshToken: again.refreshToken });
     await t.client(refreshed).auth.logout.mutate({ refreshToken: refreshed.refreshToken });
     await t.client(member.session).auth.logout.mutate({});

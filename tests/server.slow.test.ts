@@ -6,6 +6,7 @@ import { EventSource } from "eventsource";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { createBulkheadClient } from "../client/src/index.js";
+import { signedIn } from "./helpers/app.js";
 import { adminUrl, testEngine, urlFor } from "./helpers/engine.js";
 import { startServer, testPort, waitForOutput, waitUntilReady } from "./helpers/server.js";
 
@@ -81,11 +82,13 @@ describe.runIf(testEngine === "pglite")("the Node server on PGlite", () => {
         const second = startServer(env, testPort());
         expect(await waitUntilReady(second)).toBe(true);
         const again = createBulkheadClient({ url: `${second.url}/trpc` });
-        const session = await again.auth.login.mutate({
-          tenantSlug: "persisted",
-          email: "ops@example.com",
-          password: "correct horse battery staple",
-        });
+        const session = signedIn(
+          await again.auth.login.mutate({
+            tenantSlug: "persisted",
+            email: "ops@example.com",
+            password: "correct horse battery staple",
+          }),
+        );
         expect(session.tenant.slug).toBe("persisted");
 
         // A live stream never ends by itself: SIGTERM cuts it (its client would reconnect to

@@ -27,7 +27,10 @@ import type { AppRouter } from "../../server/routers/_app.js";
 export type { AppRouter };
 export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
-export type Session = RouterOutputs["auth"]["login"];
+/** A session as login, registration, an accepted invitation, a second factor or a refresh returns it. */
+export type Session = RouterOutputs["auth"]["refresh"];
+/** What `auth.login` answers a member with a second factor: answer it with `auth.mfa.verify`. */
+export type MfaChallenge = Extract<RouterOutputs["auth"]["login"], { mfaRequired: true }>;
 
 /** The tokens the client holds; a full `Session` fits. In cookie mode there is no refresh token. */
 export interface SessionTokens {
@@ -85,10 +88,17 @@ export type EventSourceConstructor = new (
 export type BulkheadClient = TRPCClient<AppRouter>;
 
 /** Paths whose result is a new session the client adopts. */
-const sessionPaths = new Set(["auth.login", "auth.registerTenant", "auth.acceptInvite", "auth.refresh"]);
+const sessionPaths = new Set([
+  "auth.login",
+  "auth.mfa.verify",
+  "auth.registerTenant",
+  "auth.acceptInvite",
+  "auth.refresh",
+]);
 /** Paths that must not trigger a refresh-and-retry (they start sessions, or need none). */
 const noRetryPaths = new Set([
   "auth.login",
+  "auth.mfa.verify",
   "auth.registerTenant",
   "auth.acceptInvite",
   "auth.refresh",

@@ -5,6 +5,7 @@ import { enterTenant, tenantIdForSlug, withoutTenant, withTenant } from "../../d
 import type { Context } from "../context.js";
 import { unauthorized } from "../errors.js";
 import { emailField, lineField } from "../validation.js";
+import { challengeIfEnrolled, type MfaChallenge } from "./mfa.js";
 import { tooMany } from "./refusals.js";
 import { startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
@@ -17,7 +18,7 @@ export const loginInput = z.object({
 });
 
 /** Signs a member in: the attempt is throttled before the password is hashed (docs/security.md). */
-export async function login(ctx: Context, input: z.infer<typeof loginInput>): Promise<Session> {
+export async function login(ctx: Context, input: z.infer<typeof loginInput>): Promise<Session | MfaChallenge> {
   const db = ctx.database.db;
   const throttle = await loginThrottle(ctx.config.login, input.tenantSlug, input.email, ctx.clientAddress);
 
@@ -50,6 +51,9 @@ export async function login(ctx: Context, input: z.infer<typeof loginInput>): Pr
     who,
     async (tx, role) => {
       if (!role) throw unauthorized();
+      // A member with a second factor gets a challenge to answer (auth.mfa.verify), not a session.
+      const challenge = await challengeIfEnrolled(tx, ctx, who);
+      if (challenge) return challenge;
       return startSession(tx, ctx, who, { action: "auth.login", targetType: "user", targetId: who.userId });
     },
     { statementTimeoutMs: ctx.config.statementTimeoutMs },

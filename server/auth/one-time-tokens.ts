@@ -1,20 +1,21 @@
 /**
- * Single-use, expiring tokens held for a user (password resets, email verifications): made as
+ * Single-use, expiring tokens held for a user (password resets, email verifications, second-factor
+ * challenges): made as
  * `bh<kind>_<tenant>_<secret>`, stored only as a SHA-256, and spent atomically — of two
  * requests with one token, one gets the user.
  */
 import { and, eq, gt, isNull } from "drizzle-orm";
-import type { emailVerifications, passwordResets } from "../../db/schema.js";
+import type { emailVerifications, mfaChallenges, passwordResets } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { makeOpaqueToken, sha256Hex } from "./tokens.js";
 
-export type OneTimeTokenTable = typeof passwordResets | typeof emailVerifications;
+export type OneTimeTokenTable = typeof passwordResets | typeof emailVerifications | typeof mfaChallenges;
 
 /** Stores a new token for `who`, valid for `ttlMs`; returns it and its row's id. */
 export async function issueOneTimeToken(
   tx: Tx,
   table: OneTimeTokenTable,
-  kind: "pr" | "ev",
+  kind: "pr" | "ev" | "mc",
   who: { tenantId: string; userId: string },
   expiresAt: Date,
 ): Promise<{ token: string; id: string | null }> {

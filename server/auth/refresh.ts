@@ -3,6 +3,7 @@ import { enterTenant, withTenant } from "../../db/tenant.js";
 import type { Context } from "../context.js";
 import { unauthorized } from "../errors.js";
 import { lineField } from "../validation.js";
+import { sessionMayContinue } from "./mfa.js";
 import { revokeFamily, spendRefreshToken, startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
 import { parseOpaqueToken } from "./tokens.js";
@@ -39,6 +40,11 @@ export async function refresh(ctx: Context, input: z.infer<typeof refreshInput>)
       },
     );
     if (!role) return null;
+    // A workspace that now requires a second factor ends a session that never proved the member's.
+    if (!(await sessionMayContinue(tx, { tenantId, userId: outcome.userId }, outcome.origin))) {
+      await revokeFamily(tx, { tenantId, userId: outcome.userId }, outcome.familyId, now);
+      return null;
+    }
     return startSession(
       tx,
       ctx,

@@ -22,6 +22,8 @@ export interface SessionOrigin {
   sessionCreatedAt: Date;
   userAgent: string | null;
   clientAddress: string | null;
+  /** When the session proved a second factor; null if it never did (a workspace may require it). */
+  secondFactorAt: Date | null;
 }
 
 /**
@@ -83,6 +85,8 @@ interface SessionOwner {
   refreshToken?: { token: string; stored: boolean };
   /** A continued session's origin; a new session begins now, from this request. */
   origin?: SessionOrigin;
+  /** A new session that proved a second factor (`auth.mfa.verify`). */
+  secondFactor?: boolean;
 }
 
 /**
@@ -109,7 +113,11 @@ async function issueSession(tx: Tx, deps: SessionDeps, who: SessionOwner): Promi
       tokenHash: await sha256Hex(refreshToken),
       expiresAt: new Date(now.getTime() + deps.config.refreshTokenTtlDays * 86_400_000),
       // A new session begins with this token (both default to the transaction's now()).
-      ...(who.origin ?? { userAgent: deps.userAgent, clientAddress: deps.clientAddress }),
+      ...(who.origin ?? {
+        userAgent: deps.userAgent,
+        clientAddress: deps.clientAddress,
+        secondFactorAt: who.secondFactor ? now : null,
+      }),
     });
   }
   const access = await deps.tokens.signAccess({ userId: who.userId, tenantId: who.tenantId, sessionId: familyId });
@@ -120,6 +128,7 @@ const originColumns = {
   sessionCreatedAt: refreshTokens.sessionCreatedAt,
   userAgent: refreshTokens.userAgent,
   clientAddress: refreshTokens.clientAddress,
+  secondFactorAt: refreshTokens.secondFactorAt,
 };
 
 export type RefreshOutcome =
@@ -201,12 +210,12 @@ export async function spendRefreshToken(
       );
     const child = live && children[hashes.indexOf(live.tokenHash)];
     if (child) {
-      const { sessionCreatedAt, userAgent, clientAddress } = known;
+      const { sessionCreatedAt, userAgent, clientAddress, secondFactorAt } = known;
       return {
         kind: "repeated",
         userId: known.userId,
         familyId: known.familyId,
-        origin: { sessionCreatedAt, userAgent, clientAddress },
+        origin: { sessionCreatedAt, userAgent, clientAddress, secondFactorAt },
         child: { token: child, stored: true },
       };
     }
@@ -272,4 +281,23 @@ export async function revokeSessions(
   // Wakes the tenant's live streams at commit: one of an ended session reads, and ends, at once.
   if (ended.length > 0) await tx.execute(sql`select pg_notify(${eventsChannel}, ${who.tenantId}::text)`);
   return new Set(ended).size;
+}
+
+/** Records that a live session just proved a second factor (an enrollment confirmed in it). */
+export async function markSecondFactor(
+  tx: Tx,
+  who: { tenantId: string; userId: string; sessionId: string },
+  now: Date,
+): Promise<void> {
+  await tx
+    .update(refreshTokens)
+    .set({ secondFactorAt: now })
+    .where(
+      and(
+        eq(refreshTokens.tenantId, who.tenantId),
+        eq(refreshTokens.userId, who.userId),
+        eq(refreshTokens.familyId, who.sessionId),
+        isNull(refreshTokens.revokedAt),
+      ),
+    );
 }

@@ -15,6 +15,7 @@ export const tenantColumns = {
   slug: tenants.slug,
   name: tenants.name,
   requireVerifiedEmail: tenants.requireVerifiedEmail,
+  requireMfa: tenants.requireMfa,
   deletionDueAt: tenants.deletionDueAt,
   createdAt: tenants.createdAt,
 };
@@ -33,6 +34,8 @@ export interface Tenant {
   slug: string;
   name: string;
   requireVerifiedEmail: boolean;
+  /** Members must sign in with a second factor (`tenant.update`, owner). */
+  requireMfa: boolean;
   /** Set while a deletion is scheduled: when the erase may begin. */
   deletionDueAt: Date | null;
   createdAt: Date;

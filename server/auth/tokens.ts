@@ -212,14 +212,14 @@ export async function sha256Hex(value: string): Promise<string> {
  * `<prefix>_<tenant uuid>_<secret>`. The prefix keeps kinds apart (a refresh token is never an
  * invitation).
  */
-export type OpaqueKind = "rt" | "inv" | "pr" | "ev";
+export type OpaqueKind = "rt" | "inv" | "pr" | "ev" | "mc";
 
 export function makeOpaqueToken(kind: OpaqueKind, tenantId: string): string {
   return `bh${kind}_${tenantId}_${randomSecret()}`;
 }
 
 const opaquePattern =
-  /^bh(rt|inv|pr|ev)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+  /^bh(rt|inv|pr|ev|mc)_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 /** Splits an opaque token, or returns null when it is not one of `kind`. */
 export function parseOpaqueToken(kind: OpaqueKind, token: string): { tenantId: string } | null {

@@ -144,3 +144,24 @@ export function webhookDisabledMail(
     { label: "Open the Webhooks page", link },
   );
 }
+
+/** A second factor changed: a recovery code was used, or an admin reset the member's factors. */
+export function secondFactorMail(
+  config: AppConfig["mail"],
+  to: { email: string; name: string },
+  workspace: string,
+  what: { kind: "recovery_code_used"; left: number } | { kind: "reset"; by: string },
+): Mail {
+  const lines =
+    what.kind === "recovery_code_used"
+      ? [
+          `a recovery code was just used to sign in to your account in the ${shown(workspace)} workspace; ${what.left} of your recovery codes are left.`,
+          "If it was not you, change your password and set up two-factor sign-in again now, and tell your workspace's admins.",
+        ]
+      : [
+          `${shown(what.by)}, an admin of the ${shown(workspace)} workspace, reset the two-factor sign-in of your account. You will be asked to set it up again.`,
+          "If you did not ask for this, tell your workspace's owner.",
+        ];
+  const subject = what.kind === "recovery_code_used" ? "A recovery code was used" : "Your two-factor sign-in was reset";
+  return compose(config, to.email, subject, [`Hello ${shown(to.name)},`, ...lines]);
+}

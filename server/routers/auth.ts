@@ -5,6 +5,16 @@ import { audit } from "../audit.js";
 import { acceptInvite, acceptInviteInput } from "../auth/invitation.js";
 import { login, loginInput } from "../auth/login.js";
 import {
+  confirmTotp,
+  disableInput,
+  disableTotp,
+  enrollTotp,
+  mfaStatus,
+  totpCodeField,
+  verifyInput,
+  verifySecondFactor,
+} from "../auth/mfa.js";
+import {
   changePassword,
   changePasswordInput,
   requestPasswordReset,
@@ -31,14 +41,38 @@ const sessionProcedure = publicProcedure.use(({ ctx, next }) => {
   return next();
 });
 
+/** What a member a workspace's second-factor policy holds may still call (`Meta.mfaEnrollment`). */
+const enrolling = { mfaEnrollment: true };
+
 export const authRouter = router({
   registerTenant: sessionProcedure
     .input(registrationInput)
     .mutation(async ({ ctx, input }) => ctx.browser.deliver(await registerTenant(ctx, input))),
 
-  login: sessionProcedure
-    .input(loginInput)
-    .mutation(async ({ ctx, input }) => ctx.browser.deliver(await login(ctx, input))),
+  /** A session, or `{ mfaRequired, challenge, methods }` for a member with a second factor. */
+  login: sessionProcedure.input(loginInput).mutation(async ({ ctx, input }) => {
+    const result = await login(ctx, input);
+    return "mfaRequired" in result ? result : ctx.browser.deliver(result);
+  }),
+
+  /** Two-factor sign-in (server/auth/mfa.ts). */
+  mfa: router({
+    /** Answers a login's challenge with a TOTP code or a recovery code: the session. */
+    verify: sessionProcedure
+      .input(verifyInput)
+      .mutation(async ({ ctx, input }) => ctx.browser.deliver(await verifySecondFactor(ctx, input))),
+    status: tenantProcedure.meta(enrolling).query(({ ctx }) => mfaStatus(ctx)),
+    totp: router({
+      /** A new TOTP key to scan (`uri`) or type (`secret`); it counts once `confirm` gets a code. */
+      enroll: tenantProcedure.meta(enrolling).mutation(({ ctx }) => enrollTotp(ctx)),
+      /** Turns the factor on; returns ten single-use recovery codes, shown this once. */
+      confirm: tenantProcedure
+        .meta(enrolling)
+        .input(z.object({ code: totpCodeField }))
+        .mutation(({ ctx, input }) => confirmTotp(ctx, input.code)),
+      disable: signedInProcedure.input(disableInput).mutation(({ ctx, input }) => disableTotp(ctx, ctx.member, input)),
+    }),
+  }),
 
   refresh: publicProcedure
     .input(refreshInput)
@@ -49,6 +83,7 @@ export const authRouter = router({
    * the cookie); with neither, every session of the caller.
    */
   logout: tenantProcedure
+    .meta(enrolling)
     .input(
       z.object({ refreshToken: lineField().min(1).max(200).optional(), everywhere: z.boolean().optional() }).optional(),
     )
@@ -102,7 +137,7 @@ export const authRouter = router({
     }),
   }),
 
-  me: tenantProcedure.query(async ({ ctx }) => {
+  me: tenantProcedure.meta(enrolling).query(async ({ ctx }) => {
     const [user] = await ctx.db
       .select(memberColumns)
       .from(users)

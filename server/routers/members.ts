@@ -1,13 +1,16 @@
 import { TRPCError } from "@trpc/server";
 import { and, eq, gt, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { invitations, tasks, users } from "../../db/schema.js";
+import { invitations, tasks, tenants, users } from "../../db/schema.js";
 import type { Tx } from "../../db/types.js";
 import { audit, auditEach } from "../audit.js";
+import { removeFactors } from "../auth/mfa.js";
 import { revokeSessions } from "../auth/sessions.js";
 import { memberColumns } from "../auth/shapes.js";
 import { makeOpaqueToken, sha256Hex } from "../auth/tokens.js";
 import { notFound } from "../errors.js";
+import { secondFactorMail } from "../mail/messages.js";
+import { enqueueMail } from "../mail/outbox.js";
 import { forKeys } from "../outputs.js";
 import { afterCursor, newestFirst, pageInput, toPage } from "../pagination.js";
 import { hasRole } from "../roles.js";
@@ -158,6 +161,39 @@ export const membersRouter = router({
     const sessions = await revokeSessions(ctx.db, { tenantId, userId: input.userId }, ctx.clock.now());
     await audit(ctx, { action: "member.signed_out", targetType: "user", targetId: input.userId });
     return { ok: true as const, sessions };
+  }),
+
+  /**
+   * Resets a member's second factors (a lost phone): their TOTP and recovery codes are deleted,
+   * they are told by mail, and they set up a factor again (held at that if the workspace requires
+   * one). Never one's own: that is `auth.mfa.totp.disable`, with a code. Only an owner resets an owner.
+   */
+  resetMfa: adminProcedure.input(z.object({ userId: idField })).mutation(async ({ ctx, input }) => {
+    const { tenantId, userId, role } = ctx.member;
+    if (input.userId === userId) {
+      throw new TRPCError({
+        code: "FORBIDDEN",
+        message: "You cannot reset your own two-factor sign-in: turn it off from your account with a code",
+      });
+    }
+    const [target] = await ctx.db
+      .select({ email: users.email, name: users.name, role: users.role, workspace: tenants.name })
+      .from(users)
+      .innerJoin(tenants, eq(tenants.id, users.tenantId))
+      .where(and(eq(users.tenantId, tenantId), eq(users.id, input.userId)));
+    if (!target) throw notFound("Member");
+    if (target.role === "owner" && !hasRole(role, "owner")) {
+      throw new TRPCError({ code: "FORBIDDEN", message: "Only an owner can reset an owner's two-factor sign-in" });
+    }
+    const [admin] = await ctx.db
+      .select({ name: users.name })
+      .from(users)
+      .where(and(eq(users.tenantId, tenantId), eq(users.id, userId)));
+    await removeFactors(ctx.db, { tenantId, userId: input.userId });
+    const what = { kind: "reset", by: admin?.name ?? "An admin" } as const;
+    await enqueueMail(ctx.db, tenantId, secondFactorMail(ctx.config.mail, target, target.workspace, what));
+    await audit(ctx, { action: "member.mfa_reset", targetType: "user", targetId: input.userId });
+    return { ok: true as const };
   }),
 
   remove: adminProcedure.input(z.object({ userId: idField })).mutation(async ({ ctx, input }) => {

@@ -1,13 +1,16 @@
-import { eq, sql } from "drizzle-orm";
+import { TRPCError } from "@trpc/server";
+import { and, eq, isNotNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { tenants } from "../../db/schema.js";
+import { refreshTokens, tenants } from "../../db/schema.js";
+import type { Tx } from "../../db/types.js";
 import { audit } from "../audit.js";
 import { tenantColumns } from "../auth/shapes.js";
 import { notFound } from "../errors.js";
 import { forKeys } from "../outputs.js";
+import { hasRole } from "../roles.js";
 import { cancelDeletion, scheduleDeletion, scheduleDeletionInput } from "../tenant/deletion.js";
 import { exportTicketSeconds } from "../tenant/export-route.js";
-import { adminProcedure, ownerProcedure, router, signedInProcedure, tenantProcedure } from "../trpc.js";
+import { adminProcedure, type Member, ownerProcedure, router, signedInProcedure, tenantProcedure } from "../trpc.js";
 import { nameField } from "../validation.js";
 
 export const tenantRouter = router({
@@ -39,21 +42,61 @@ export const tenantRouter = router({
   /** Calls a scheduled deletion off (owner; before its date). */
   cancelDeletion: signedInProcedure.mutation(({ ctx }) => cancelDeletion(ctx, ctx.member)),
 
-  /** The name, and whether members must verify their email before they change anything. */
+  /**
+   * The name, whether members must verify their email before they change anything, and (owner
+   * only) whether they must sign in with a second factor.
+   */
   update: adminProcedure
-    .input(z.object({ name: nameField.optional(), requireVerifiedEmail: z.boolean().optional() }))
+    .input(
+      z.object({
+        name: nameField.optional(),
+        requireVerifiedEmail: z.boolean().optional(),
+        requireMfa: z.boolean().optional(),
+      }),
+    )
     .mutation(async ({ ctx, input }) => {
+      if (input.requireMfa !== undefined) await assertMayRequireMfa(ctx, input.requireMfa);
       const [tenant] = await ctx.db
         .update(tenants)
         .set({
           ...(input.name !== undefined ? { name: input.name } : {}),
           ...(input.requireVerifiedEmail !== undefined ? { requireVerifiedEmail: input.requireVerifiedEmail } : {}),
+          ...(input.requireMfa !== undefined ? { requireMfa: input.requireMfa } : {}),
           updatedAt: sql`now()`,
         })
         .where(eq(tenants.id, ctx.member.tenantId))
         .returning(tenantColumns);
       if (!tenant) throw notFound("Tenant");
-      await audit(ctx, { action: "tenant.updated", targetType: "tenant", targetId: tenant.id });
+      const policy = input.requireMfa === undefined ? "updated" : input.requireMfa ? "mfa_required" : "mfa_optional";
+      await audit(ctx, { action: `tenant.${policy}`, targetType: "tenant", targetId: tenant.id });
       return tenant;
     }),
 });
+
+/**
+ * The second-factor policy is the owner's, and an owner turns it on only from a session that
+ * proved their own factor: otherwise the next request would hold them out of their workspace.
+ */
+async function assertMayRequireMfa(ctx: { db: Tx; member: Member }, on: boolean) {
+  if (!hasRole(ctx.member.role, "owner")) {
+    throw new TRPCError({ code: "FORBIDDEN", message: "Only an owner can change the two-factor policy" });
+  }
+  if (!on) return;
+  const [proved] = await ctx.db
+    .select({ at: refreshTokens.secondFactorAt })
+    .from(refreshTokens)
+    .where(
+      and(
+        eq(refreshTokens.tenantId, ctx.member.tenantId),
+        eq(refreshTokens.familyId, ctx.member.sessionId),
+        isNotNull(refreshTokens.secondFactorAt),
+      ),
+    )
+    .limit(1);
+  if (!proved) {
+    throw new TRPCError({
+      code: "PRECONDITION_FAILED",
+      message: "Set up two-factor sign-in yourself, and sign in with it, before requiring it of everyone",
+    });
+  }
+}

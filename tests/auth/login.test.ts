@@ -7,6 +7,7 @@ import {
   createTestApp,
   fastHasher,
   password,
+  signedIn,
   type TenantHandle,
   type TestApp,
 } from "../helpers/app.js";
@@ -102,11 +103,13 @@ describe("registration", () => {
 
 describe("login", () => {
   it("signs in with slug, email (any case) and password", async () => {
-    const session = await t.client().auth.login.mutate({
-      tenantSlug: a.slug,
-      email: a.session.user.email.toUpperCase(),
-      password,
-    });
+    const session = signedIn(
+      await t.client().auth.login.mutate({
+        tenantSlug: a.slug,
+        email: a.session.user.email.toUpperCase(),
+        password,
+      }),
+    );
     expect(session.user.id).toBe(a.userId);
     expect(session.tenant.slug).toBe(a.slug);
   });

@@ -8,7 +8,15 @@ import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvents, outbox } from "../../db/schema.js";
 import { resetRequestFloorMs } from "../../server/auth/passwords.js";
-import { CountingHasher, codeOf, createTestApp, password, type TenantHandle, type TestApp } from "../helpers/app.js";
+import {
+  CountingHasher,
+  codeOf,
+  createTestApp,
+  password,
+  signedIn,
+  type TenantHandle,
+  type TestApp,
+} from "../helpers/app.js";
 import { linkToken, startSmtpServer } from "../helpers/mail.js";
 
 let t: TestApp;
@@ -102,7 +110,9 @@ describe("password reset", () => {
 
   it("ends every session of the user: old access and refresh tokens fail on the next request", async () => {
     const c = await t.registerTenant("Compromised");
-    const other = await t.client().auth.login.mutate({ tenantSlug: c.slug, email: c.session.user.email, password });
+    const other = signedIn(
+      await t.client().auth.login.mutate({ tenantSlug: c.slug, email: c.session.user.email, password }),
+    );
     const token = await resetToken(c);
     await t.client().auth.resetPassword.mutate({ token, newPassword });
     for (const session of [c.session, other]) {
@@ -182,7 +192,9 @@ describe("password reset", () => {
 describe("password change", () => {
   it("needs the current password, ends every other session, keeps this one, and mails the user", async () => {
     const c = await t.registerTenant("Changer");
-    const other = await t.client().auth.login.mutate({ tenantSlug: c.slug, email: c.session.user.email, password });
+    const other = signedIn(
+      await t.client().auth.login.mutate({ tenantSlug: c.slug, email: c.session.user.email, password }),
+    );
     expect(
       await codeOf(c.client.auth.changePassword.mutate({ currentPassword: "not my password at all", newPassword })),
     ).toBe("BAD_REQUEST");

@@ -6,7 +6,7 @@
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditEvents } from "../../db/schema.js";
-import { codeOf, createTestApp, password, type TenantHandle, type TestApp } from "../helpers/app.js";
+import { codeOf, createTestApp, password, signedIn, type TenantHandle, type TestApp } from "../helpers/app.js";
 
 let t: TestApp;
 let other: TenantHandle;
@@ -22,9 +22,9 @@ const phone = { "user-agent": "Mozilla/5.0 (iPhone) Mobile Safari\u0007" };
 
 async function twoSessions(name: string) {
   const c = await t.registerTenant(name);
-  const second = await t
-    .client(null, phone)
-    .auth.login.mutate({ tenantSlug: c.slug, email: c.session.user.email, password });
+  const second = signedIn(
+    await t.client(null, phone).auth.login.mutate({ tenantSlug: c.slug, email: c.session.user.email, password }),
+  );
   return { c, second };
 }
 

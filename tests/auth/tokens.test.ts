@@ -5,6 +5,7 @@ import {
   createTestApp,
   createTwoTenants,
   sessionOf,
+  signedIn,
   type TenantHandle,
   type TestApp,
   testSecret,
@@ -177,11 +178,13 @@ describe("refresh tokens", () => {
 
   it("logout revokes one session, or all of the caller's", async () => {
     const c = await t.registerTenant("Leaving");
-    const other = await t.client().auth.login.mutate({
-      tenantSlug: c.slug,
-      email: c.session.user.email,
-      password: "correct horse battery staple",
-    });
+    const other = signedIn(
+      await t.client().auth.login.mutate({
+        tenantSlug: c.slug,
+        email: c.session.user.email,
+        password: "correct horse battery staple",
+      }),
+    );
     await t.client(c.session).auth.logout.mutate({ refreshToken: c.session.refreshToken });
     expect(await codeOf(t.client().auth.refresh.mutate({ refreshToken: c.session.refreshToken }))).toBe("UNAUTHORIZED");
     const renewed = await t.client().auth.refresh.mutate({ refreshToken: other.refreshToken });

@@ -7,7 +7,15 @@ import { and, eq, isNull } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBulkheadClient } from "../../client/src/index.js";
 import { refreshTokens } from "../../db/schema.js";
-import { codeOf, createTestApp, password, type TenantHandle, type TestApp } from "../helpers/app.js";
+import {
+  codeOf,
+  createTestApp,
+  password,
+  signedIn,
+  type TenantHandle,
+  type TestApp,
+  testEncryptionKey,
+} from "../helpers/app.js";
 
 const allowed = "https://app.bulkhead.test";
 const foreign = "https://evil.example";
@@ -145,7 +153,7 @@ describe("cookie mode", () => {
 
     const production = await createTestApp({
       db: t.db,
-      env: { NODE_ENV: "production", CORS_ORIGINS: "http://localhost:5173" },
+      env: { NODE_ENV: "production", CORS_ORIGINS: "http://localhost:5173", ENCRYPTION_KEY: testEncryptionKey },
     });
     const response = await production.app.request("http://localhost:3000/trpc/auth.login", {
       method: "POST",
@@ -310,7 +318,9 @@ describe("@bulkhead/client in cookie mode", () => {
       fetch: browserFetch,
       onSession: (s) => seen.push(s),
     });
-    const session = await first.auth.login.mutate({ tenantSlug: a.slug, email: a.session.user.email, password });
+    const session = signedIn(
+      await first.auth.login.mutate({ tenantSlug: a.slug, email: a.session.user.email, password }),
+    );
     expect(session.refreshToken).toBeUndefined();
     expect(seen).toEqual([{ accessToken: session.accessToken }]);
     expect(jar.size).toBe(1);

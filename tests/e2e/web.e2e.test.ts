@@ -16,6 +16,7 @@ import { type Browser, type BrowserContext, chromium, type Locator, type Page } 
 import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { linkToken, parseMail } from "../helpers/mail.js";
+import { codeFor } from "../helpers/mfa.js";
 import { type ServerProcess, startServer, testPort, waitUntilReady } from "../helpers/server.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -434,6 +435,85 @@ describe("the web app in Chromium", () => {
     await expect.poll(() => aPage.getByRole("alert").textContent()).toMatch(/credentials did not work/);
     await shot(aPage, "08-sign-in");
     await a.close();
+  });
+});
+
+describe("two-factor sign-in in the web app", () => {
+  const run = Date.now().toString(36);
+  const slug = `twofa-${run}`;
+
+  /** Reads the key off the page, as a person would type it into their app, and enters a code. */
+  async function setUpTotp(page: Page) {
+    await page.getByRole("button", { name: "Set up two-factor sign-in" }).click();
+    await shown(page.getByTestId("totp-qr"));
+    const secret = await page.getByTestId("totp-secret").inputValue();
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    return secret;
+  }
+
+  it("sets up TOTP from the account page, signs in with a code, and holds a member at set-up under the policy", async () => {
+    const owner = await newContext();
+    const page = await owner.newPage();
+    await signUp(page, "Two Factor Inc", slug, "Tess", "tess@twofa.test");
+    await page.getByRole("button", { name: "Create workspace" }).click();
+    await expect.poll(() => page.getByTestId("workspace-name").textContent()).toBe("Two Factor Inc");
+
+    await page.getByTestId("signed-in-as").click();
+    const secret = await setUpTotp(page);
+    await shot(page, "14-two-factor-setup");
+    await page.getByLabel("Code from your app").fill(codeFor(secret, new Date()));
+    await page.getByRole("button", { name: "Turn on" }).click();
+    const codes = page.getByTestId("recovery-codes").locator("li");
+    await expect.poll(() => codes.count()).toBe(10);
+    await shot(page, "15-recovery-codes");
+    await page.getByRole("button", { name: "I have saved them" }).click();
+    await shown(page.getByTestId("mfa-on"));
+
+    // Signed out, the password alone is not enough: a code of the next step signs in.
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await shown(page.getByRole("heading", { name: "Sign in" }));
+    await page.getByLabel("Workspace").fill(slug);
+    await page.getByLabel("Email").fill("tess@twofa.test");
+    await page.getByLabel("Password").fill(password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await shown(page.getByRole("heading", { name: "Two-factor sign-in" }));
+    await page.getByLabel("Code").fill("000000");
+    await page.getByRole("button", { name: "Verify" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/did not work/);
+    await page.getByLabel("Code").fill(codeFor(secret, new Date(), 1));
+    await shot(page, "16-two-factor-sign-in");
+    await page.getByRole("button", { name: "Verify" }).click();
+    await expect.poll(() => page.getByTestId("workspace-name").textContent()).toBe("Two Factor Inc");
+
+    // A member without a factor, then the owner's policy: the member is held at setting one up.
+    await page.getByRole("link", { name: "Members" }).click();
+    const form = page.locator("form").filter({ has: page.getByRole("button", { name: "Create invitation" }) });
+    await form.getByLabel("Email").fill("mo@twofa.test");
+    await form.getByRole("button", { name: "Create invitation" }).click();
+    await shown(page.getByRole("status").filter({ hasText: "mo@twofa.test" }));
+    const link = await page.getByLabel("Invitation link").inputValue();
+    const member = await newContext();
+    const memberPage = await member.newPage();
+    await memberPage.goto(link);
+    await memberPage.getByLabel("Your name").fill("Mo");
+    await memberPage.getByLabel("Password").fill(password);
+    await memberPage.getByRole("button", { name: "Accept invitation" }).click();
+    await expect.poll(() => memberPage.getByTestId("workspace-name").textContent()).toBe("Two Factor Inc");
+
+    await page.getByTestId("require-mfa").click();
+    await expect.poll(() => page.getByTestId("require-mfa").isChecked()).toBe(true);
+    await shot(page, "17-two-factor-policy");
+    await memberPage.reload();
+    await shown(memberPage.getByTestId("mfa-required"));
+    await shot(memberPage, "18-two-factor-required");
+    const memberSecret = await setUpTotp(memberPage);
+    await memberPage.getByLabel("Code from your app").fill(codeFor(memberSecret, new Date()));
+    await memberPage.getByRole("button", { name: "Turn on" }).click();
+    await shown(memberPage.getByTestId("recovery-codes"));
+    await memberPage.getByRole("button", { name: "I have saved them" }).click();
+    await expect.poll(() => memberPage.getByTestId("mfa-required").count()).toBe(0);
+    await owner.close();
+    await member.close();
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import worker, { isolateState } from "../../server/worker.js";
-import { testSecret } from "../helpers/app.js";
+import { testEncryptionKey, testSecret } from "../helpers/app.js";
 import { openTestDatabase, type TestDatabase } from "../helpers/db.js";
 
 let db: TestDatabase;
@@ -18,7 +18,13 @@ const pending: Promise<unknown>[] = [];
 const ctx = { waitUntil: (p: Promise<unknown>) => pending.push(p), passThroughOnException: () => {}, props: {} };
 
 async function call(path: string, init: RequestInit = {}) {
-  const env = { DATABASE_URL: db.url ?? "", JWT_SECRET: testSecret, NODE_ENV: "production", DATABASE_PREPARE: "false" };
+  const env = {
+    DATABASE_URL: db.url ?? "",
+    JWT_SECRET: testSecret,
+    ENCRYPTION_KEY: testEncryptionKey,
+    NODE_ENV: "production",
+    DATABASE_PREPARE: "false",
+  };
   const response = await worker.fetch(new Request(`http://worker.test/trpc/${path}`, init), env, ctx as never);
   await Promise.all(pending.splice(0));
   return response;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BulkheadClient, createBulkheadClient, errorCode } from "../../client/src/index.js";
 import { rowsOf } from "../../db/types.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
-import { createTestApp, type TestApp, testSecret } from "../helpers/app.js";
+import { createTestApp, signedIn, type TestApp, testEncryptionKey, testSecret } from "../helpers/app.js";
 import { openTestDatabase, type TestDatabase } from "../helpers/db.js";
 
 const password = "a password for both runtimes";
@@ -39,6 +39,7 @@ beforeAll(async () => {
     bindings: {
       DATABASE_URL: db.url ?? "",
       JWT_SECRET: testSecret,
+      ENCRYPTION_KEY: testEncryptionKey,
       NODE_ENV: "production",
       DATABASE_PREPARE: "false",
       REFRESH_TOKEN_REUSE_SECONDS: "1",
@@ -66,11 +67,13 @@ describe("the Worker in workerd (Miniflare)", () => {
     expect(session.user.role).toBe("owner");
 
     const loginStarted = performance.now();
-    const login = await worker().auth.login.mutate({
-      tenantSlug: `edge-a-${suffix}`,
-      email: session.user.email,
-      password,
-    });
+    const login = signedIn(
+      await worker().auth.login.mutate({
+        tenantSlug: `edge-a-${suffix}`,
+        email: session.user.email,
+        password,
+      }),
+    );
     const loginMs = performance.now() - loginStarted;
     expect(login.tenant.id).toBe(session.tenant.id);
     console.log(
@@ -122,17 +125,21 @@ describe("the Worker in workerd (Miniflare)", () => {
   it("a password set through the Node server logs in through the Worker, and the reverse", async () => {
     const suffix = Date.now().toString(36);
     const viaNode = await node.client().auth.registerTenant.mutate(registration(`edge-node-${suffix}`));
-    const atEdge = await worker().auth.login.mutate({
-      tenantSlug: `edge-node-${suffix}`,
-      email: viaNode.user.email,
-      password,
-    });
+    const atEdge = signedIn(
+      await worker().auth.login.mutate({
+        tenantSlug: `edge-node-${suffix}`,
+        email: viaNode.user.email,
+        password,
+      }),
+    );
     expect(atEdge.user.id).toBe(viaNode.user.id);
 
     const viaWorker = await worker().auth.registerTenant.mutate(registration(`edge-worker-${suffix}`));
-    const onNode = await node
-      .client()
-      .auth.login.mutate({ tenantSlug: `edge-worker-${suffix}`, email: viaWorker.user.email, password });
+    const onNode = signedIn(
+      await node
+        .client()
+        .auth.login.mutate({ tenantSlug: `edge-worker-${suffix}`, email: viaWorker.user.email, password }),
+    );
     expect(onNode.user.id).toBe(viaWorker.user.id);
 
     expect(

@@ -17,7 +17,7 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ZodType } from "zod";
 import { appRouter } from "../../server/routers/_app.js";
-import { createTestApp, password, type TenantHandle, type TestApp, testSecret } from "../helpers/app.js";
+import { createTestApp, password, signedIn, type TenantHandle, type TestApp, testSecret } from "../helpers/app.js";
 import { readStream } from "../helpers/events.js";
 import { defOf } from "../helpers/zod.js";
 
@@ -395,9 +395,9 @@ async function send(request: Request_): Promise<Response> {
   }
   const procedure = procedures[request.procedure] as Procedure;
   if (sessionEnders.has(procedure.path) && request.credential === "member") {
-    const throwaway = await t
-      .client()
-      .auth.login.mutate({ tenantSlug: a.slug, email: leaver.session.user.email, password });
+    const throwaway = signedIn(
+      await t.client().auth.login.mutate({ tenantSlug: a.slug, email: leaver.session.user.email, password }),
+    );
     headers.authorization = `Bearer ${throwaway.accessToken}`;
   }
   const payload = JSON.stringify(superjsonBody(request.input, request.meta));

@@ -1,10 +1,17 @@
 import { threadId } from "node:worker_threads";
 import { EventSource } from "eventsource";
-import { type BulkheadClient, createBulkheadClient, type Session, type SessionTokens } from "../../client/src/index.js";
+import {
+  type BulkheadClient,
+  createBulkheadClient,
+  type MfaChallenge,
+  type Session,
+  type SessionTokens,
+} from "../../client/src/index.js";
 import { createApp } from "../../server/app.js";
 import { KeyBudget } from "../../server/auth/api-keys.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
 import { browserSessionOf } from "../../server/auth/browser.js";
+import { Encryption } from "../../server/auth/encryption.js";
 import { TokenService } from "../../server/auth/tokens.js";
 import { type AppConfig, parseConfig, toAppConfig } from "../../server/config.js";
 import { createContextInner } from "../../server/context.js";
@@ -75,13 +82,26 @@ export const uniqueSlug = (prefix = "t") =>
 
 export const password = "correct horse battery staple";
 
+/** An ENCRYPTION_KEY for tests that run as production (which refuses to start without one). */
+export const testEncryptionKey = Buffer.alloc(32, 7).toString("base64");
+
 /** A bearer-mode session: its refresh token is in the body. */
 export type BearerSession = Session & { refreshToken: string };
 
-/** The session of a bearer-mode response; throws if the refresh token is missing. */
-export function bearerSession(session: Session): BearerSession {
+/**
+ * The session of a bearer-mode response; throws if the refresh token is missing, or if a login
+ * answered with a second-factor challenge.
+ */
+export function bearerSession(session: Session | MfaChallenge): BearerSession {
+  if ("mfaRequired" in session) throw new Error("the login asked for a second factor");
   if (typeof session.refreshToken !== "string") throw new Error("a bearer-mode session came without its refresh token");
   return session as BearerSession;
+}
+
+/** A login's session; throws if it asked for a second factor instead. */
+export function signedIn<T extends object>(result: T | MfaChallenge): T {
+  if ("mfaRequired" in result) throw new Error("the login asked for a second factor");
+  return result;
 }
 
 export interface TenantHandle {
@@ -176,6 +196,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
       config: used,
       hasher,
       tokens: new TokenService(used.jwt, clock),
+      encryption: new Encryption(used.encryption, used.jwt.current.secret),
       clock,
       logger,
       dummyPasswordHash: () => hasher.hash("unused"),

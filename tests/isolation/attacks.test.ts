@@ -24,6 +24,7 @@ import {
   createTwoTenants,
   password,
   sessionOf,
+  signedIn,
   type TenantHandle,
   type TestApp,
 } from "../helpers/app.js";
@@ -259,11 +260,13 @@ describe("isolation pitfalls (attacks)", () => {
   it("18. logging out ends the session's unexpired access tokens at once, and only that session's", async () => {
     const member = await t.addMember(a, "member");
     // A second session of the same member, from another login.
-    const other = await t.client().auth.login.mutate({
-      tenantSlug: a.slug,
-      email: member.session.user.email,
-      password,
-    });
+    const other = signedIn(
+      await t.client().auth.login.mutate({
+        tenantSlug: a.slug,
+        email: member.session.user.email,
+        password,
+      }),
+    );
     // Clients holding only the access tokens: no refresh-and-retry to hide the answer.
     const first = t.client({ ...member.session, refreshToken: "rt_none" });
     const second = t.client({ ...other, refreshToken: "rt_none" });

@@ -11,6 +11,7 @@
  *
  * `npm test` probes the `id` of one row per table of A; the slow tier every uuid A's rows hold.
  */
+
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ZodType } from "zod";
@@ -18,8 +19,9 @@ import { eventTypes } from "../../db/schema.js";
 import { tenantTables } from "../../db/schema-rules.js";
 import { rowsOf } from "../../db/types.js";
 import { appRouter } from "../../server/routers/_app.js";
-import { createTestApp, type TenantHandle, type TestApp } from "../helpers/app.js";
+import { createTestApp, password, type TenantHandle, type TestApp } from "../helpers/app.js";
 import { readStream } from "../helpers/events.js";
+import { enrollTotp } from "../helpers/mfa.js";
 import { defOf } from "../helpers/zod.js";
 
 const full = process.env.BULKHEAD_TEST_TIER === "slow" || process.env.BULKHEAD_TEST_TIER === "all";
@@ -129,6 +131,9 @@ beforeAll(async () => {
   // A workspace API key, used once (its budget row).
   const victimKey = await a.client.apiKeys.create.mutate({ name: `${marker} key`, role: "admin" });
   await t.keyClient(victimKey.key).projects.list.query({});
+  // Two-factor sign-in: a TOTP factor, its recovery codes, and a login's challenge.
+  await enrollTotp(a.client, t.clock);
+  await t.client().auth.login.mutate({ tenantSlug: a.slug, email: a.session.user.email, password });
   // Its limits, as an operator sets them (the only writer of tenant_limits).
   await t.admin.execute(sql`insert into tenant_limits (tenant_id, projects) values (${a.tenantId}::uuid, 500)`);
 

@@ -38,7 +38,7 @@ const rewriteSetContext = (db: Db, rewrite: (source: string) => string) =>
   rewriteFunction(db, "app.set_context(uuid, uuid, integer, uuid, boolean)", rewrite);
 
 const rewriteEnterMember = (db: Db, rewrite: (source: string) => string) =>
-  rewriteFunction(db, "app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean, text)", rewrite);
+  rewriteFunction(db, "app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean, text, boolean)", rewrite);
 
 const rewriteRead = (db: Db, rewrite: (source: string) => string) =>
   rewriteFunction(db, "app.read(uuid, uuid, integer, uuid, text, text, text, text[], text)", rewrite);
@@ -314,6 +314,17 @@ export const defences: Defence[] = [
           "WHERE t.id = p_tenant AND t.require_verified_email",
           "WHERE false AND t.require_verified_email",
         ),
+      );
+    },
+  },
+  {
+    name: "mfa-policy-member-path",
+    description: "a workspace that requires a second factor holds a member without one at enrollment, reads included",
+    engines: ["pglite", "postgres"],
+    suites: ["tests/auth/mfa.test.ts"],
+    async remove(db) {
+      await rewriteEnterMember(db, (source) =>
+        source.replace("WHERE t.id = p_tenant AND t.require_mfa)", "WHERE false AND t.require_mfa)"),
       );
     },
   },

@@ -44,6 +44,8 @@ const verificationTests = "tests/auth/verification.test.ts";
 const unavailable = "tests/hardening/unavailable.test.ts";
 const events = "server/routers/events.ts";
 const hub = "server/events/hub.ts";
+const mfa = "server/auth/mfa.ts";
+const mfaTests = "tests/auth/mfa.test.ts";
 
 /** The audit policies' settings as migration 0017 reads them (through functions), and read raw, per row. */
 const auditPolicySql = `"audit_events"."created_at" < now() - make_interval(days => app.audit_retention_days())
@@ -185,7 +187,7 @@ export const sourceDefences: SourceDefence[] = [
     edits: [
       {
         file: "server/auth/refresh.ts",
-        find: "await revokeFamily(tx, { tenantId, userId: outcome.userId }, outcome.familyId, now);",
+        find: "      // Committed on purpose: the replay revokes every token of the family, the thief's and ours.\n      await revokeFamily(tx, { tenantId, userId: outcome.userId }, outcome.familyId, now);",
         replace: "",
       },
     ],
@@ -1483,5 +1485,96 @@ export const sourceDefences: SourceDefence[] = [
     ],
     suites: ["tests/api-keys.test.ts"],
     filter: "live events",
+  },
+  {
+    name: "totp-step-once",
+    description: "a TOTP code's time step is accepted once, and never one before the last accepted",
+    edits: [
+      {
+        file: mfa,
+        find: "        or(isNull(totpFactors.lastStep), lt(totpFactors.lastStep, matched)),\n",
+        replace: "",
+      },
+    ],
+    suites: [mfaTests],
+  },
+  {
+    name: "mfa-challenge-single-use",
+    description: "a login's second-factor challenge signs in once",
+    edits: [
+      {
+        file: mfa,
+        find: "      .where(unspent(mfaChallenges, tenantId, tokenHash, now));",
+        replace: "      .where(and(eq(mfaChallenges.tenantId, tenantId), eq(mfaChallenges.tokenHash, tokenHash)));",
+      },
+      {
+        file: mfa,
+        find: "      if ((await spendOneTimeToken(tx, mfaChallenges, tenantId, tokenHash, now)) !== who.userId) throw refused();",
+        replace: "      await spendOneTimeToken(tx, mfaChallenges, tenantId, tokenHash, now);",
+      },
+    ],
+    suites: [mfaTests],
+  },
+  {
+    name: "mfa-challenge-binding",
+    description: "a challenge is its own token's: a made-up one of the tenant does not stand for another pending",
+    edits: [
+      {
+        file: mfa,
+        find: "      .where(unspent(mfaChallenges, tenantId, tokenHash, now));",
+        replace: "      .where(and(eq(mfaChallenges.tenantId, tenantId), isNull(mfaChallenges.usedAt)));",
+      },
+      {
+        file: mfa,
+        find: "      if ((await spendOneTimeToken(tx, mfaChallenges, tenantId, tokenHash, now)) !== who.userId) throw refused();",
+        replace: "",
+      },
+    ],
+    suites: [mfaTests],
+  },
+  {
+    name: "recovery-code-once",
+    description: "a recovery code signs in once",
+    edits: [
+      {
+        file: mfa,
+        find: "        isNull(recoveryCodes.usedAt),\n      ),\n    )\n    .returning",
+        replace: "      ),\n    )\n    .returning",
+      },
+    ],
+    suites: [mfaTests],
+  },
+  {
+    name: "totp-secret-encrypted",
+    description: "a TOTP key is stored encrypted: no plaintext of it in the database",
+    edits: [
+      {
+        file: mfa,
+        find: "  const secretEncrypted = await ctx.encryption.encrypt(key, keyContext(who));",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the replacement's source text
+        replace: "  const secretEncrypted = `v1.${encodeBase32UpperCaseNoPadding(key)}`;",
+      },
+    ],
+    suites: [mfaTests],
+    filter: "stores the key encrypted",
+  },
+  {
+    name: "mfa-throttle",
+    description: "wrong second-factor codes are counted per challenge and per account before a code is checked",
+    edits: [
+      {
+        file: mfa,
+        find: "    return { userId: challenge.userId, throttle, wait: await takeAttempt(tx, throttle) };",
+        replace: "    return { userId: challenge.userId, throttle, wait: 0 };",
+      },
+    ],
+    suites: [mfaTests],
+  },
+  {
+    name: "mfa-policy-refresh",
+    description: "a session from before a workspace required a second factor is not refreshed without one",
+    edits: [{ file: mfa, find: "  if (origin.secondFactorAt) return true;", replace: "  return true;" }],
+    suites: [mfaTests],
+    filter: "before the policy",
   },
 ];

@@ -16,16 +16,23 @@
 -- id, app.actor_type 'api_key'. A read-only key is refused every write here (BH405), whatever
 -- the procedure.
 --
+-- A workspace that requires a second factor (tenants.require_mfa) holds a person whose session
+-- did not prove one: with no factor, they may run only the procedures that enroll one
+-- (p_enrolling; BH428 for the rest); with a factor, they must sign in again with it (BH427).
+-- Reads and writes alike: no procedure can forget the policy.
+--
 -- Error codes (class BH, mapped by the server, never shown as SQL):
 --   BH401  the caller is not a member of the tenant, or the token's session is over, or the key
 --          is unknown, revoked, expired or its secret wrong
 --   BH405  a write with a read-only API key
 --   BH403  the request names a tenant (X-Tenant, subdomain) other than the token's
+--   BH427  the workspace requires a second factor, the member has one, the session did not prove it
+--   BH428  the workspace requires a second factor and the member has none (outside enrollment)
 --   BH412  the tenant requires a verified email for changes, and the member's is not
 --   BH423  the workspace is scheduled for deletion
 CREATE OR REPLACE FUNCTION app.enter_member(p_tenant uuid, p_user uuid, p_statement_timeout_ms integer, p_session uuid,
                                             p_tenant_slug text, p_write boolean, p_verified_only boolean,
-                                            p_key_hash text)
+                                            p_key_hash text, p_enrolling boolean)
   RETURNS text
   LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
@@ -63,6 +70,18 @@ BEGIN
      AND NOT EXISTS (SELECT 1 FROM public.tenants t WHERE t.id = p_tenant AND t.slug = p_tenant_slug) THEN
     RAISE EXCEPTION 'tenant mismatch' USING ERRCODE = 'BH403';
   END IF;
+  IF p_key_hash IS NULL
+     AND EXISTS (SELECT 1 FROM public.tenants t WHERE t.id = p_tenant AND t.require_mfa)
+     AND NOT EXISTS (SELECT 1 FROM public.refresh_tokens r
+                      WHERE r.tenant_id = p_tenant AND r.family_id = p_session AND r.user_id = p_user
+                        AND r.revoked_at IS NULL AND r.second_factor_at IS NOT NULL) THEN
+    IF EXISTS (SELECT 1 FROM public.totp_factors f
+                WHERE f.tenant_id = p_tenant AND f.user_id = p_user AND f.confirmed_at IS NOT NULL) THEN
+      RAISE EXCEPTION 'second factor not proven in this session' USING ERRCODE = 'BH427';
+    ELSIF NOT coalesce(p_enrolling, false) THEN
+      RAISE EXCEPTION 'second factor required' USING ERRCODE = 'BH428';
+    END IF;
+  END IF;
   IF NOT p_write THEN
     PERFORM pg_catalog.set_config('transaction_read_only', 'on', true);
   ELSIF p_verified_only THEN
@@ -78,5 +97,5 @@ BEGIN
   RETURN v_role;
 END
 $$;
-REVOKE ALL ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean, text) TO bulkhead_app;
+REVOKE ALL ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.enter_member(uuid, uuid, integer, uuid, text, boolean, boolean, text, boolean) TO bulkhead_app;

@@ -35,6 +35,10 @@ BEGIN
     SELECT tenant_id, id FROM public.password_resets WHERE expires_at < now() LIMIT p_batch);
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
   v_more := v_more OR v_deleted >= p_batch;
+  DELETE FROM public.mfa_challenges WHERE (tenant_id, id) IN (
+    SELECT tenant_id, id FROM public.mfa_challenges WHERE expires_at < now() LIMIT p_batch);
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  v_more := v_more OR v_deleted >= p_batch;
   DELETE FROM public.outbox WHERE (tenant_id, id) IN (
     SELECT tenant_id, id FROM public.outbox
      WHERE status <> 'pending' AND settled_at < now() - interval '7 days' LIMIT p_batch);

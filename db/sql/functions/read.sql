@@ -25,7 +25,7 @@ DECLARE
   v_execute text;
   v_value text;
 BEGIN
-  PERFORM app.enter_member(p_tenant, p_user, p_statement_timeout_ms, p_session, p_tenant_slug, false, false, p_key_hash);
+  PERFORM app.enter_member(p_tenant, p_user, p_statement_timeout_ms, p_session, p_tenant_slug, false, false, p_key_hash, false);
   IF p_name IS NULL OR p_name !~ '^bulkhead_read_[0-9a-f]{32}$' THEN
     RAISE EXCEPTION 'read: name the statement bulkhead_read_<sha256 of its text>' USING ERRCODE = '22023';
   END IF;
