@@ -38,6 +38,8 @@ async function main() {
       email: "ADA@acme.example",
       password: "correct horse battery staple",
     });
+    // With two-factor sign-in on, login answers a challenge for auth.mfa.verify instead.
+    if ("mfaRequired" in login) throw new Error("this account has a second factor: answer login.challenge");
     show("login", { accessToken: short(login.accessToken), expires: login.accessTokenExpiresAt.toISOString() });
 
     // 3. Refresh: a new pair; the old refresh token is spent. Replayed at once (another tab of

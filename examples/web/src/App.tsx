@@ -9,6 +9,7 @@ import { AcceptInvitation, CreateWorkspace, SignIn } from "./auth";
 import { Members } from "./members";
 import { ProjectBoard, Projects } from "./projects";
 import { Link, navigate, useLocation } from "./router";
+import { TwoFactorRequired } from "./two-factor";
 import { Brand, Button, ErrorMessage } from "./ui";
 import { Webhooks } from "./webhooks";
 
@@ -71,6 +72,13 @@ function Workspace({ me, path }: { me: Me; path: string }) {
       navigate("/signin", { replace: true });
     },
   });
+  // A workspace that requires two-factor sign-in holds a member without it at setting it up.
+  const mfa = useQuery({
+    queryKey: ["mfa"],
+    queryFn: () => api.auth.mfa.status.query(),
+    enabled: me.tenant.requireMfa,
+  });
+  const held = me.tenant.requireMfa && mfa.data !== undefined && !mfa.data.totp;
   const board = /^\/projects\/([^/]+)$/.exec(path);
   const nav = [
     { to: "/projects", label: "Projects" },
@@ -108,7 +116,9 @@ function Workspace({ me, path }: { me: Me; path: string }) {
       <VerifyBanner me={me} />
       <DeletionBanner me={me} />
       <main className="content">
-        {board?.[1] ? (
+        {held ? (
+          <TwoFactorRequired me={me} />
+        ) : board?.[1] ? (
           <ProjectBoard id={decodeURIComponent(board[1])} />
         ) : path === "/members" ? (
           <Members me={me} />

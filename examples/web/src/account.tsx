@@ -4,6 +4,7 @@ import { useEffect } from "react";
 import { api, apiUrl, type Me } from "./api";
 import { AuthFrame } from "./auth";
 import { Link, useLocation } from "./router";
+import { TwoFactor } from "./two-factor";
 import { Button, Card, ErrorMessage, Field, Form, formatDate, NewPasswordField, text } from "./ui";
 
 export function ForgotPassword() {
@@ -228,6 +229,7 @@ export function Account({ me }: { me: Me }) {
           </Button>
         </Form>
       </Card>
+      <TwoFactor me={me} />
       <Sessions />
       {me.user.role === "owner" ? <Workspace me={me} /> : null}
     </div>

@@ -31,6 +31,7 @@ export function AuthFrame({ title, lead, children }: { title: string; lead: stri
 export function SignIn() {
   const { query } = useLocation();
   const signedIn = useSignedIn();
+  const [challenge, setChallenge] = useState<string | null>(null);
   const login = useMutation({
     mutationFn: (form: FormData) =>
       api.auth.login.mutate({
@@ -38,8 +39,10 @@ export function SignIn() {
         email: text(form, "email"),
         password: text(form, "password"),
       }),
-    onSuccess: signedIn,
+    // A member with two-factor sign-in gets a challenge to answer, not a session.
+    onSuccess: (answer) => ("mfaRequired" in answer ? setChallenge(answer.challenge) : signedIn()),
   });
+  if (challenge) return <SecondFactor challenge={challenge} onRestart={() => setChallenge(null)} />;
   return (
     <AuthFrame title="Sign in" lead="to your team's workspace.">
       <Form onSubmit={(form) => login.mutate(form)}>
@@ -61,6 +64,58 @@ export function SignIn() {
       <p className="switch">
         <Link to="/forgot-password">Forgot your password?</Link> · New here?{" "}
         <Link to="/signup">Create a workspace</Link>
+      </p>
+    </AuthFrame>
+  );
+}
+
+/** The second step of a sign-in: a code from the authenticator app, or one of the recovery codes. */
+function SecondFactor({ challenge, onRestart }: { challenge: string; onRestart: () => void }) {
+  const signedIn = useSignedIn();
+  const [recovery, setRecovery] = useState(false);
+  const verify = useMutation({
+    mutationFn: (form: FormData) =>
+      api.auth.mfa.verify.mutate(
+        recovery ? { challenge, recoveryCode: text(form, "recovery") } : { challenge, code: text(form, "code") },
+      ),
+    onSuccess: signedIn,
+  });
+  return (
+    <AuthFrame
+      title="Two-factor sign-in"
+      lead={recovery ? "Enter one of your recovery codes." : "Enter the 6-digit code from your authenticator app."}
+    >
+      <Form onSubmit={(form) => verify.mutate(form)}>
+        {recovery ? (
+          <Field label="Recovery code" name="recovery" required autoComplete="off" placeholder="XXXX-XXXX-XXXX" />
+        ) : (
+          <Field
+            label="Code"
+            name="code"
+            required
+            autoComplete="one-time-code"
+            inputMode="numeric"
+            pattern="[0-9]{6}"
+            maxLength={6}
+            placeholder="123456"
+          />
+        )}
+        <ErrorMessage
+          error={verify.error}
+          messages={{ UNAUTHORIZED: "That code did not work. Try the next one, or sign in again." }}
+        />
+        <Button type="submit" busy={verify.isPending}>
+          Verify
+        </Button>
+      </Form>
+      <p className="switch">
+        <button type="button" className="link" onClick={() => setRecovery(!recovery)}>
+          {recovery ? "Use your authenticator app" : "Use a recovery code"}
+        </button>{" "}
+        ·{" "}
+        <button type="button" className="link" onClick={onRestart}>
+          Start over
+        </button>
       </p>
     </AuthFrame>
   );

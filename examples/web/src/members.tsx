@@ -54,6 +54,13 @@ export function Members({ me }: { me: Me }) {
     mutationFn: (invitationId: string) => api.members.revokeInvitation.mutate({ invitationId }),
     onSuccess: changed,
   });
+  const resetMfa = useMutation({
+    mutationFn: (userId: string) => api.members.resetMfa.mutate({ userId }),
+  });
+  const policy = useMutation({
+    mutationFn: (requireMfa: boolean) => api.tenant.update.mutate({ requireMfa }),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ["me"] }),
+  });
   const setting = useMutation({
     mutationFn: (requireVerifiedEmail: boolean) => api.tenant.update.mutate({ requireVerifiedEmail }),
     onSuccess: () => queries.invalidateQueries({ queryKey: ["me"] }),
@@ -109,11 +116,35 @@ export function Members({ me }: { me: Me }) {
             </span>
           </label>
           <ErrorMessage error={setting.error} />
+          {isOwner ? (
+            <label className="setting">
+              <input
+                type="checkbox"
+                data-testid="require-mfa"
+                checked={me.tenant.requireMfa}
+                disabled={policy.isPending}
+                onChange={(e) => policy.mutate(e.target.checked)}
+              />
+              <span>
+                <strong>Members must sign in with two-factor sign-in</strong>
+                <div className="muted">
+                  Anyone without it is asked to set it up before they can do anything else. Turn it on for yourself
+                  first, on your account page.
+                </div>
+              </span>
+            </label>
+          ) : null}
+          <ErrorMessage error={policy.error} />
         </Card>
       ) : null}
 
       <Card title="Members">
-        <ErrorMessage error={members.error ?? setRole.error ?? remove.error ?? signOut.error} />
+        <ErrorMessage error={members.error ?? setRole.error ?? remove.error ?? signOut.error ?? resetMfa.error} />
+        {resetMfa.isSuccess ? (
+          <p className="notice" role="status">
+            Their two-factor sign-in is reset: they were mailed, and set it up again at their next sign-in.
+          </p>
+        ) : null}
         {signOut.isSuccess ? (
           <p className="notice" role="status">
             Signed out of {signOut.data.sessions} session{signOut.data.sessions === 1 ? "" : "s"}.
@@ -147,6 +178,16 @@ export function Members({ me }: { me: Me }) {
                 {isAdmin && person.id !== me.user.id ? (
                   <Button variant="quiet" onClick={() => signOut.mutate(person.id)}>
                     Sign out
+                  </Button>
+                ) : null}
+                {isAdmin && person.id !== me.user.id && (isOwner || person.role !== "owner") ? (
+                  <Button
+                    variant="quiet"
+                    onClick={() => {
+                      if (window.confirm(`Reset the two-factor sign-in of ${person.name}?`)) resetMfa.mutate(person.id);
+                    }}
+                  >
+                    Reset 2FA
                   </Button>
                 ) : null}
                 {isAdmin && person.id !== me.user.id ? (
