@@ -23,6 +23,7 @@ export const erasedWithTheirParent: Record<string, string> = {
   mfa_challenges: "with their user: a few single-use challenges each, minutes long",
   totp_factors: "with their user: one row each",
   recovery_codes: "with their user: ten each",
+  passkeys: "with their user: a few each",
 };
 
 export interface EraseOptions {

@@ -35,6 +35,7 @@ export const runtimeGrants: Record<string, readonly string[]> = {
   "public.invitations": ["DELETE", "INSERT", "SELECT", "UPDATE"],
   "public.mfa_challenges": ["INSERT", "SELECT", "UPDATE"],
   "public.outbox": ["INSERT"],
+  "public.passkeys": ["DELETE", "INSERT", "SELECT", "UPDATE"],
   "public.password_resets": ["INSERT", "SELECT", "UPDATE"],
   "public.projects": ["DELETE", "INSERT", "SELECT", "UPDATE"],
   "public.recovery_codes": ["DELETE", "INSERT", "SELECT", "UPDATE"],

@@ -678,6 +678,42 @@ export const totpFactors = pgTable(
   ],
 );
 
+/**
+ * A member's passkeys (WebAuthn credentials, server/auth/passkeys.ts): a second factor, and a
+ * sign-in of their own. The public key and the signature counter; a counter that goes backwards
+ * is refused (a cloned authenticator) and audited.
+ */
+export const passkeys = pgTable(
+  "passkeys",
+  {
+    tenantId: tenantId(),
+    id: id(),
+    userId: uuid("user_id").notNull(),
+    /** The credential's id, base64url, as the authenticator gives it. */
+    credentialId: text("credential_id").notNull(),
+    /** The COSE public key, base64url. */
+    publicKey: text("public_key").notNull(),
+    counter: bigint("counter", { mode: "number" }).notNull().default(0),
+    transports: text("transports").array().notNull().default(sql`'{}'::text[]`),
+    name: text("name").notNull(),
+    /** Synced across devices (a passkey manager) or bound to one authenticator. */
+    backedUp: boolean("backed_up").notNull().default(false),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp("last_used_at", { withTimezone: true, precision: 3 }),
+  },
+  (t) => [
+    primaryKey({ name: "passkeys_pkey", columns: [t.tenantId, t.id] }),
+    uniqueIndex("passkeys_tenant_credential_key").on(t.tenantId, t.credentialId),
+    index("passkeys_tenant_user_idx").on(t.tenantId, t.userId),
+    foreignKey({
+      name: "passkeys_user_fkey",
+      columns: [t.tenantId, t.userId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete("cascade"),
+    tenantPolicy("passkeys", t.tenantId, "bulkhead_app"),
+  ],
+);
+
 /** A member's single-use recovery codes (SHA-256 of each: they are random), made at TOTP confirmation. */
 export const recoveryCodes = pgTable(
   "recovery_codes",

@@ -329,6 +329,8 @@ const publicPaths = new Set([
   "auth.registerTenant",
   "auth.login",
   "auth.mfa.verify",
+  "auth.passkeys.loginOptions",
+  "auth.passkeys.login",
   "auth.refresh",
   "auth.verifyEmail",
   "auth.requestPasswordReset",

@@ -91,6 +91,7 @@ export type BulkheadClient = TRPCClient<AppRouter>;
 const sessionPaths = new Set([
   "auth.login",
   "auth.mfa.verify",
+  "auth.passkeys.login",
   "auth.registerTenant",
   "auth.acceptInvite",
   "auth.refresh",
@@ -99,6 +100,8 @@ const sessionPaths = new Set([
 const noRetryPaths = new Set([
   "auth.login",
   "auth.mfa.verify",
+  "auth.passkeys.loginOptions",
+  "auth.passkeys.login",
   "auth.registerTenant",
   "auth.acceptInvite",
   "auth.refresh",

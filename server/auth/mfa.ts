@@ -13,10 +13,11 @@
  */
 import { encodeBase32UpperCaseNoPadding } from "@oslojs/encoding";
 import { createTOTPKeyURI, generateHOTP } from "@oslojs/otp";
+import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { TRPCError } from "@trpc/server";
 import { and, count, eq, isNotNull, isNull, lt, or } from "drizzle-orm";
 import { z } from "zod";
-import { mfaChallenges, recoveryCodes, tenants, totpFactors, users } from "../../db/schema.js";
+import { mfaChallenges, passkeys, recoveryCodes, tenants, totpFactors, users } from "../../db/schema.js";
 import { enterTenant, type MemberContext, withMember, withoutTenant, withTenant } from "../../db/tenant.js";
 import type { Tx } from "../../db/types.js";
 import { recordAudit } from "../audit.js";
@@ -25,12 +26,15 @@ import { secondFactorMail } from "../mail/messages.js";
 import { enqueueMail } from "../mail/outbox.js";
 import { lineField } from "../validation.js";
 import { issueOneTimeToken, spendOneTimeToken, unspent } from "./one-time-tokens.js";
+import { acceptPasskey, authenticationResponse, hasPasskey, secondFactorOptions } from "./passkeys.js";
 import { confirmOwnPassword, ownAccount } from "./passwords.js";
 import { tooMany } from "./refusals.js";
 import { markSecondFactor, type SessionOrigin, startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
 import { giveBackAttempt, type Throttle, takeAttempt } from "./throttle.js";
 import { parseOpaqueToken, sha256Hex } from "./tokens.js";
+
+type PasskeyResponse = z.infer<typeof authenticationResponse>;
 
 const periodSeconds = 30;
 const digits = 6;
@@ -41,7 +45,9 @@ export interface MfaChallenge {
   mfaRequired: true;
   /** Answer it with `auth.mfa.verify` within MFA_CHALLENGE_TTL_SECONDS, once. */
   challenge: string;
-  methods: ("totp" | "recovery_code")[];
+  methods: ("totp" | "recovery_code" | "passkey")[];
+  /** With a passkey: the options for `navigator.credentials.get`, whose challenge is `challenge`. */
+  passkeyOptions?: PublicKeyCredentialRequestOptionsJSON;
 }
 
 export const totpCodeField = z
@@ -60,10 +66,14 @@ export const verifyInput = z
     challenge: lineField().min(1).max(200),
     code: totpCodeField.optional(),
     recoveryCode: recoveryCodeField.optional(),
+    passkeyResponse: authenticationResponse.optional(),
   })
-  .refine((input) => (input.code === undefined) !== (input.recoveryCode === undefined), {
-    message: "give either code or recoveryCode",
-  });
+  .refine(
+    (input) => [input.code, input.recoveryCode, input.passkeyResponse].filter((v) => v !== undefined).length === 1,
+    {
+      message: "give one of code, recoveryCode or passkeyResponse",
+    },
+  );
 
 export const disableInput = z.object({ password: lineField().min(1).max(256), code: totpCodeField });
 
@@ -87,13 +97,18 @@ interface Who {
 const ofMember = (table: typeof totpFactors | typeof recoveryCodes, who: Who) =>
   and(eq(table.tenantId, who.tenantId), eq(table.userId, who.userId));
 
-/** True when the member has a confirmed second factor. */
-export async function hasSecondFactor(tx: Tx, who: Who): Promise<boolean> {
+/** True when the member has TOTP on. */
+async function hasTotp(tx: Tx, who: Who): Promise<boolean> {
   const [factor] = await tx
     .select({ userId: totpFactors.userId })
     .from(totpFactors)
     .where(and(ofMember(totpFactors, who), isNotNull(totpFactors.confirmedAt)));
   return factor !== undefined;
+}
+
+/** True when the member has a second factor: TOTP on, or a passkey. */
+export async function hasSecondFactor(tx: Tx, who: Who): Promise<boolean> {
+  return (await hasTotp(tx, who)) || (await hasPasskey(tx, who));
 }
 
 const sameCode = (a: string, b: string) => {
@@ -193,7 +208,7 @@ interface MemberTx {
  */
 export async function enrollTotp(ctx: Context & MemberTx): Promise<{ secret: string; uri: string }> {
   const who = { tenantId: ctx.member.tenantId, userId: ctx.member.userId };
-  if (await hasSecondFactor(ctx.db, who)) {
+  if (await hasTotp(ctx.db, who)) {
     throw new TRPCError({ code: "CONFLICT", message: "Two-factor sign-in is already on: turn it off first" });
   }
   const key = crypto.getRandomValues(new Uint8Array(20));
@@ -257,16 +272,17 @@ export async function disableTotp(
       .select({ requireMfa: tenants.requireMfa })
       .from(tenants)
       .where(eq(tenants.id, who.tenantId));
-    if (tenant?.requireMfa) {
+    if (!(await acceptTotp(tx, ctx, who, input.code, "confirmed"))) {
+      throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid input: code: is not a current code" });
+    }
+    await tx.delete(totpFactors).where(ofMember(totpFactors, who));
+    await tx.delete(recoveryCodes).where(ofMember(recoveryCodes, who));
+    if (tenant?.requireMfa && !(await hasPasskey(tx, who))) {
       throw new TRPCError({
         code: "FORBIDDEN",
         message: "This workspace requires two-factor sign-in: it cannot be turned off",
       });
     }
-    if (!(await acceptTotp(tx, ctx, who, input.code, "confirmed"))) {
-      throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid input: code: is not a current code" });
-    }
-    await removeFactors(tx, who);
     await recordAudit(
       tx,
       { ...who, actorId: who.userId, action: "auth.mfa_disabled", targetType: "user", targetId: who.userId },
@@ -276,10 +292,11 @@ export async function disableTotp(
   return { ok: true as const };
 }
 
-/** Deletes every second factor of a member (TOTP and recovery codes). */
+/** Deletes every second factor of a member (TOTP, recovery codes, passkeys). */
 export async function removeFactors(tx: Tx, who: Who): Promise<void> {
   await tx.delete(totpFactors).where(ofMember(totpFactors, who));
   await tx.delete(recoveryCodes).where(ofMember(recoveryCodes, who));
+  await tx.delete(passkeys).where(and(eq(passkeys.tenantId, who.tenantId), eq(passkeys.userId, who.userId)));
 }
 
 /** Whether the member has TOTP on, how many recovery codes are left, and the workspace's policy. */
@@ -293,8 +310,13 @@ export async function mfaStatus(ctx: MemberTx) {
     .select({ requireMfa: tenants.requireMfa })
     .from(tenants)
     .where(eq(tenants.id, who.tenantId));
+  const [keys] = await ctx.db
+    .select({ count: count() })
+    .from(passkeys)
+    .where(and(eq(passkeys.tenantId, who.tenantId), eq(passkeys.userId, who.userId)));
   return {
-    totp: await hasSecondFactor(ctx.db, who),
+    totp: await hasTotp(ctx.db, who),
+    passkeys: Number(keys?.count ?? 0),
     recoveryCodesLeft: Number(left?.count ?? 0),
     required: tenant?.requireMfa ?? false,
   };
@@ -302,10 +324,17 @@ export async function mfaStatus(ctx: MemberTx) {
 
 /** Called by `auth.login` once the password is right, in its transaction: a challenge, if a factor is on. */
 export async function challengeIfEnrolled(tx: Tx, ctx: Context, who: Who): Promise<MfaChallenge | null> {
-  if (!(await hasSecondFactor(tx, who))) return null;
+  const totp = await hasTotp(tx, who);
+  if (!totp && !(await hasPasskey(tx, who))) return null;
   const expiresAt = new Date(ctx.clock.now().getTime() + ctx.config.mfa.challengeTtlSeconds * 1000);
   const { token } = await issueOneTimeToken(tx, mfaChallenges, "mc", who, expiresAt);
-  return { mfaRequired: true, challenge: token, methods: ["totp", "recovery_code"] };
+  const passkeyOptions = await secondFactorOptions(tx, ctx.config, who, token);
+  return {
+    mfaRequired: true,
+    challenge: token,
+    methods: [...(totp ? (["totp", "recovery_code"] as const) : []), ...(passkeyOptions ? (["passkey"] as const) : [])],
+    ...(passkeyOptions ? { passkeyOptions } : {}),
+  };
 }
 
 /**
@@ -323,7 +352,10 @@ async function secondFactorThrottle(config: Context["config"]["login"], who: Who
   } satisfies Throttle;
 }
 
-/** Answers a login's challenge with a TOTP code or a recovery code: the session, or UNAUTHORIZED. */
+/**
+ * Answers a login's challenge with a TOTP code, a recovery code or a passkey's signature of the
+ * challenge: the session, or UNAUTHORIZED.
+ */
 export async function verifySecondFactor(ctx: Context, input: z.infer<typeof verifyInput>): Promise<Session> {
   const parsed = parseOpaqueToken("mc", input.challenge);
   if (!parsed) throw refused();
@@ -359,7 +391,9 @@ export async function verifySecondFactor(ctx: Context, input: z.infer<typeof ver
       if (!role) return null;
       const accepted = input.code
         ? await acceptTotp(tx, ctx, who, input.code, "confirmed")
-        : await spendRecoveryCode(tx, who, input.recoveryCode ?? "", now);
+        : input.recoveryCode !== undefined
+          ? await spendRecoveryCode(tx, who, input.recoveryCode, now)
+          : await acceptPasskey(tx, ctx, who, input.passkeyResponse as PasskeyResponse, input.challenge, false);
       if (!accepted) return null;
       // The challenge is spent in the same transaction: of two answers to it, one session.
       if ((await spendOneTimeToken(tx, mfaChallenges, tenantId, tokenHash, now)) !== who.userId) throw refused();

@@ -24,7 +24,7 @@ const claimsSchema = z.object({
 });
 
 /** What a ticket (`signTicket`) may be for. */
-export type TicketPurpose = "export";
+export type TicketPurpose = "export" | "passkey-register" | "passkey-login";
 
 /** Raised for any token that must not be accepted; always reported as UNAUTHORIZED. */
 export class InvalidTokenError extends Error {

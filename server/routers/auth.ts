@@ -15,6 +15,17 @@ import {
   verifySecondFactor,
 } from "../auth/mfa.js";
 import {
+  listPasskeys,
+  passkeyLogin,
+  passkeyLoginInput,
+  passkeyLoginOptions,
+  passkeyLoginOptionsInput,
+  registerInput,
+  registerPasskey,
+  registrationOptions,
+  removePasskey,
+} from "../auth/passkeys.js";
+import {
   changePassword,
   changePasswordInput,
   requestPasswordReset,
@@ -72,6 +83,25 @@ export const authRouter = router({
         .mutation(({ ctx, input }) => confirmTotp(ctx, input.code)),
       disable: signedInProcedure.input(disableInput).mutation(({ ctx, input }) => disableTotp(ctx, ctx.member, input)),
     }),
+  }),
+
+  /** Passkeys (server/auth/passkeys.ts): a second factor, and a sign-in without a password. */
+  passkeys: router({
+    /** Options for `navigator.credentials.create` (@simplewebauthn/browser's `startRegistration`). */
+    registerOptions: tenantProcedure.meta(enrolling).mutation(({ ctx }) => registrationOptions(ctx)),
+    register: tenantProcedure
+      .meta(enrolling)
+      .input(registerInput)
+      .mutation(({ ctx, input }) => registerPasskey(ctx, input)),
+    list: tenantProcedure.meta(enrolling).query(({ ctx }) => listPasskeys(ctx)),
+    remove: tenantProcedure.input(z.object({ id: idField })).mutation(({ ctx, input }) => removePasskey(ctx, input.id)),
+    /** Options for `navigator.credentials.get`, to sign in to a workspace with a passkey alone. */
+    loginOptions: publicProcedure
+      .input(passkeyLoginOptionsInput)
+      .mutation(({ ctx, input }) => passkeyLoginOptions(ctx, input)),
+    login: sessionProcedure
+      .input(passkeyLoginInput)
+      .mutation(async ({ ctx, input }) => ctx.browser.deliver(await passkeyLogin(ctx, input))),
   }),
 
   refresh: publicProcedure

@@ -56,6 +56,7 @@ export const notExported: Record<string, string> = {
   verifications: "single-use secrets, hours long",
   mfa_challenges: "single-use sign-in challenges, minutes long",
   totp_factors: "second-factor secrets of this deployment: an import's members enroll their own",
+  passkeys: "credentials bound to this deployment's domain: an import's members register their own",
   recovery_codes: "hashes of single-use sign-in secrets, worth nothing outside this deployment",
   outbox: "mail in flight, erased once sent",
   tenant_usage: "counters derived from the rows exported",

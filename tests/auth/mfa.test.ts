@@ -88,7 +88,12 @@ describe("TOTP enrollment", () => {
     for (const form of [secret, key.toString("hex"), key.toString("base64").replace(/=+$/, "")]) {
       expect(dump).not.toContain(form);
     }
-    expect(await who.client.auth.mfa.status.query()).toEqual({ totp: false, recoveryCodesLeft: 0, required: false });
+    expect(await who.client.auth.mfa.status.query()).toEqual({
+      totp: false,
+      passkeys: 0,
+      recoveryCodesLeft: 0,
+      required: false,
+    });
 
     startOfStep(t.clock);
     expect(await codeOf(who.client.auth.mfa.totp.confirm.mutate({ code: codeFor(secret, t.clock.now(), 5) }))).toBe(
@@ -101,7 +106,12 @@ describe("TOTP enrollment", () => {
     expect(recoveryCodes).toHaveLength(10);
     expect(new Set(recoveryCodes).size).toBe(10);
     for (const code of recoveryCodes) expect(code).toMatch(/^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$/);
-    expect(await who.client.auth.mfa.status.query()).toEqual({ totp: true, recoveryCodesLeft: 10, required: false });
+    expect(await who.client.auth.mfa.status.query()).toEqual({
+      totp: true,
+      passkeys: 0,
+      recoveryCodesLeft: 10,
+      required: false,
+    });
     // Once on, a second enrollment is refused instead of replacing the key.
     expect(await codeOf(who.client.auth.mfa.totp.enroll.mutate())).toBe("CONFLICT");
     const trail = await t.admin
@@ -283,7 +293,12 @@ describe("signing in with a second factor", () => {
       await codeOf(who.client.auth.mfa.totp.disable.mutate({ password, code: codeFor(secret, t.clock.now(), 3) })),
     ).toBe("BAD_REQUEST");
     expect(await who.client.auth.mfa.totp.disable.mutate({ password, code })).toEqual({ ok: true });
-    expect(await who.client.auth.mfa.status.query()).toEqual({ totp: false, recoveryCodesLeft: 0, required: false });
+    expect(await who.client.auth.mfa.status.query()).toEqual({
+      totp: false,
+      passkeys: 0,
+      recoveryCodesLeft: 0,
+      required: false,
+    });
     expect("mfaRequired" in (await login(who))).toBe(false);
   });
 });

@@ -431,7 +431,7 @@ describe("the web app in Chromium", () => {
     await aPage.getByLabel("Workspace").fill(alpha.slug);
     await aPage.getByLabel("Email").fill(alpha.email);
     await aPage.getByLabel("Password").fill("not the password at all");
-    await aPage.getByRole("button", { name: "Sign in" }).click();
+    await aPage.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect.poll(() => aPage.getByRole("alert").textContent()).toMatch(/credentials did not work/);
     await shot(aPage, "08-sign-in");
     await a.close();
@@ -475,7 +475,7 @@ describe("two-factor sign-in in the web app", () => {
     await page.getByLabel("Workspace").fill(slug);
     await page.getByLabel("Email").fill("tess@twofa.test");
     await page.getByLabel("Password").fill(password);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await shown(page.getByRole("heading", { name: "Two-factor sign-in" }));
     await page.getByLabel("Code").fill("000000");
     await page.getByRole("button", { name: "Verify" }).click();
@@ -514,6 +514,83 @@ describe("two-factor sign-in in the web app", () => {
     await expect.poll(() => memberPage.getByTestId("mfa-required").count()).toBe(0);
     await owner.close();
     await member.close();
+  });
+
+  it("registers a passkey with a virtual authenticator, then signs in with it alone and as the second factor", async () => {
+    // WebAuthn needs a domain as the relying party (never an IP address): a server whose APP_URL
+    // is localhost, and the browser on that origin.
+    const port = testPort();
+    const origin = `http://localhost:${port}`;
+    const passkeyServer = startServer(
+      {
+        WEB_DIST: dist,
+        PGLITE_DATA_DIR: "memory://",
+        PRUNE_INTERVAL_SECONDS: "0",
+        NODE_ENV: "development",
+        APP_URL: origin,
+      },
+      port,
+    );
+    try {
+      if (!(await waitUntilReady(passkeyServer)))
+        throw new Error(`the server did not start:\n${passkeyServer.output()}`);
+      const context = await browser.newContext({ baseURL: origin, viewport: laptop });
+      context.setDefaultTimeout(15_000);
+      const page = await context.newPage();
+      page.on("pageerror", (error) => pageErrors.push(`${page.url()}: ${error.stack}`));
+      // Chromium's virtual authenticator (DevTools protocol): a platform authenticator with
+      // resident keys and user verification that always says yes.
+      const cdp = await context.newCDPSession(page);
+      await cdp.send("WebAuthn.enable");
+      const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+        options: {
+          protocol: "ctap2",
+          transport: "internal",
+          hasResidentKey: true,
+          hasUserVerification: true,
+          isUserVerified: true,
+          automaticPresenceSimulation: true,
+        },
+      });
+
+      const slug = `passkey-${Date.now().toString(36)}`;
+      await signUp(page, "Passkey Inc", slug, "Pat", "pat@passkey.test");
+      await page.getByRole("button", { name: "Create workspace" }).click();
+      await expect.poll(() => page.getByTestId("workspace-name").textContent()).toBe("Passkey Inc");
+      await page.getByTestId("signed-in-as").click();
+      await page.getByLabel("Passkey name").fill("Work laptop");
+      await page.getByRole("button", { name: "Add a passkey" }).click();
+      await shown(page.getByTestId("passkey").filter({ hasText: "Work laptop" }));
+      const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+      expect(credentials).toHaveLength(1);
+      expect(credentials[0]?.isResidentCredential).toBe(true);
+      await shot(page, "19-passkeys");
+
+      // Signed out: the workspace's name and the passkey, no password.
+      await page.getByRole("button", { name: "Sign out", exact: true }).click();
+      await shown(page.getByRole("heading", { name: "Sign in" }));
+      await page.getByLabel("Workspace").fill(slug);
+      await shot(page, "20-passkey-sign-in");
+      await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+      await expect.poll(() => page.getByTestId("workspace-name").textContent()).toBe("Passkey Inc");
+
+      // With the password, the passkey is the second factor.
+      await page.getByRole("button", { name: "Sign out", exact: true }).click();
+      await shown(page.getByRole("heading", { name: "Sign in" }));
+      await page.getByLabel("Workspace").fill(slug);
+      await page.getByLabel("Email").fill("pat@passkey.test");
+      await page.getByLabel("Password").fill(password);
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
+      await shown(page.getByRole("heading", { name: "Two-factor sign-in" }));
+      await page.getByRole("button", { name: "Use your passkey" }).click();
+      await expect.poll(() => page.getByTestId("workspace-name").textContent()).toBe("Passkey Inc");
+      const { credentials: used } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+      expect(used[0]?.signCount).toBeGreaterThanOrEqual(2);
+      await context.close();
+    } finally {
+      passkeyServer.child.kill("SIGTERM");
+      await passkeyServer.exited;
+    }
   });
 });
 
@@ -570,7 +647,7 @@ describe("passwords in the web app", () => {
     await page.getByLabel("Workspace").fill(slug);
     await page.getByLabel("Email").fill("fay@forgetful.test");
     await page.getByLabel("Password").fill("fay chooses a fresh passphrase");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await shown(page.getByTestId("workspace-name"));
 
     await page.getByTestId("signed-in-as").click();

@@ -27,6 +27,7 @@ export const notModelled: Record<string, string> = {
   api_keys: "the fuzzer's key principals, the cross-tenant probe and tests/api-keys.test.ts",
   api_key_usage: "tests/api-keys.test.ts (the budget, 60 parallel requests across two servers)",
   totp_factors: "tests/auth/mfa.test.ts (encrypted, single use of a step, the policy) and the probe (members.resetMfa)",
+  passkeys: "tests/auth/passkeys.test.ts (a software authenticator: counter, binding, policy) and the probe",
   recovery_codes: "tests/auth/mfa.test.ts (single use, 30 parallel uses of one code)",
   mfa_challenges: "tests/auth/mfa.test.ts (single use, bound to its account and tenant, throttled)",
   webhook_deliveries: "the cross-tenant probe and tests/webhooks.test.ts (delivery, retries, dead, redelivery)",

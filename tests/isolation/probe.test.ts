@@ -22,6 +22,7 @@ import { appRouter } from "../../server/routers/_app.js";
 import { createTestApp, password, type TenantHandle, type TestApp } from "../helpers/app.js";
 import { readStream } from "../helpers/events.js";
 import { enrollTotp } from "../helpers/mfa.js";
+import { SoftAuthenticator } from "../helpers/webauthn.js";
 import { defOf } from "../helpers/zod.js";
 
 const full = process.env.BULKHEAD_TEST_TIER === "slow" || process.env.BULKHEAD_TEST_TIER === "all";
@@ -133,6 +134,9 @@ beforeAll(async () => {
   await t.keyClient(victimKey.key).projects.list.query({});
   // Two-factor sign-in: a TOTP factor, its recovery codes, and a login's challenge.
   await enrollTotp(a.client, t.clock);
+  const device = new SoftAuthenticator("http://localhost:5173");
+  const registration = device.register(await a.client.auth.passkeys.registerOptions.mutate());
+  await a.client.auth.passkeys.register.mutate({ response: registration, name: `${marker} passkey` });
   await t.client().auth.login.mutate({ tenantSlug: a.slug, email: a.session.user.email, password });
   // Its limits, as an operator sets them (the only writer of tenant_limits).
   await t.admin.execute(sql`insert into tenant_limits (tenant_id, projects) values (${a.tenantId}::uuid, 500)`);

@@ -45,6 +45,7 @@ const unavailable = "tests/hardening/unavailable.test.ts";
 const events = "server/routers/events.ts";
 const hub = "server/events/hub.ts";
 const mfa = "server/auth/mfa.ts";
+const passkeysFile = "server/auth/passkeys.ts";
 const mfaTests = "tests/auth/mfa.test.ts";
 
 /** The audit policies' settings as migration 0017 reads them (through functions), and read raw, per row. */
@@ -1576,5 +1577,45 @@ export const sourceDefences: SourceDefence[] = [
     edits: [{ file: mfa, find: "  if (origin.secondFactorAt) return true;", replace: "  return true;" }],
     suites: [mfaTests],
     filter: "before the policy",
+  },
+  {
+    name: "passkey-counter",
+    description:
+      "a passkey's counter is written only upward, where it is checked: racing uses of one value, one passes",
+    edits: [
+      {
+        file: passkeysFile,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of server/auth/passkeys.ts
+        find: "        or(lt(passkeys.counter, newCounter), and(eq(passkeys.counter, 0), sql`${newCounter}::bigint = 0`)),\n",
+        replace: "",
+      },
+    ],
+    suites: ["tests/auth/passkeys.test.ts"],
+    engines: ["postgres"],
+  },
+  {
+    name: "passkey-counter-audited",
+    description: "a passkey whose counter went back is refused and audited",
+    edits: [
+      {
+        file: passkeysFile,
+        find: "    if (error instanceof Error && /counter value/i.test(error.message)) await counterWentBack(tx, ctx, who, stored.id);\n",
+        replace: "",
+      },
+    ],
+    suites: ["tests/auth/passkeys.test.ts"],
+  },
+  {
+    name: "passkey-login-once",
+    description: "a passwordless sign-in's challenge is answered once",
+    edits: [
+      {
+        file: passkeysFile,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of server/auth/passkeys.ts
+        find: "  if (!(await spendOnce(db, `passkey-login\\u0000${jti}`, ticketSeconds))) throw unauthorized();\n",
+        replace: "",
+      },
+    ],
+    suites: ["tests/auth/passkeys.test.ts"],
   },
 ];

@@ -76,7 +76,8 @@ BEGIN
                       WHERE r.tenant_id = p_tenant AND r.family_id = p_session AND r.user_id = p_user
                         AND r.revoked_at IS NULL AND r.second_factor_at IS NOT NULL) THEN
     IF EXISTS (SELECT 1 FROM public.totp_factors f
-                WHERE f.tenant_id = p_tenant AND f.user_id = p_user AND f.confirmed_at IS NOT NULL) THEN
+                WHERE f.tenant_id = p_tenant AND f.user_id = p_user AND f.confirmed_at IS NOT NULL)
+       OR EXISTS (SELECT 1 FROM public.passkeys k WHERE k.tenant_id = p_tenant AND k.user_id = p_user) THEN
       RAISE EXCEPTION 'second factor not proven in this session' USING ERRCODE = 'BH427';
     ELSIF NOT coalesce(p_enrolling, false) THEN
       RAISE EXCEPTION 'second factor required' USING ERRCODE = 'BH428';
