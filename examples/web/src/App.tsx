@@ -78,7 +78,7 @@ function Workspace({ me, path }: { me: Me; path: string }) {
     queryFn: () => api.auth.mfa.status.query(),
     enabled: me.tenant.requireMfa,
   });
-  const held = me.tenant.requireMfa && mfa.data !== undefined && !mfa.data.totp;
+  const held = me.tenant.requireMfa && mfa.data !== undefined && !mfa.data.totp && mfa.data.passkeys === 0;
   const board = /^\/projects\/([^/]+)$/.exec(path);
   const nav = [
     { to: "/projects", label: "Projects" },

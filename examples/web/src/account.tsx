@@ -4,7 +4,7 @@ import { useEffect } from "react";
 import { api, apiUrl, type Me } from "./api";
 import { AuthFrame } from "./auth";
 import { Link, useLocation } from "./router";
-import { TwoFactor } from "./two-factor";
+import { Passkeys, TwoFactor } from "./two-factor";
 import { Button, Card, ErrorMessage, Field, Form, formatDate, NewPasswordField, text } from "./ui";
 
 export function ForgotPassword() {
@@ -230,6 +230,7 @@ export function Account({ me }: { me: Me }) {
         </Form>
       </Card>
       <TwoFactor me={me} />
+      <Passkeys />
       <Sessions />
       {me.user.role === "owner" ? <Workspace me={me} /> : null}
     </div>

@@ -1,4 +1,7 @@
 /** The screens before a session: sign in, create a workspace, accept an invitation. */
+
+import type { MfaChallenge } from "@bulkhead/client";
+import { startAuthentication } from "@simplewebauthn/browser";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { api } from "./api";
@@ -31,7 +34,7 @@ export function AuthFrame({ title, lead, children }: { title: string; lead: stri
 export function SignIn() {
   const { query } = useLocation();
   const signedIn = useSignedIn();
-  const [challenge, setChallenge] = useState<string | null>(null);
+  const [challenge, setChallenge] = useState<MfaChallenge | null>(null);
   const login = useMutation({
     mutationFn: (form: FormData) =>
       api.auth.login.mutate({
@@ -40,9 +43,17 @@ export function SignIn() {
         password: text(form, "password"),
       }),
     // A member with two-factor sign-in gets a challenge to answer, not a session.
-    onSuccess: (answer) => ("mfaRequired" in answer ? setChallenge(answer.challenge) : signedIn()),
+    onSuccess: (answer) => ("mfaRequired" in answer ? setChallenge(answer) : signedIn()),
   });
-  if (challenge) return <SecondFactor challenge={challenge} onRestart={() => setChallenge(null)} />;
+  // A passkey alone: the workspace's name, then the browser asks for the passkey.
+  const withPasskey = useMutation({
+    mutationFn: async (tenantSlug: string) => {
+      const optionsJSON = await api.auth.passkeys.loginOptions.mutate({ tenantSlug });
+      return api.auth.passkeys.login.mutate({ response: await startAuthentication({ optionsJSON }) });
+    },
+    onSuccess: signedIn,
+  });
+  if (challenge) return <SecondFactor answer={challenge} onRestart={() => setChallenge(null)} />;
   return (
     <AuthFrame title="Sign in" lead="to your team's workspace.">
       <Form onSubmit={(form) => login.mutate(form)}>
@@ -56,9 +67,20 @@ export function SignIn() {
         />
         <Field label="Email" name="email" type="email" required autoComplete="email" />
         <Field label="Password" name="password" type="password" required autoComplete="current-password" />
-        <ErrorMessage error={login.error} />
+        <ErrorMessage error={login.error ?? withPasskey.error} />
         <Button type="submit" busy={login.isPending}>
           Sign in
+        </Button>
+        <Button
+          type="button"
+          variant="quiet"
+          busy={withPasskey.isPending}
+          onClick={(event) => {
+            const workspace = event.currentTarget.form?.elements.namedItem("tenant") as HTMLInputElement | null;
+            if (workspace?.reportValidity()) withPasskey.mutate(workspace.value.trim().toLowerCase());
+          }}
+        >
+          Sign in with a passkey
         </Button>
       </Form>
       <p className="switch">
@@ -70,8 +92,10 @@ export function SignIn() {
 }
 
 /** The second step of a sign-in: a code from the authenticator app, or one of the recovery codes. */
-function SecondFactor({ challenge, onRestart }: { challenge: string; onRestart: () => void }) {
+function SecondFactor({ answer, onRestart }: { answer: MfaChallenge; onRestart: () => void }) {
   const signedIn = useSignedIn();
+  const { challenge, passkeyOptions } = answer;
+  const hasTotp = answer.methods.includes("totp");
   const [recovery, setRecovery] = useState(false);
   const verify = useMutation({
     mutationFn: (form: FormData) =>
@@ -80,11 +104,44 @@ function SecondFactor({ challenge, onRestart }: { challenge: string; onRestart: 
       ),
     onSuccess: signedIn,
   });
+  const passkey = useMutation({
+    mutationFn: async () => {
+      if (!passkeyOptions) throw new Error("This account has no passkey");
+      const passkeyResponse = await startAuthentication({ optionsJSON: passkeyOptions });
+      return api.auth.mfa.verify.mutate({ challenge, passkeyResponse });
+    },
+    onSuccess: signedIn,
+  });
+  const passkeyButton = passkeyOptions ? (
+    <Button
+      type="button"
+      variant={hasTotp ? "quiet" : "primary"}
+      busy={passkey.isPending}
+      onClick={() => passkey.mutate()}
+    >
+      Use your passkey
+    </Button>
+  ) : null;
+  if (!hasTotp) {
+    return (
+      <AuthFrame title="Two-factor sign-in" lead="Confirm with your passkey.">
+        <ErrorMessage error={passkey.error} />
+        {passkeyButton}
+        <p className="switch">
+          <button type="button" className="link" onClick={onRestart}>
+            Start over
+          </button>
+        </p>
+      </AuthFrame>
+    );
+  }
   return (
     <AuthFrame
       title="Two-factor sign-in"
       lead={recovery ? "Enter one of your recovery codes." : "Enter the 6-digit code from your authenticator app."}
     >
+      <ErrorMessage error={passkey.error} />
+      {passkeyButton}
       <Form onSubmit={(form) => verify.mutate(form)}>
         {recovery ? (
           <Field label="Recovery code" name="recovery" required autoComplete="off" placeholder="XXXX-XXXX-XXXX" />

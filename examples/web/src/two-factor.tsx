@@ -3,11 +3,13 @@
  * the otpauth URI: the key never leaves for a QR service), keep the recovery codes, turn it off.
  * The same card is the whole app for a member a workspace's policy holds until they set it up.
  */
+
+import { startRegistration } from "@simplewebauthn/browser";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import QRCode from "qrcode";
 import { useEffect, useState } from "react";
 import { api, type Me } from "./api";
-import { Button, Card, ErrorMessage, Field, Form, text } from "./ui";
+import { Button, Card, ErrorMessage, Field, Form, formatDate, text } from "./ui";
 
 const codeField = {
   required: true,
@@ -162,6 +164,62 @@ export function TwoFactor({ me }: { me: Me }) {
   );
 }
 
+/** The caller's passkeys: add one (the browser makes it), see them, remove one. */
+export function Passkeys() {
+  const queries = useQueryClient();
+  const list = useQuery({ queryKey: ["passkeys"], queryFn: () => api.auth.passkeys.list.query() });
+  const changed = () => {
+    void queries.invalidateQueries({ queryKey: ["passkeys"] });
+    void queries.invalidateQueries({ queryKey: ["mfa"] });
+  };
+  const add = useMutation({
+    mutationFn: async (form: FormData) => {
+      const optionsJSON = await api.auth.passkeys.registerOptions.mutate();
+      const response = await startRegistration({ optionsJSON });
+      return api.auth.passkeys.register.mutate({ response, name: text(form, "name") });
+    },
+    onSuccess: changed,
+  });
+  const remove = useMutation({
+    mutationFn: (id: string) => api.auth.passkeys.remove.mutate({ id }),
+    onSuccess: changed,
+  });
+  return (
+    <Card title="Passkeys">
+      <p className="muted">
+        A passkey signs you in with your device's screen lock or a security key: as your second factor, or on its own
+        with "Sign in with a passkey".
+      </p>
+      <ErrorMessage error={list.error ?? remove.error} />
+      <ul className="list">
+        {(list.data ?? []).map((key) => (
+          <li key={key.id} className="row" data-testid="passkey">
+            <div>
+              <strong>{key.name}</strong>
+              <div className="muted">
+                added {formatDate(key.createdAt)} · last used {key.lastUsedAt ? formatDate(key.lastUsedAt) : "never"}
+              </div>
+            </div>
+            <Button variant="danger" onClick={() => remove.mutate(key.id)}>
+              Remove
+            </Button>
+          </li>
+        ))}
+      </ul>
+      <Form
+        className="inline-form"
+        onSubmit={(form, element) => add.mutate(form, { onSuccess: () => element.reset() })}
+      >
+        <Field label="Passkey name" name="name" required defaultValue="This device" maxLength={60} />
+        <Button type="submit" busy={add.isPending}>
+          Add a passkey
+        </Button>
+      </Form>
+      <ErrorMessage error={add.error} />
+    </Card>
+  );
+}
+
 /** What a member a workspace's policy holds sees, until they set up a second factor. */
 export function TwoFactorRequired({ me }: { me: Me }) {
   return (
@@ -170,6 +228,7 @@ export function TwoFactorRequired({ me }: { me: Me }) {
         {me.tenant.name} requires two-factor sign-in. Set it up to continue.
       </div>
       <TwoFactor me={me} />
+      <Passkeys />
     </div>
   );
 }
