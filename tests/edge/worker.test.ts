@@ -12,6 +12,8 @@ import { rowsOf } from "../../db/types.js";
 import { createArgon2Hasher } from "../../server/auth/argon2.js";
 import { createTestApp, signedIn, type TestApp, testEncryptionKey, testSecret } from "../helpers/app.js";
 import { openTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { codeFor } from "../helpers/mfa.js";
+import { SoftAuthenticator } from "../helpers/webauthn.js";
 
 const password = "a password for both runtimes";
 let db: TestDatabase;
@@ -46,7 +48,8 @@ beforeAll(async () => {
     },
   });
   workerUrl = new URL("/trpc", await mf.ready).toString();
-  node = await createTestApp({ db, hasher: createArgon2Hasher() });
+  // The same ENCRYPTION_KEY as the Worker's: a second factor set up on one verifies on the other.
+  node = await createTestApp({ db, hasher: createArgon2Hasher(), env: { ENCRYPTION_KEY: testEncryptionKey } });
 });
 afterAll(async () => {
   await mf?.dispose();
@@ -153,6 +156,62 @@ describe("the Worker in workerd (Miniflare)", () => {
           .catch((e: unknown) => e),
       ),
     ).toBe("UNAUTHORIZED");
+  });
+
+  it("verifies a TOTP code and a passkey set up on the Node server, and the reverse", async () => {
+    const suffix = Date.now().toString(36);
+    const owner = await node.client().auth.registerTenant.mutate(registration(`edge-mfa-${suffix}`));
+    const onNode = node.client(owner);
+    // Real time on both sides (the Worker has no test clock): confirm with now's code, then the
+    // next step's code is the one a later sign-in may use.
+    const { secret } = await onNode.auth.mfa.totp.enroll.mutate();
+    await onNode.auth.mfa.totp.confirm.mutate({ code: codeFor(secret, new Date()) });
+    const device = new SoftAuthenticator("http://localhost:5173");
+    await onNode.auth.passkeys.register.mutate({
+      response: device.register(await onNode.auth.passkeys.registerOptions.mutate()),
+      name: "Node",
+    });
+
+    const challenge = async () => {
+      const answer = await worker().auth.login.mutate({
+        tenantSlug: `edge-mfa-${suffix}`,
+        email: owner.user.email,
+        password,
+      });
+      if (!("mfaRequired" in answer)) throw new Error("expected a challenge");
+      return answer;
+    };
+    const first = await challenge();
+    expect(first.methods).toEqual(["totp", "recovery_code", "passkey"]);
+    const viaCode = signedIn(
+      await worker().auth.mfa.verify.mutate({ challenge: first.challenge, code: codeFor(secret, new Date(), 1) }),
+    );
+    expect(viaCode.user.id).toBe(owner.user.id);
+    const second = await challenge();
+    const passkeyResponse = device.authenticate(second.passkeyOptions ?? { challenge: "" });
+    expect(
+      signedIn(await worker().auth.mfa.verify.mutate({ challenge: second.challenge, passkeyResponse })).user.id,
+    ).toBe(owner.user.id);
+    const options = await worker().auth.passkeys.loginOptions.mutate({ tenantSlug: `edge-mfa-${suffix}` });
+    expect(
+      signedIn(await worker().auth.passkeys.login.mutate({ response: device.authenticate(options) })).user.id,
+    ).toBe(owner.user.id);
+
+    // The reverse: set up through the Worker, verified on Node.
+    const other = await worker().auth.registerTenant.mutate(registration(`edge-mfa-w-${suffix}`));
+    const atEdge = createBulkheadClient({ url: workerUrl, session: other });
+    const enrolled = await atEdge.auth.mfa.totp.enroll.mutate();
+    await atEdge.auth.mfa.totp.confirm.mutate({ code: codeFor(enrolled.secret, new Date()) });
+    const answer = await node
+      .client()
+      .auth.login.mutate({ tenantSlug: `edge-mfa-w-${suffix}`, email: other.user.email, password });
+    if (!("mfaRequired" in answer)) throw new Error("expected a challenge");
+    const back = signedIn(
+      await node
+        .client()
+        .auth.mfa.verify.mutate({ challenge: answer.challenge, code: codeFor(enrolled.secret, new Date(), 1) }),
+    );
+    expect(back.user.id).toBe(other.user.id);
   });
 
   it("prunes expired rows from its Cron Trigger, and keeps live ones", async () => {
