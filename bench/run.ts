@@ -18,6 +18,7 @@ import { benchMixed } from "./p10-mixed.js";
 import { benchCitus } from "./p11-citus.js";
 import { benchEvents } from "./p12-events.js";
 import { benchRest } from "./p13-rest.js";
+import { benchEdgeHash } from "./p14-edge-hash.js";
 
 const only = process.argv
   .find((a) => a.startsWith("--only="))
@@ -37,6 +38,7 @@ const all: [string, () => Promise<Row | Row[]>][] = [
   ["P11", benchCitus],
   ["P12", benchEvents],
   ["P13", benchRest],
+  ["P14", benchEdgeHash],
   ["Mem-PGlite", benchFootprint],
 ];
 

@@ -1,22 +1,6 @@
 /** `npm run build:worker`: bundles server/worker.ts for workerd into dist/worker/index.js. */
-import { build, type Plugin } from "esbuild";
-
-/**
- * trpc-to-openapi's one entry point also brings its adapters for Node's servers and Nuxt, whose
- * body readers (`co-body`, `h3`) need Node's streams. The REST face never calls them: it hands
- * the library a parsed body (server/rest.ts). In the Worker they are modules that throw if called.
- */
-const nodeServerOnly: Plugin = {
-  name: "node-server-only",
-  setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^(co-body|h3)$/ }, (args) => ({ path: args.path, namespace: "node-server-only" }));
-    pluginBuild.onLoad({ filter: /.*/, namespace: "node-server-only" }, (args) => ({
-      contents: `const absent = () => { throw new Error("${args.path} is not available in the Worker"); };
-export default absent; export const defineEventHandler = absent; export const getQuery = absent;`,
-      loader: "js",
-    }));
-  },
-};
+import { build } from "esbuild";
+import { copyArgon2Wasm, nodeServerOnly, wasmModule } from "./worker-plugins.js";
 
 const result = await build({
   entryPoints: ["server/worker.ts"],
@@ -29,11 +13,13 @@ const result = await build({
   conditions: ["workerd", "worker", "browser"],
   mainFields: ["module", "main"],
   external: ["node:*", "cloudflare:*"],
-  plugins: [nodeServerOnly],
+  plugins: [nodeServerOnly, wasmModule],
   minifySyntax: true,
   metafile: true,
   logLevel: "warning",
 });
+
+await copyArgon2Wasm("dist/worker");
 
 const inputs = Object.keys(result.metafile.inputs);
 const nodeOnly = inputs.filter((file) =>

@@ -1,6 +1,6 @@
 /**
  * The Cloudflare Workers (workerd) entry: the same app as on Node, built from the Worker's env
- * bindings, with postgres.js over Workers sockets (`nodejs_compat`) and the portable argon2id.
+ * bindings, with postgres.js over Workers sockets (`nodejs_compat`) and argon2id in WebAssembly.
  * Bundle it with `npm run build:worker`; deploy with wrangler (see README).
  *
  * Workers do not let one request use I/O objects (sockets) another request opened, so each
@@ -13,7 +13,8 @@ import { connectPostgres } from "../db/postgres.js";
 import { pruneExpired } from "../db/prune.js";
 import type { Database } from "../db/types.js";
 import { type App, createApp } from "./app.js";
-import { createPortableArgon2Hasher } from "./auth/argon2-portable.js";
+import { createWasmArgon2Hasher } from "./auth/argon2-wasm.js";
+import argon2Module from "./auth/argon2-wasm-module.js";
 import { TokenService } from "./auth/tokens.js";
 import { ConfigError, longestThrottleWindowSeconds, parseConfig, toAppConfig } from "./config.js";
 import { databaseConfigOf } from "./database-config.js";
@@ -58,7 +59,7 @@ function sharedDeps(env: Record<string, unknown>) {
     eventRetentionDays: raw.EVENT_RETENTION_DAYS,
     config,
     tokens: new TokenService(config.jwt, systemClock),
-    hasher: createPortableArgon2Hasher(),
+    hasher: createWasmArgon2Hasher(argon2Module),
     peerAddress: (request) => request.headers.get("cf-connecting-ip") ?? undefined,
   };
   return shared;

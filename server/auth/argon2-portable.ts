@@ -30,7 +30,7 @@ const derive = (password: string, salt: Uint8Array, params: { m: number; t: numb
 
 const phcPattern = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
 
-function parsePhc(stored: string) {
+export function parsePhc(stored: string) {
   const match = phcPattern.exec(stored);
   if (!match) return null;
   const [, m, t, p, salt, hash] = match;
