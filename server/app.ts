@@ -10,7 +10,7 @@
 import { Scalar } from "@scalar/hono-api-reference";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { sql } from "drizzle-orm";
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -215,8 +215,10 @@ export function createApp(deps: AppDeps) {
     maxSize: maxBodyBytes,
     onError: (c) => c.json({ error: `Request body larger than ${maxBodyBytes} bytes` }, 413),
   });
-  // GET and HEAD carry no body tRPC reads; asking for one would build a whole Request.
-  app.use("/trpc/*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
+  // GET and HEAD carry no body to read; asking for one would build a whole Request.
+  const limitWrites: MiddlewareHandler = (c, next) =>
+    c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next);
+  app.use("/trpc/*", limitWrites);
 
   // One request's context, for tRPC and the REST face alike: the same caller, tenant hint and
   // limits whichever way a procedure is reached.
@@ -271,9 +273,7 @@ export function createApp(deps: AppDeps) {
   });
 
   // The REST face (server/rest.ts): the same procedures, for scripts and other languages.
-  app.use(`${restBase}/*`, (c, next) =>
-    c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next),
-  );
+  app.use(`${restBase}/*`, limitWrites);
   app.get(`${restBase}/openapi.json`, (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
   // The interactive reference (Scalar), which loads its script from its CDN (see docsHeaders).
   app.get("/api/docs", Scalar({ url: `${restBase}/openapi.json`, pageTitle: "Bulkhead API" }));

@@ -1618,4 +1618,17 @@ export const sourceDefences: SourceDefence[] = [
     ],
     suites: ["tests/auth/passkeys.test.ts"],
   },
+  {
+    name: "rest-body-limit",
+    description: "the REST face refuses a body over 1 MiB before any procedure runs, as /trpc does",
+    edits: [
+      {
+        file: app,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of server/app.ts
+        find: "  app.use(`${restBase}/*`, limitWrites);\n",
+        replace: "",
+      },
+    ],
+    suites: ["tests/rest.test.ts"],
+  },
 ];
