@@ -53,5 +53,10 @@ export async function waitForOutput(server: ServerProcess, text: string): Promis
   }
 }
 
-/** A port unlikely to collide across parallel test files. */
-export const testPort = () => 20_000 + Math.floor(Math.random() * 20_000);
+/**
+ * A port unlikely to collide across parallel test files, below Linux's ephemeral range (32768
+ * and up, `ip_local_port_range`): there the local end of any outgoing connection — to
+ * PostgreSQL, say — may hold the port, which failed a CI run with EADDRINUSE on 33058. The port
+ * after it (a metrics port) stays below the range too.
+ */
+export const testPort = () => 20_000 + Math.floor(Math.random() * 12_000);
