@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { createArgon2Hasher } from "../server/auth/argon2.js";
-import { copyArgon2Wasm, wasmModule } from "../server/worker-plugins.js";
+import { copyArgon2Wasm, wasmModule, workerdBundle } from "../server/worker-plugins.js";
 import { median, quick, type Row } from "./lib.js";
 
 export async function benchEdgeHash(): Promise<Row> {
@@ -18,15 +18,8 @@ export async function benchEdgeHash(): Promise<Row> {
   await build({
     entryPoints: ["bench/p14-edge-worker.ts"],
     outfile: script,
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["module", "main"],
-    external: ["node:*"],
+    ...workerdBundle,
     plugins: [wasmModule],
-    logLevel: "warning",
   });
   await copyArgon2Wasm(dir);
   const mf = new Miniflare({

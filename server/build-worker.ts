@@ -1,22 +1,14 @@
 /** `npm run build:worker`: bundles server/worker.ts for workerd into dist/worker/index.js. */
 import { build } from "esbuild";
-import { copyArgon2Wasm, nodeServerOnly, wasmModule } from "./worker-plugins.js";
+import { copyArgon2Wasm, nodeServerOnly, wasmModule, workerdBundle } from "./worker-plugins.js";
 
 const result = await build({
   entryPoints: ["server/worker.ts"],
   outfile: "dist/worker/index.js",
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  target: "es2022",
-  // postgres.js has a build for workerd (Workers sockets); everything else is Web-standard.
-  conditions: ["workerd", "worker", "browser"],
-  mainFields: ["module", "main"],
-  external: ["node:*", "cloudflare:*"],
+  ...workerdBundle,
   plugins: [nodeServerOnly, wasmModule],
   minifySyntax: true,
   metafile: true,
-  logLevel: "warning",
 });
 
 await copyArgon2Wasm("dist/worker");

@@ -1,8 +1,21 @@
-/** esbuild plugins of the Worker bundle (server/build-worker.ts, and the Worker bench row). */
+/** esbuild settings of the Worker bundle (server/build-worker.ts, and the Worker bench row). */
 import { copyFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import type { Plugin } from "esbuild";
+import type { BuildOptions, Plugin } from "esbuild";
+
+/** What a bundle for workerd is: one ES module, Web-standard, Node's built-ins left to `nodejs_compat`. */
+export const workerdBundle = {
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  target: "es2022",
+  // postgres.js has a build for workerd (Workers sockets); everything else is Web-standard.
+  conditions: ["workerd", "worker", "browser"],
+  mainFields: ["module", "main"],
+  external: ["node:*", "cloudflare:*"],
+  logLevel: "warning",
+} satisfies BuildOptions;
 
 /**
  * trpc-to-openapi's one entry point also brings its adapters for Node's servers and Nuxt, whose

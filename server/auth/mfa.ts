@@ -26,7 +26,7 @@ import { secondFactorMail } from "../mail/messages.js";
 import { enqueueMail } from "../mail/outbox.js";
 import { lineField } from "../validation.js";
 import { issueOneTimeToken, spendOneTimeToken, unspent } from "./one-time-tokens.js";
-import { acceptPasskey, authenticationResponse, hasPasskey, secondFactorOptions } from "./passkeys.js";
+import { acceptPasskey, authenticationResponse, credentialsOf, hasPasskey, secondFactorOptions } from "./passkeys.js";
 import { confirmOwnPassword, ownAccount } from "./passwords.js";
 import { tooMany } from "./refusals.js";
 import { markSecondFactor, type SessionOrigin, startSession } from "./sessions.js";
@@ -94,8 +94,14 @@ interface Who {
   userId: string;
 }
 
-const ofMember = (table: typeof totpFactors | typeof recoveryCodes, who: Who) =>
+const ofMember = (table: typeof totpFactors | typeof recoveryCodes | typeof passkeys, who: Who) =>
   and(eq(table.tenantId, who.tenantId), eq(table.userId, who.userId));
+
+/** Whether the workspace requires its members to sign in with a second factor. */
+export async function workspaceRequiresMfa(tx: Tx, tenantId: string): Promise<boolean> {
+  const [tenant] = await tx.select({ requireMfa: tenants.requireMfa }).from(tenants).where(eq(tenants.id, tenantId));
+  return tenant?.requireMfa ?? false;
+}
 
 /** True when the member has TOTP on. */
 async function hasTotp(tx: Tx, who: Who): Promise<boolean> {
@@ -257,7 +263,7 @@ export async function confirmTotp(ctx: Context & MemberTx, code: string): Promis
 
 /**
  * Turns TOTP off, given the password and a current code; the recovery codes go with it. Refused
- * while the workspace requires a second factor.
+ * while the workspace requires a second factor and the member has no passkey left.
  */
 export async function disableTotp(
   ctx: Context,
@@ -268,16 +274,12 @@ export async function disableTotp(
   await confirmOwnPassword(ctx, member, account, input.password, "password");
   const who = { tenantId: member.tenantId, userId: member.userId };
   await withMember(ctx.database.db, member, { write: true }, async (tx) => {
-    const [tenant] = await tx
-      .select({ requireMfa: tenants.requireMfa })
-      .from(tenants)
-      .where(eq(tenants.id, who.tenantId));
     if (!(await acceptTotp(tx, ctx, who, input.code, "confirmed"))) {
       throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid input: code: is not a current code" });
     }
     await tx.delete(totpFactors).where(ofMember(totpFactors, who));
     await tx.delete(recoveryCodes).where(ofMember(recoveryCodes, who));
-    if (tenant?.requireMfa && !(await hasPasskey(tx, who))) {
+    if ((await workspaceRequiresMfa(tx, who.tenantId)) && !(await hasPasskey(tx, who))) {
       throw new TRPCError({
         code: "FORBIDDEN",
         message: "This workspace requires two-factor sign-in: it cannot be turned off",
@@ -296,7 +298,7 @@ export async function disableTotp(
 export async function removeFactors(tx: Tx, who: Who): Promise<void> {
   await tx.delete(totpFactors).where(ofMember(totpFactors, who));
   await tx.delete(recoveryCodes).where(ofMember(recoveryCodes, who));
-  await tx.delete(passkeys).where(and(eq(passkeys.tenantId, who.tenantId), eq(passkeys.userId, who.userId)));
+  await tx.delete(passkeys).where(ofMember(passkeys, who));
 }
 
 /** Whether the member has TOTP on, how many recovery codes are left, and the workspace's policy. */
@@ -306,29 +308,23 @@ export async function mfaStatus(ctx: MemberTx) {
     .select({ count: count() })
     .from(recoveryCodes)
     .where(and(ofMember(recoveryCodes, who), isNull(recoveryCodes.usedAt)));
-  const [tenant] = await ctx.db
-    .select({ requireMfa: tenants.requireMfa })
-    .from(tenants)
-    .where(eq(tenants.id, who.tenantId));
-  const [keys] = await ctx.db
-    .select({ count: count() })
-    .from(passkeys)
-    .where(and(eq(passkeys.tenantId, who.tenantId), eq(passkeys.userId, who.userId)));
+  const [keys] = await ctx.db.select({ count: count() }).from(passkeys).where(ofMember(passkeys, who));
   return {
     totp: await hasTotp(ctx.db, who),
     passkeys: Number(keys?.count ?? 0),
     recoveryCodesLeft: Number(left?.count ?? 0),
-    required: tenant?.requireMfa ?? false,
+    required: await workspaceRequiresMfa(ctx.db, who.tenantId),
   };
 }
 
 /** Called by `auth.login` once the password is right, in its transaction: a challenge, if a factor is on. */
 export async function challengeIfEnrolled(tx: Tx, ctx: Context, who: Who): Promise<MfaChallenge | null> {
   const totp = await hasTotp(tx, who);
-  if (!totp && !(await hasPasskey(tx, who))) return null;
+  const credentials = await credentialsOf(tx, who);
+  if (!totp && credentials.length === 0) return null;
   const expiresAt = new Date(ctx.clock.now().getTime() + ctx.config.mfa.challengeTtlSeconds * 1000);
   const { token } = await issueOneTimeToken(tx, mfaChallenges, "mc", who, expiresAt);
-  const passkeyOptions = await secondFactorOptions(tx, ctx.config, who, token);
+  const passkeyOptions = await secondFactorOptions(ctx.config, credentials, token);
   return {
     mfaRequired: true,
     challenge: token,
@@ -440,9 +436,5 @@ async function recoveryCodeUsed(tx: Tx, ctx: Context, who: Who): Promise<void> {
  */
 export async function sessionMayContinue(tx: Tx, who: Who, origin: SessionOrigin): Promise<boolean> {
   if (origin.secondFactorAt) return true;
-  const [tenant] = await tx
-    .select({ requireMfa: tenants.requireMfa })
-    .from(tenants)
-    .where(eq(tenants.id, who.tenantId));
-  return !tenant?.requireMfa || !(await hasSecondFactor(tx, who));
+  return !(await workspaceRequiresMfa(tx, who.tenantId)) || !(await hasSecondFactor(tx, who));
 }

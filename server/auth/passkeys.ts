@@ -23,7 +23,7 @@ import {
 import { TRPCError } from "@trpc/server";
 import { and, desc, eq, lt, or, sql } from "drizzle-orm";
 import { z } from "zod";
-import { passkeys, tenants, users } from "../../db/schema.js";
+import { passkeys, users } from "../../db/schema.js";
 import { enterTenant, tenantIdForSlug, withoutTenant, withTenant } from "../../db/tenant.js";
 import type { Tx } from "../../db/types.js";
 import { recordAudit } from "../audit.js";
@@ -31,7 +31,7 @@ import type { AppConfig } from "../config.js";
 import type { Context } from "../context.js";
 import { notFound, unauthorized } from "../errors.js";
 import { lineField } from "../validation.js";
-import { hasSecondFactor } from "./mfa.js";
+import { hasSecondFactor, workspaceRequiresMfa } from "./mfa.js";
 import { markSecondFactor, startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
 import { spendOnce } from "./throttle.js";
@@ -45,35 +45,35 @@ const base64url = z
   .regex(/^[A-Za-z0-9_-]*$/, "must be base64url");
 const transport = z.string().regex(/^[a-z-]{1,32}$/);
 
-/** A browser's `PublicKeyCredential` of a registration, as @simplewebauthn/browser returns it. */
-export const registrationResponse = z.object({
+/** What every `PublicKeyCredential` carries beside its `response`. */
+const credentialFields = {
   id: base64url.min(1).max(1_024),
   rawId: base64url.min(1).max(1_024),
   type: z.literal("public-key"),
+  authenticatorAttachment: z.enum(["platform", "cross-platform"]).optional(),
+  // Extensions are not used: whatever the browser reports is dropped before verification.
+  clientExtensionResults: z.unknown().optional(),
+};
+
+/** A browser's `PublicKeyCredential` of a registration, as @simplewebauthn/browser returns it. */
+export const registrationResponse = z.object({
+  ...credentialFields,
   response: z.object({
     clientDataJSON: base64url.min(1),
     attestationObject: base64url.min(1),
     transports: z.array(transport).max(8).optional(),
   }),
-  authenticatorAttachment: z.enum(["platform", "cross-platform"]).optional(),
-  // Extensions are not used: whatever the browser reports is dropped before verification.
-  clientExtensionResults: z.unknown().optional(),
 });
 
 /** A browser's `PublicKeyCredential` of a sign-in. */
 export const authenticationResponse = z.object({
-  id: base64url.min(1).max(1_024),
-  rawId: base64url.min(1).max(1_024),
-  type: z.literal("public-key"),
+  ...credentialFields,
   response: z.object({
     clientDataJSON: base64url.min(1),
     authenticatorData: base64url.min(1),
     signature: base64url.min(1),
     userHandle: base64url.max(1_024).optional(),
   }),
-  authenticatorAttachment: z.enum(["platform", "cross-platform"]).optional(),
-  // Extensions are not used: whatever the browser reports is dropped before verification.
-  clientExtensionResults: z.unknown().optional(),
 });
 
 export const registerInput = z.object({ response: registrationResponse, name: lineField().trim().min(1).max(60) });
@@ -109,7 +109,7 @@ interface Who {
 const ofMember = (who: Who) => and(eq(passkeys.tenantId, who.tenantId), eq(passkeys.userId, who.userId));
 
 /** The credentials of a member, for the options' allow and exclude lists. */
-async function credentialsOf(tx: Tx, who: Who) {
+export async function credentialsOf(tx: Tx, who: Who) {
   const rows = await tx
     .select({ id: passkeys.credentialId, transports: passkeys.transports })
     .from(passkeys)
@@ -226,11 +226,7 @@ export async function removePasskey(ctx: Context & { db: Tx; member: Who }, id: 
     .where(and(ofMember(ctx.member), eq(passkeys.id, id)))
     .returning({ id: passkeys.id });
   if (!removed) throw notFound("Passkey");
-  const [tenant] = await ctx.db
-    .select({ requireMfa: tenants.requireMfa })
-    .from(tenants)
-    .where(eq(tenants.id, ctx.member.tenantId));
-  if (tenant?.requireMfa && !(await hasSecondFactor(ctx.db, ctx.member))) {
+  if ((await workspaceRequiresMfa(ctx.db, ctx.member.tenantId)) && !(await hasSecondFactor(ctx.db, ctx.member))) {
     throw new TRPCError({
       code: "FORBIDDEN",
       message: "This workspace requires two-factor sign-in: keep at least one second factor",
@@ -244,9 +240,15 @@ export async function removePasskey(ctx: Context & { db: Tx; member: Who }, id: 
   return { ok: true as const };
 }
 
-/** Options for a login's second factor: the login's challenge is the WebAuthn challenge. */
-export async function secondFactorOptions(tx: Tx, config: AppConfig, who: Who, challenge: string) {
-  const allowCredentials = await credentialsOf(tx, who);
+/**
+ * Options for a login's second factor with the member's `allowCredentials` (none: null): the
+ * login's challenge is the WebAuthn challenge.
+ */
+export async function secondFactorOptions(
+  config: AppConfig,
+  allowCredentials: Awaited<ReturnType<typeof credentialsOf>>,
+  challenge: string,
+) {
   if (allowCredentials.length === 0) return null;
   return generateAuthenticationOptions({
     rpID: relyingParty(config).id,

@@ -92,8 +92,8 @@ export type BearerSession = Session & { refreshToken: string };
  * The session of a bearer-mode response; throws if the refresh token is missing, or if a login
  * answered with a second-factor challenge.
  */
-export function bearerSession(session: Session | MfaChallenge): BearerSession {
-  if ("mfaRequired" in session) throw new Error("the login asked for a second factor");
+export function bearerSession(answer: Session | MfaChallenge): BearerSession {
+  const session = signedIn(answer);
   if (typeof session.refreshToken !== "string") throw new Error("a bearer-mode session came without its refresh token");
   return session as BearerSession;
 }
