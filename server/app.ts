@@ -211,13 +211,17 @@ export function createApp(deps: AppDeps) {
 
   // Bounded input: a request body over 1 MiB, or a batch of more than 20 calls, is refused before
   // any procedure runs (each call of a batch is its own transaction).
-  const limitBody = bodyLimit({
-    maxSize: maxBodyBytes,
-    onError: (c) => c.json({ error: `Request body larger than ${maxBodyBytes} bytes` }, 413),
-  });
-  // GET and HEAD carry no body to read; asking for one would build a whole Request.
-  const limitWrites: MiddlewareHandler = (c, next) =>
-    c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next);
+  const tooLarge = (c: Context) => c.json({ error: `Request body larger than ${maxBodyBytes} bytes` }, 413);
+  const limitBody = bodyLimit({ maxSize: maxBodyBytes, onError: tooLarge });
+  // GET and HEAD carry no body. A declared length is checked from its header alone, as bodyLimit
+  // would, before bodyLimit asks for `body`: on @hono/node-server that builds a whole Request and
+  // two streams for every write (decision 028). A chunked body goes to bodyLimit, which counts it.
+  const limitWrites: MiddlewareHandler = (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    const length = c.req.header("content-length");
+    if (length === undefined || c.req.header("transfer-encoding") !== undefined) return limitBody(c, next);
+    return Number.parseInt(length, 10) > maxBodyBytes ? Promise.resolve(tooLarge(c)) : next();
+  };
   app.use("/trpc/*", limitWrites);
 
   // One request's context, for tRPC and the REST face alike: the same caller, tenant hint and

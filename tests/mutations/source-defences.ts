@@ -1619,6 +1619,19 @@ export const sourceDefences: SourceDefence[] = [
     suites: ["tests/auth/passkeys.test.ts"],
   },
   {
+    name: "declared-length-limit",
+    description: "a body whose declared length is over the limit is refused from its header (413)",
+    edits: [
+      {
+        file: app,
+        find: "return Number.parseInt(length, 10) > maxBodyBytes ? Promise.resolve(tooLarge(c)) : next();",
+        replace: "return next();",
+      },
+    ],
+    suites: ["tests/errors.test.ts"],
+    filter: "bounded input",
+  },
+  {
     name: "rest-body-limit",
     description: "the REST face refuses a body over 1 MiB before any procedure runs, as /trpc does",
     edits: [
