@@ -118,6 +118,21 @@ outer.post("/baseline/tasks", async (c) => {
   const body = await c.req.json<{ tenantId: string; userId: string; projectId: string; title: string }>();
   return c.json(await baselineWrite(raw, body));
 });
+// `npm run bench:profile`: V8's sampling profiler over exactly the measured window, started and
+// stopped over HTTP by the load generator (a --cpu-prof profile also holds start-up and warm-up).
+if (process.env.BENCH_PROFILE_ROUTES === "1") {
+  const { Session } = await import("node:inspector/promises");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 500 });
+  outer.post("/__profile/start", async (c) => {
+    await session.post("Profiler.start");
+    return c.json({ ok: true });
+  });
+  outer.post("/__profile/stop", async (c) => c.json((await session.post("Profiler.stop")).profile));
+}
+
 // On the app itself, after its middleware: a team writing this pattern would serve it behind
 // the same request id, access log and headers (mounted on `outer`, it skipped them: 1.16x
 // there against 1.45x here, BENCHMARKS.md).
