@@ -87,6 +87,10 @@ export const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 };
 
+/** "p50 12.3 / p99 45.6 ms": how an HTTP row reports its latencies. */
+export const latencyOf = (latencies: number[]) =>
+  `p50 ${percentile(latencies, 50).toFixed(1)} / p99 ${percentile(latencies, 99).toFixed(1)} ms`;
+
 /** Alternates baseline and candidate for `rounds` rounds; returns both medians. */
 export async function alternate(rounds: number, baseline: () => Promise<number>, candidate: () => Promise<number>) {
   const { medians, rounds: all } = await alternateAll(rounds, { baseline, candidate });

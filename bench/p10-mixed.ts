@@ -4,7 +4,7 @@
  * the row reports throughput, p50 and p99, and its target is no failed request.
  */
 import { listPath, load, startBenchServer } from "./http.js";
-import { percentile, quick, type Row, scratchDatabase } from "./lib.js";
+import { latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
@@ -37,7 +37,7 @@ export async function benchMixed(): Promise<Row> {
       const result = await load(server.origin, concurrency, ms, request);
       return {
         id: "P10",
-        what: `${concurrency} clients over ${clients.length} tenants, 80% projects.list / 20% tasks.create, ${ms / 1000} s: p50 ${percentile(result.latencies, 50).toFixed(0)} / p99 ${percentile(result.latencies, 99).toFixed(0)} ms, ${result.errors} errors`,
+        what: `${concurrency} clients over ${clients.length} tenants, 80% projects.list / 20% tasks.create, ${ms / 1000} s: ${latencyOf(result.latencies)}, ${result.errors} errors`,
         baseline: "",
         measured: `${Math.round(result.rps)} req/s`,
         ratio: null,

@@ -11,7 +11,7 @@ import { citusVersionAt, localCitusUrl } from "../db/distribute.js";
 import { migratePostgresUrl } from "../db/migrate.js";
 import { databaseUrl } from "../db/url.js";
 import { listPath, load, startBenchServer } from "./http.js";
-import { alternateAll, quick, type Row, scratchDatabase } from "./lib.js";
+import { alternateAll, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
@@ -79,9 +79,11 @@ export async function benchCitus(): Promise<Row[]> {
     };
     const [pg, citus] = [requests(0), requests(1)];
     let errors = 0;
-    const rate = (server: number, request: LoadRequest) => async () => {
+    const latencies: Record<string, number[]> = { pgList: [], citusList: [], pgCreate: [], citusCreate: [] };
+    const rate = (server: number, request: LoadRequest, key: string) => async () => {
       const r = await load(servers[server]?.origin ?? "", concurrency, ms, request);
       errors += r.errors;
+      latencies[key]?.push(...r.latencies);
       return r.rps;
     };
     for (const [server, set] of [
@@ -92,10 +94,10 @@ export async function benchCitus(): Promise<Row[]> {
       await load(servers[server]?.origin ?? "", concurrency, 1500, set.create);
     }
     const { medians } = await alternateAll(quick ? 3 : 5, {
-      pgList: rate(0, pg.list),
-      citusList: rate(1, citus.list),
-      pgCreate: rate(0, pg.create),
-      citusCreate: rate(1, citus.create),
+      pgList: rate(0, pg.list, "pgList"),
+      citusList: rate(1, citus.list, "citusList"),
+      pgCreate: rate(0, pg.create, "pgCreate"),
+      citusCreate: rate(1, citus.create, "citusCreate"),
     });
     if (errors > 0) throw new Error(`${errors} requests failed during P11`);
     const row = (what: string, base: number, measured: number): Row => ({
@@ -110,12 +112,12 @@ export async function benchCitus(): Promise<Row[]> {
     });
     return [
       row(
-        `HTTP projects.list (50 rows, ${concurrency} concurrent), 3-node cluster on this machine`,
+        `HTTP projects.list (50 rows, ${concurrency} concurrent), 3-node cluster on this machine; Citus ${latencyOf(latencies.citusList ?? [])} (one PostgreSQL ${latencyOf(latencies.pgList ?? [])})`,
         medians.pgList,
         medians.citusList,
       ),
       row(
-        `HTTP tasks.create (${concurrency} concurrent), 3-node cluster on this machine`,
+        `HTTP tasks.create (${concurrency} concurrent), 3-node cluster on this machine; Citus ${latencyOf(latencies.citusCreate ?? [])} (one PostgreSQL ${latencyOf(latencies.pgCreate ?? [])})`,
         medians.pgCreate,
         medians.citusCreate,
       ),

@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { listPath, load, startBenchServer } from "./http.js";
-import { alternate, percentile, quick, type Row, scratchDatabase } from "./lib.js";
+import { alternate, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
 import { seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
@@ -58,8 +58,7 @@ export async function benchRest(): Promise<Row> {
       );
       if (errors > 0) throw new Error(`${errors} requests failed during P13`);
       const ratio = candidate / baseline;
-      const tail = (key: string) =>
-        `p50 ${percentile(latencies[key] ?? [], 50).toFixed(1)} / p99 ${percentile(latencies[key] ?? [], 99).toFixed(1)} ms`;
+      const tail = (key: string) => latencyOf(latencies[key] ?? []);
       return {
         id: "P13",
         what: `REST GET /api/v1/projects with an API key (50 rows, ${concurrency} concurrent) against projects.list over tRPC with a JWT; REST ${tail("rest")}, tRPC ${tail("trpc")}`,

@@ -4,7 +4,7 @@
  * in the same server writing the same two rows in one raw postgres.js transaction.
  */
 import { load, startBenchServer } from "./http.js";
-import { alternate, percentile, quick, type Row, scratchDatabase } from "./lib.js";
+import { alternate, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
@@ -68,7 +68,7 @@ export async function benchWrites(): Promise<Row> {
       const ratio = result.candidate / result.baseline;
       return {
         id: "P6",
-        what: `HTTP tasks.create: task + audit in one transaction (${concurrency} concurrent, p50 ${percentile(latencies, 50).toFixed(0)} / p99 ${percentile(latencies, 99).toFixed(0)} ms)`,
+        what: `HTTP tasks.create: task + audit in one transaction (${concurrency} concurrent); ${latencyOf(latencies)}`,
         baseline: `${Math.round(result.baseline)} req/s`,
         measured: `${Math.round(result.candidate)} req/s`,
         ratio,

@@ -5,7 +5,7 @@
  * loaded at the same concurrency.
  */
 import { load, startBenchServer } from "./http.js";
-import { alternate, percentile, quick, type Row, scratchDatabase } from "./lib.js";
+import { alternate, latencyOf, percentile, quick, type Row, scratchDatabase } from "./lib.js";
 import { seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
@@ -32,18 +32,21 @@ export async function benchRlsPattern(): Promise<Row> {
       await run(bulkhead, 1500);
       let errors = 0;
       const p99 = { baseline: [] as number[], candidate: [] as number[] };
+      const all = { baseline: [] as number[], candidate: [] as number[] };
       const result = await alternate(
         quick ? 5 : 7,
         async () => {
           const r = await run(drizzlePattern, ms);
           errors += r.errors;
           p99.baseline.push(percentile(r.latencies, 99));
+          all.baseline.push(...r.latencies);
           return r.rps;
         },
         async () => {
           const r = await run(bulkhead, ms);
           errors += r.errors;
           p99.candidate.push(percentile(r.latencies, 99));
+          all.candidate.push(...r.latencies);
           return r.rps;
         },
       );
@@ -54,7 +57,7 @@ export async function benchRlsPattern(): Promise<Row> {
       );
       return {
         id: "P7",
-        what: `HTTP projects.list vs Drizzle's RLS pattern (p99 ${ourP99?.toFixed(0)} ms vs ${baseP99?.toFixed(0)} ms)`,
+        what: `HTTP projects.list vs Drizzle's RLS pattern (median round p99 ${ourP99?.toFixed(0)} ms vs ${baseP99?.toFixed(0)} ms); ${latencyOf(all.candidate)} (pattern ${latencyOf(all.baseline)})`,
         baseline: `${Math.round(result.baseline)} req/s`,
         measured: `${Math.round(result.candidate)} req/s`,
         ratio,
