@@ -278,7 +278,7 @@ export function createApp(deps: AppDeps) {
 
   // The REST face (server/rest.ts): the same procedures, for scripts and other languages.
   app.use(`${restBase}/*`, limitWrites);
-  app.get(`${restBase}/openapi.json`, (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
+  app.get(`${restBase}/openapi.json`, async (c) => c.json(await openApiDocument(new URL(c.req.url).origin)));
   // The interactive reference (Scalar), which loads its script from its CDN (see docsHeaders).
   app.get("/api/docs", Scalar({ url: `${restBase}/openapi.json`, pageTitle: "Bulkhead API" }));
   app.all(`${restBase}/*`, (c) =>

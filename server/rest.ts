@@ -4,16 +4,27 @@
  * 3.1). A REST route is the tRPC procedure itself, called through `createCaller` with the same
  * context, middleware, zod input and errors (mapped to HTTP status codes); its answer is the
  * procedure's output as plain JSON, dates as ISO strings.
+ *
+ * trpc-to-openapi (and zod-openapi with it) is loaded by the REST face's first request: it cost
+ * every server ~14 MB of memory from start, REST used or not (BENCHMARKS.md, Mem).
  */
-import { createOpenApiNodeHttpHandler, generateOpenApiDocument, type OpenApiRouter } from "trpc-to-openapi";
+import type { OpenApiRouter } from "trpc-to-openapi";
 import type { Context } from "./context.js";
 import { appRouter } from "./routers/_app.js";
 
 /** Where the REST face is mounted. */
 export const restBase = "/api/v1";
 
+type Library = typeof import("trpc-to-openapi");
+let library: Promise<Library> | undefined;
+function openApiLibrary(): Promise<Library> {
+  if (!library) library = import("trpc-to-openapi");
+  return library;
+}
+
 /** The OpenAPI 3.1 document of the REST face, for a server at `origin` (or relative paths). */
-export function openApiDocument(origin = "") {
+export async function openApiDocument(origin = "") {
+  const { generateOpenApiDocument } = await openApiLibrary();
   return generateOpenApiDocument(appRouter, {
     title: "Bulkhead API",
     description:
@@ -37,17 +48,25 @@ export interface RestRequest {
 const restRequest = Symbol("bulkhead.restRequest");
 type ProxiedRequest = Request & { [restRequest]: RestRequest };
 
+type Handler = ReturnType<Library["createOpenApiNodeHttpHandler"]>;
+let built: Promise<Handler> | undefined;
 /**
  * The library's handler, built once: trpc-to-openapi's own fetch adapter builds it (and, outside
  * production, the whole OpenAPI document to validate the router) on every request. What this adds
  * is what that adapter does per request: the body read as JSON, the path without the mount point.
  */
-const handler = createOpenApiNodeHttpHandler({
-  router: appRouter as OpenApiRouter,
-  createContext: ({ req }: { req: unknown }) => (req as ProxiedRequest)[restRequest].createContext(new Headers()),
-  // The headers a procedure set (Retry-After, RateLimit-*) go out with its answer.
-  responseMeta: ({ ctx }: { ctx?: Context }) => ({ headers: ctx ? Object.fromEntries(ctx.resHeaders) : {} }),
-} as unknown as Parameters<typeof createOpenApiNodeHttpHandler>[0]);
+function restHandler(): Promise<Handler> {
+  if (!built)
+    built = openApiLibrary().then(({ createOpenApiNodeHttpHandler }) =>
+      createOpenApiNodeHttpHandler({
+        router: appRouter as OpenApiRouter,
+        createContext: ({ req }: { req: unknown }) => (req as ProxiedRequest)[restRequest].createContext(new Headers()),
+        // The headers a procedure set (Retry-After, RateLimit-*) go out with its answer.
+        responseMeta: ({ ctx }: { ctx?: Context }) => ({ headers: ctx ? Object.fromEntries(ctx.resHeaders) : {} }),
+      } as unknown as Parameters<Library["createOpenApiNodeHttpHandler"]>[0]),
+    );
+  return built;
+}
 
 /** Serves one REST request: a procedure's answer, or a 404 for a route none has. */
 export async function serveRest(rest: RestRequest): Promise<Response> {
@@ -66,6 +85,7 @@ export async function serveRest(rest: RestRequest): Promise<Response> {
   if (!body.ok)
     return Response.json({ message: "Malformed request: the body is not JSON", code: "PARSE_ERROR" }, { status: 400 });
   const parsed = body.value;
+  const handler = await restHandler();
   const proxied = new Proxy(request, {
     get: (target, property) => {
       if (property === restRequest) return rest;

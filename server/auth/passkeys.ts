@@ -12,14 +12,7 @@
  *   statement that checks it, so two uses racing cannot both pass with one value.
  */
 import { decodeBase64urlIgnorePadding, encodeBase64urlNoPadding } from "@oslojs/encoding";
-import {
-  type AuthenticationResponseJSON,
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  type RegistrationResponseJSON,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-} from "@simplewebauthn/server";
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from "@simplewebauthn/server";
 import { TRPCError } from "@trpc/server";
 import { and, desc, eq, lt, or, sql } from "drizzle-orm";
 import { z } from "zod";
@@ -36,6 +29,17 @@ import { markSecondFactor, startSession } from "./sessions.js";
 import type { Session } from "./shapes.js";
 import { spendOnce } from "./throttle.js";
 import { InvalidTokenError } from "./tokens.js";
+
+type WebAuthn = typeof import("@simplewebauthn/server");
+let webauthn: Promise<WebAuthn> | undefined;
+/**
+ * @simplewebauthn/server, loaded by the first passkey operation: with its CBOR and ASN.1 parsers
+ * it cost every server ~28 MB of memory from start, passkeys used or not (BENCHMARKS.md, Mem).
+ */
+function webAuthn(): Promise<WebAuthn> {
+  if (!webauthn) webauthn = import("@simplewebauthn/server");
+  return webauthn;
+}
 
 const ticketSeconds = 300;
 
@@ -132,7 +136,7 @@ export async function registrationOptions(ctx: Context & { db: Tx; member: Who &
     .where(and(eq(users.tenantId, ctx.member.tenantId), eq(users.id, ctx.member.userId)));
   if (!account) throw notFound("Member");
   const { token } = await ctx.tokens.signTicket("passkey-register", ctx.member, ticketSeconds);
-  return generateRegistrationOptions({
+  return (await webAuthn()).generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
     userName: account.email,
@@ -167,13 +171,15 @@ export async function registerPasskey(
     throw error;
   }
   const rp = relyingParty(ctx.config);
-  const verification = await verifyRegistrationResponse({
-    response: { ...input.response, clientExtensionResults: {} } as RegistrationResponseJSON,
-    expectedChallenge: encodedChallenge(ticket),
-    expectedOrigin: rp.origin,
-    expectedRPID: rp.id,
-    requireUserVerification: false,
-  }).catch(() => null);
+  const verification = await (await webAuthn())
+    .verifyRegistrationResponse({
+      response: { ...input.response, clientExtensionResults: {} } as RegistrationResponseJSON,
+      expectedChallenge: encodedChallenge(ticket),
+      expectedOrigin: rp.origin,
+      expectedRPID: rp.id,
+      requireUserVerification: false,
+    })
+    .catch(() => null);
   if (!verification?.verified) throw invalid();
   const { credential, credentialBackedUp } = verification.registrationInfo;
   const [added] = await ctx.db
@@ -250,7 +256,7 @@ export async function secondFactorOptions(
   challenge: string,
 ) {
   if (allowCredentials.length === 0) return null;
-  return generateAuthenticationOptions({
+  return (await webAuthn()).generateAuthenticationOptions({
     rpID: relyingParty(config).id,
     challenge,
     allowCredentials,
@@ -286,7 +292,7 @@ export async function acceptPasskey(
   const rp = relyingParty(ctx.config);
   let newCounter: number;
   try {
-    const verification = await verifyAuthenticationResponse({
+    const verification = await (await webAuthn()).verifyAuthenticationResponse({
       response: { ...response, clientExtensionResults: {} } as AuthenticationResponseJSON,
       expectedChallenge: encodedChallenge(challenge),
       expectedOrigin: rp.origin,
@@ -351,7 +357,7 @@ export async function passkeyLoginOptions(ctx: Context, input: z.infer<typeof pa
     { tenantId, userId: crypto.randomUUID(), sessionId: crypto.randomUUID() },
     ticketSeconds,
   );
-  return generateAuthenticationOptions({
+  return (await webAuthn()).generateAuthenticationOptions({
     rpID: relyingParty(ctx.config).id,
     challenge: token,
     userVerification: "required",
