@@ -396,12 +396,14 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/hardening/hashing.test.ts"],
+    filter: "buys at most 2 hashes",
   },
   {
     name: "hashing-concurrency",
     description: "the process runs at most PASSWORD_HASHING_CONCURRENCY hashes at once",
     edits: [{ file: "server/auth/hashing.ts", find: "if (running >= limits.concurrency) {", replace: "if (false) {" }],
     suites: ["tests/hardening/hashing.test.ts"],
+    filter: "runs at most the configured number of hashes",
   },
   {
     name: "hashing-queue-bound",
@@ -414,6 +416,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/hardening/hashing.test.ts"],
+    filter: "runs at most the configured number of hashes",
   },
   {
     name: "signups-count-successes",
@@ -427,6 +430,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/hardening/hashing.test.ts"],
+    filter: "counts successful acceptances",
   },
   {
     name: "recheck-per-account",
@@ -440,6 +444,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/hardening/hashing.test.ts"],
+    filter: "counts a member.s password re-checks",
   },
   {
     name: "recheck-counts-successes",
@@ -453,6 +458,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/hardening/hashing.test.ts"],
+    filter: "counts a member.s password re-checks",
   },
   {
     name: "mail-names-cut",
@@ -723,6 +729,7 @@ export const sourceDefences: SourceDefence[] = [
       { file: passwords, find: "(ctx.tenantHint !== null && ctx.tenantHint !== account.slug)", replace: "false" },
     ],
     suites: [passwordTests],
+    filter: "refuses tenant A.s token on a request naming tenant B",
   },
   {
     name: "reset-dies-with-password",
@@ -735,6 +742,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [passwordTests],
+    filter: "refuses a token issued before the password changed",
   },
   {
     name: "password-change-ends-sessions",
@@ -747,18 +755,21 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [passwordTests],
+    filter: "ends every session of the user",
   },
   {
     name: "password-change-keeps-current",
     description: "a password change keeps the session that made it",
     edits: [{ file: passwords, find: "keepSession ? { except: keepSession } : {}", replace: "{}" }],
     suites: [passwordTests],
+    filter: "needs the current password, ends every other session",
   },
   {
     name: "reset-request-floor",
     description: "reset requests take the same time whether or not the account exists",
     edits: [{ file: passwords, find: "  await floor;\n", replace: "\n" }],
     suites: [passwordTests],
+    filter: "byte for byte alike, and no sooner than the floor",
   },
   {
     name: "reset-request-throttle",
@@ -771,6 +782,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [passwordTests],
+    filter: "is throttled per account, whether or not it exists",
   },
   {
     name: "change-verifies-current",
@@ -783,6 +795,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [passwordTests, "tests/tenant-lifecycle.test.ts"],
+    filter: "needs the current password, ends every other session",
   },
   {
     name: "change-throttle",
@@ -795,12 +808,14 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [passwordTests],
+    filter: "is throttled like a login",
   },
   {
     name: "policy-email",
     description: "a new password may not contain the email",
     edits: [{ file: policy, find: `    return "must not contain your email address";`, replace: "" }],
     suites: [passwordTests],
+    filter: "refuses the email, the workspace.s name and common passwords",
   },
   {
     name: "policy-workspace",
@@ -813,6 +828,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [passwordTests],
+    filter: "refuses the email, the workspace.s name and common passwords",
   },
   {
     name: "policy-common",
@@ -825,6 +841,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [passwordTests],
+    filter: "refuses the email, the workspace.s name and common passwords",
   },
   {
     name: "session-revoke-own-only",
@@ -881,12 +898,14 @@ export const sourceDefences: SourceDefence[] = [
     description: "a reset or verification token works once",
     edits: [{ file: oneTimeTokens, find: "isNull(table.usedAt), ", replace: "" }],
     suites: [passwordTests, verificationTests],
+    filter: "the token sets a new password once",
   },
   {
     name: "one-time-token-expires",
     description: "a reset or verification token expires",
     edits: [{ file: oneTimeTokens, find: ", gt(table.expiresAt, now))", replace: ")" }],
     suites: [passwordTests, verificationTests],
+    filter: "refuses an expired token",
   },
   {
     name: "database-unavailable-503",
@@ -964,6 +983,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/tenant-export.test.ts"],
+    filter: "is the owner.s alone",
   },
   {
     name: "export-one-snapshot",
@@ -976,6 +996,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/tenant-export.test.ts"],
+    filter: "streams every row of the owner.s tenant",
   },
   {
     name: "export-ticket-purpose",
@@ -988,6 +1009,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: ["tests/tenant-export.test.ts"],
+    filter: "a ticket is no access token",
   },
   {
     name: "export-stall-ends",
@@ -1498,6 +1520,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [mfaTests],
+    filter: "and each step once",
   },
   {
     name: "mfa-challenge-single-use",
@@ -1515,6 +1538,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [mfaTests],
+    filter: "spends a challenge once",
   },
   {
     name: "mfa-challenge-binding",
@@ -1532,6 +1556,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [mfaTests],
+    filter: "spends a challenge once",
   },
   {
     name: "recovery-code-once",
@@ -1544,6 +1569,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [mfaTests],
+    filter: "takes each recovery code once",
   },
   {
     name: "totp-secret-encrypted",
@@ -1570,6 +1596,7 @@ export const sourceDefences: SourceDefence[] = [
       },
     ],
     suites: [mfaTests],
+    filter: "throttles wrong codes per challenge",
   },
   {
     name: "mfa-policy-refresh",
