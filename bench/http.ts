@@ -66,6 +66,14 @@ export async function startBenchServer(database: string, extraEnv: Record<string
   };
 }
 
+/** One request of a load: what `load`'s `request` returns. */
+export interface LoadSpec {
+  path: string;
+  method?: "GET" | "POST";
+  headers?: Record<string, string>;
+  body?: string;
+}
+
 export interface LoadResult {
   rps: number;
   latencies: number[];
@@ -80,10 +88,7 @@ export async function load(
   origin: string,
   concurrency: number,
   ms: number,
-  request: (
-    worker: number,
-    i: number,
-  ) => { path: string; method?: "GET" | "POST"; headers?: Record<string, string>; body?: string },
+  request: (worker: number, i: number) => LoadSpec,
   perWorker = 10_000_000,
 ): Promise<LoadResult> {
   const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
@@ -113,6 +118,35 @@ export async function load(
   return { rps: (latencies.length / elapsed) * 1000, latencies, errors };
 }
 
-/** The tRPC GET path of `projects.list`. */
-export const listPath = (limit: number) =>
-  `/trpc/projects.list?input=${encodeURIComponent(JSON.stringify({ json: { limit } }))}`;
+/** The tRPC GET path of `projects.list`, or of the bench server's `/bare/list` (P2c) and `/p7/list` (P7). */
+export const listPath = (limit: number, procedure = "/trpc/projects.list") =>
+  `${procedure}?input=${encodeURIComponent(JSON.stringify({ json: { limit } }))}`;
+
+/**
+ * P2c's page: 49 items of the 50 rows the bare procedure reads, as `projects.list` reads one more
+ * than it returns.
+ */
+export const barePath = listPath(49, "/bare/list");
+
+/** `tasks.create` over tRPC, in `projectId`, by the member `token` names. */
+export const createTaskRequest = (
+  token: string | undefined,
+  projectId: string | undefined,
+  title: string,
+): LoadSpec => ({
+  path: "/trpc/tasks.create",
+  method: "POST",
+  headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+  body: JSON.stringify({ json: { projectId, title } }),
+});
+
+/** P6's baseline: the same task and its audit row, written by the bench server's raw route. */
+export const baselineWriteRequest = (
+  who: { tenantId: string; userId: string; projectId: string } | undefined,
+  title: string,
+): LoadSpec => ({
+  path: "/baseline/tasks",
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ tenantId: who?.tenantId, userId: who?.userId, projectId: who?.projectId, title }),
+});

@@ -3,7 +3,7 @@
  * (`projects.list`) and 20% writes (`tasks.create`), for 30 s (5 s in quick mode). No baseline:
  * the row reports throughput, p50 and p99, and its target is no failed request.
  */
-import { listPath, load, startBenchServer } from "./http.js";
+import { createTaskRequest, listPath, load, startBenchServer } from "./http.js";
 import { latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
@@ -25,12 +25,7 @@ export async function benchMixed(): Promise<Row> {
         const headers = { authorization: `Bearer ${who?.token}` };
         // One request in five writes.
         return (worker + i) % 5 === 0
-          ? {
-              path: "/trpc/tasks.create",
-              method: "POST" as const,
-              headers: { ...headers, "content-type": "application/json" },
-              body: JSON.stringify({ json: { projectId: who?.projectId, title: `load ${worker}-${i}` } }),
-            }
+          ? createTaskRequest(who?.token, who?.projectId, `load ${worker}-${i}`)
           : { path: listPath(20), headers };
       };
       await load(server.origin, concurrency, 2000, request); // warm up

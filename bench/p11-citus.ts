@@ -10,7 +10,7 @@ import postgres from "postgres";
 import { citusVersionAt, localCitusUrl } from "../db/distribute.js";
 import { migratePostgresUrl } from "../db/migrate.js";
 import { databaseUrl } from "../db/url.js";
-import { listPath, load, startBenchServer } from "./http.js";
+import { createTaskRequest, listPath, load, startBenchServer } from "./http.js";
 import { alternateAll, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
@@ -69,12 +69,7 @@ export async function benchCitus(): Promise<Row[]> {
         path: listPath(50),
         headers: { authorization: `Bearer ${pick(w, i)?.token}` },
       });
-      const create: LoadRequest = (w, i) => ({
-        path: "/trpc/tasks.create",
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${pick(w, i)?.token}` },
-        body: JSON.stringify({ json: { projectId: pick(w, i)?.projectId, title: `t${i}` } }),
-      });
+      const create: LoadRequest = (w, i) => createTaskRequest(pick(w, i)?.token, pick(w, i)?.projectId, `t${i}`);
       return { list, create };
     };
     const [pg, citus] = [requests(0), requests(1)];

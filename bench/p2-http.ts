@@ -8,7 +8,7 @@
  * order, at the same concurrency. Also records the server's peak RSS (Memory).
  */
 
-import { listPath, load, startBenchServer } from "./http.js";
+import { barePath, listPath, load, startBenchServer } from "./http.js";
 import { alternateAll, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
 import { seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
@@ -31,9 +31,8 @@ export async function benchHttp(): Promise<Row[]> {
         path: listPath(50),
         headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
       });
-      const bareInput = encodeURIComponent(JSON.stringify({ json: { limit: 49 } }));
       const bareRequest: LoadRequest = (w, i) => ({
-        path: `/bare/list?input=${bareInput}`,
+        path: barePath,
         headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
       });
       // Warm every path (JIT, connections) the same way before measuring, at the measured

@@ -3,7 +3,7 @@
  * membership, the project check, the insert and its audit event, COMMIT) vs. a plain Hono route
  * in the same server writing the same two rows in one raw postgres.js transaction.
  */
-import { load, startBenchServer } from "./http.js";
+import { baselineWriteRequest, createTaskRequest, load, startBenchServer } from "./http.js";
 import { alternate, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
@@ -22,29 +22,11 @@ export async function benchWrites(): Promise<Row> {
       const ms = quick ? 1500 : 4000;
       const pick = (w: number, i: number) => writers[(w * 7919 + i) % writers.length] ?? writers[0];
       const baseline = (duration: number) =>
-        load(server.origin, concurrency, duration, (w, i) => {
-          const who = pick(w, i);
-          return {
-            path: "/baseline/tasks",
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({
-              tenantId: who?.tenantId,
-              userId: who?.userId,
-              projectId: who?.projectId,
-              title: `t${i}`,
-            }),
-          };
-        });
+        load(server.origin, concurrency, duration, (w, i) => baselineWriteRequest(pick(w, i), `t${i}`));
       const bulkhead = (duration: number) =>
         load(server.origin, concurrency, duration, (w, i) => {
           const who = pick(w, i);
-          return {
-            path: "/trpc/tasks.create",
-            method: "POST",
-            headers: { "content-type": "application/json", authorization: `Bearer ${who?.token}` },
-            body: JSON.stringify({ json: { projectId: who?.projectId, title: `t${i}` } }),
-          };
+          return createTaskRequest(who?.token, who?.projectId, `t${i}`);
         });
       await baseline(1500);
       await bulkhead(1500);

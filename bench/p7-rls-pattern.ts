@@ -4,12 +4,10 @@
  * app and middleware, in the same server (`bench/http-server.ts`, `/p7`). Throughput and p99, both
  * loaded at the same concurrency.
  */
-import { load, startBenchServer } from "./http.js";
+import { listPath, load, startBenchServer } from "./http.js";
 import { alternate, latencyOf, percentile, quick, type Row, scratchDatabase } from "./lib.js";
 import { seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
-
-const input = encodeURIComponent(JSON.stringify({ json: { limit: 50 } }));
 
 export async function benchRlsPattern(): Promise<Row> {
   const scratch = await scratchDatabase("p7");
@@ -26,8 +24,8 @@ export async function benchRlsPattern(): Promise<Row> {
           path,
           headers: { authorization: `Bearer ${pick(w, i)}` },
         }));
-      const drizzlePattern = `/p7/list?input=${input}`;
-      const bulkhead = `/trpc/projects.list?input=${input}`;
+      const drizzlePattern = listPath(50, "/p7/list");
+      const bulkhead = listPath(50);
       await run(drizzlePattern, 1500);
       await run(bulkhead, 1500);
       let errors = 0;

@@ -2,15 +2,23 @@
  * `npm run bench:profile -- [--paths=raw,bare,list] [--seconds=8] [--top=15] [--save=dir]`:
  * where the server's CPU goes per request, path by path. Each path gets its own bench server
  * (one process, one JIT history), 2 s of warm-up at 32 concurrent, then V8's sampling profiler
- * (100 µs) over `--seconds` of the same load. Prints the server's CPU per request from /proc,
+ * (every 500 µs) over `--seconds` of the same load. Prints the server's CPU per request from /proc,
  * the self time per request of the top functions and of each package, and, with `--save`, the
  * `.cpuprofile` files (Chrome DevTools and speedscope open them as flame graphs).
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Pool } from "undici";
-import { listPath, load, startBenchServer } from "./http.js";
-import { percentile, scratchDatabase } from "./lib.js";
+import {
+  barePath,
+  baselineWriteRequest,
+  createTaskRequest,
+  type LoadSpec,
+  listPath,
+  load,
+  startBenchServer,
+} from "./http.js";
+import { latencyOf, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
@@ -85,39 +93,19 @@ try {
   const projectOf = await projectOfEachTenant(scratch.owner);
   const tokens = await Promise.all(tenants.map((t) => accessTokenFor(t)));
   const pick = (w: number, i: number) => (w * 7919 + i) % tenants.length;
-  const bareInput = encodeURIComponent(JSON.stringify({ json: { limit: 49 } }));
-  type Request = Parameters<typeof load>[3];
-  const requests: Record<string, Request> = {
+  const writer = (w: number, i: number) => {
+    const t = tenants[pick(w, i)];
+    return { tenantId: t?.tenantId ?? "", userId: t?.userId ?? "", projectId: projectOf.get(t?.tenantId ?? "") ?? "" };
+  };
+  const bearer = (w: number, i: number) => ({ authorization: `Bearer ${tokens[pick(w, i)]}` });
+  // The paths P2 (raw, bare, list), P7 (p7) and P6 (raw-write, write) load.
+  const requests: Record<string, (w: number, i: number) => LoadSpec> = {
     raw: (w, i) => ({ path: `/baseline/projects?tenant=${tenants[pick(w, i)]?.tenantId}` }),
-    bare: (w, i) => ({
-      path: `/bare/list?input=${bareInput}`,
-      headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
-    }),
-    list: (w, i) => ({ path: listPath(50), headers: { authorization: `Bearer ${tokens[pick(w, i)]}` } }),
-    p7: (w, i) => ({ path: `/p7/list?input=${bareInput}`, headers: { authorization: `Bearer ${tokens[pick(w, i)]}` } }),
-    "raw-write": (w, i) => {
-      const t = tenants[pick(w, i)];
-      return {
-        path: "/baseline/tasks",
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          tenantId: t?.tenantId,
-          userId: t?.userId,
-          projectId: projectOf.get(t?.tenantId ?? ""),
-          title: `t${i}`,
-        }),
-      };
-    },
-    write: (w, i) => {
-      const t = tenants[pick(w, i)];
-      return {
-        path: "/trpc/tasks.create",
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${tokens[pick(w, i)]}` },
-        body: JSON.stringify({ json: { projectId: projectOf.get(t?.tenantId ?? ""), title: `t${i}` } }),
-      };
-    },
+    bare: (w, i) => ({ path: barePath, headers: bearer(w, i) }),
+    list: (w, i) => ({ path: listPath(50), headers: bearer(w, i) }),
+    p7: (w, i) => ({ path: listPath(50, "/p7/list"), headers: bearer(w, i) }),
+    "raw-write": (w, i) => baselineWriteRequest(writer(w, i), `t${i}`),
+    write: (w, i) => createTaskRequest(tokens[pick(w, i)], writer(w, i).projectId, `t${i}`),
   };
   for (const name of paths) {
     const request = requests[name];
@@ -159,7 +147,7 @@ try {
       }
       const perRequest = (us: number) => `${(us / count).toFixed(1).padStart(7)} µs`;
       console.log(
-        `\n## ${name}: ${Math.round(result.rps)} req/s, p50 ${percentile(result.latencies, 50).toFixed(1)} / p99 ${percentile(result.latencies, 99).toFixed(1)} ms; CPU per request (/proc): server ${Math.round(((userMs + systemMs) * 1000) / count)} µs (${Math.round((systemMs * 1000) / count)} in the kernel), PostgreSQL ${Math.round((pgMs * 1000) / count)} µs${cpuOnly ? "" : `; ${Math.round(sampled / count)} µs sampled in the server (idle left out)`}`,
+        `\n## ${name}: ${Math.round(result.rps)} req/s, ${latencyOf(result.latencies)}; CPU per request (/proc): server ${Math.round(((userMs + systemMs) * 1000) / count)} µs (${Math.round((systemMs * 1000) / count)} in the kernel), PostgreSQL ${Math.round((pgMs * 1000) / count)} µs${cpuOnly ? "" : `; ${Math.round(sampled / count)} µs sampled in the server (idle left out)`}`,
       );
       if (cpuOnly) continue;
       console.log("\nself time per request, by package:");
