@@ -3,7 +3,7 @@
  * in the same process, the baselines: plain Hono routes running the baseline SELECT (P2) and the
  * baseline write (P6) with raw postgres.js, `projects.list` as a team would write it with
  * Drizzle's documented RLS pattern behind the same tRPC and Hono (P7), and the floor of that
- * stack: a bare tRPC procedure reading with raw postgres.js (P2c).
+ * stack: bare tRPC procedures reading (P2c) and writing (P6c) with raw postgres.js.
  *   BENCH_APP_URL (bulkhead_app), BENCH_BASELINE_URL (superuser, no RLS), JWT_SECRET; prints
  *   `ready <port>` once it listens.
  */
@@ -12,6 +12,7 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { and, eq, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import postgres from "postgres";
+import { z } from "zod";
 import { connectPostgres } from "../db/postgres.js";
 import { projects } from "../db/schema.js";
 import { createApp } from "../server/app.js";
@@ -23,6 +24,7 @@ import { createConsoleLogger, silentLogger, systemClock } from "../server/deps.j
 import { responseSent } from "../server/observability/node.js";
 import { afterCursor, newestFirst, pageInput, toPage } from "../server/pagination.js";
 import { publicProcedure, router } from "../server/trpc.js";
+import { idField, nameField } from "../server/validation.js";
 import { baselineRead, baselineWrite } from "./lib.js";
 
 const env = parseConfig(process.env);
@@ -89,6 +91,22 @@ const bare = router({
       })),
       input.limit,
     );
+  }),
+  // P6c: the same for a write — tasks.create's input, the token verified, the baseline's
+  // transaction (the task and its audit row), the task answered through superjson.
+  create: publicProcedure.input(z.object({ projectId: idField, title: nameField })).mutation(async ({ ctx, input }) => {
+    const claims = await tokens.verifyAccess(ctx.accessToken ?? "");
+    const task = await baselineWrite(raw, { tenantId: claims.tenantId, userId: claims.userId, ...input });
+    if (!task) throw new Error("the baseline wrote no task");
+    return {
+      id: task.id,
+      projectId: task.project_id,
+      title: task.title,
+      status: task.status,
+      assigneeId: task.assignee_id,
+      createdAt: task.created_at,
+      updatedAt: task.updated_at,
+    };
   }),
 });
 

@@ -140,6 +140,16 @@ export const createTaskRequest = (
   body: JSON.stringify({ json: { projectId, title } }),
 });
 
+/** P6c: the same write through the bench server's bare tRPC procedure (tasks.create's input). */
+export const bareCreateRequest = (
+  token: string | undefined,
+  projectId: string | undefined,
+  title: string,
+): LoadSpec => ({
+  ...createTaskRequest(token, projectId, title),
+  path: "/bare/create",
+});
+
 /** P6's baseline: the same task and its audit row, written by the bench server's raw route. */
 export const baselineWriteRequest = (
   who: { tenantId: string; userId: string; projectId: string } | undefined,

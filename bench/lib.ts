@@ -28,7 +28,7 @@ export const baselineWrite = (
   who: { tenantId: string; userId: string; projectId: string; title: string },
 ) =>
   sql.begin(async (tx) => {
-    const [task] = await tx<{ id: string }[]>`
+    const [task] = await tx<BaselineTask[]>`
       insert into tasks (tenant_id, project_id, title) values (${who.tenantId}, ${who.projectId}, ${who.title})
       returning id, project_id, title, status, assignee_id, created_at, updated_at`;
     await tx`
@@ -36,6 +36,17 @@ export const baselineWrite = (
       values (${who.tenantId}, ${who.userId}, 'task.created', 'task', ${task?.id ?? null}, 'baseline')`;
     return task;
   });
+
+/** The task row the baseline write returns (its columns as PostgreSQL names them). */
+export interface BaselineTask {
+  id: string;
+  project_id: string;
+  title: string;
+  status: string;
+  assignee_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
 
 /** Creates and migrates a scratch database; `drop()` removes it. */
 export async function scratchDatabase(label: string) {

@@ -10,6 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Pool } from "undici";
 import {
+  bareCreateRequest,
   barePath,
   baselineWriteRequest,
   createTaskRequest,
@@ -98,13 +99,14 @@ try {
     return { tenantId: t?.tenantId ?? "", userId: t?.userId ?? "", projectId: projectOf.get(t?.tenantId ?? "") ?? "" };
   };
   const bearer = (w: number, i: number) => ({ authorization: `Bearer ${tokens[pick(w, i)]}` });
-  // The paths P2 (raw, bare, list), P7 (p7) and P6 (raw-write, write) load.
+  // The paths P2 (raw, bare, list), P7 (p7) and P6 (raw-write, bare-write, write) load.
   const requests: Record<string, (w: number, i: number) => LoadSpec> = {
     raw: (w, i) => ({ path: `/baseline/projects?tenant=${tenants[pick(w, i)]?.tenantId}` }),
     bare: (w, i) => ({ path: barePath, headers: bearer(w, i) }),
     list: (w, i) => ({ path: listPath(50), headers: bearer(w, i) }),
     p7: (w, i) => ({ path: listPath(50, "/p7/list"), headers: bearer(w, i) }),
     "raw-write": (w, i) => baselineWriteRequest(writer(w, i), `t${i}`),
+    "bare-write": (w, i) => bareCreateRequest(tokens[pick(w, i)], writer(w, i).projectId, `t${i}`),
     write: (w, i) => createTaskRequest(tokens[pick(w, i)], writer(w, i).projectId, `t${i}`),
   };
   for (const name of paths) {
