@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
-import { urlFor } from "./lib.js";
+import { alternateAll, latencyOf, urlFor } from "./lib.js";
 import { benchSecret } from "./tokens.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -80,6 +80,9 @@ export interface LoadResult {
   errors: number;
 }
 
+/** What `load` asks for each request a worker sends. */
+export type LoadRequest = (worker: number, i: number) => LoadSpec;
+
 /**
  * `concurrency` closed-loop workers send `request(i)` until `ms` elapse or each has sent
  * `perWorker` requests; counts and times each.
@@ -88,7 +91,7 @@ export async function load(
   origin: string,
   concurrency: number,
   ms: number,
-  request: (worker: number, i: number) => LoadSpec,
+  request: LoadRequest,
   perWorker = 10_000_000,
 ): Promise<LoadResult> {
   const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
@@ -116,6 +119,38 @@ export async function load(
   const elapsed = performance.now() - started;
   await pool.close();
   return { rps: (latencies.length / elapsed) * 1000, latencies, errors };
+}
+
+/**
+ * Several loads compared in the same run: each warmed once for `warmMs`, then run for `ms` in
+ * `rounds` rotated rounds (`alternateAll`), all at `concurrency`. Throws if any request failed
+ * (`label` names the benchmark); returns each load's median req/s and its latencies' summary.
+ */
+export async function rotatedLoads<K extends string>(
+  origin: string,
+  label: string,
+  requests: Record<K, LoadRequest>,
+  options: { concurrency: number; ms: number; rounds: number; warmMs: number },
+) {
+  const { concurrency, ms, rounds, warmMs } = options;
+  const keys = Object.keys(requests) as K[];
+  for (const key of keys) await load(origin, concurrency, warmMs, requests[key]);
+  let errors = 0;
+  const latencies = Object.fromEntries(keys.map((key) => [key, [] as number[]])) as Record<K, number[]>;
+  const runs = Object.fromEntries(
+    keys.map((key) => [
+      key,
+      async () => {
+        const r = await load(origin, concurrency, ms, requests[key]);
+        errors += r.errors;
+        latencies[key].push(...r.latencies);
+        return r.rps;
+      },
+    ]),
+  ) as Record<K, () => Promise<number>>;
+  const { medians } = await alternateAll(rounds, runs);
+  if (errors > 0) throw new Error(`${errors} requests failed during ${label}`);
+  return { medians, tail: (key: K) => latencyOf(latencies[key]) };
 }
 
 /** The tRPC GET path of `projects.list`, or of the bench server's `/bare/list` (P2c) and `/p7/list` (P7). */

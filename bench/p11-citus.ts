@@ -10,7 +10,7 @@ import postgres from "postgres";
 import { citusVersionAt, localCitusUrl } from "../db/distribute.js";
 import { migratePostgresUrl } from "../db/migrate.js";
 import { databaseUrl } from "../db/url.js";
-import { createTaskRequest, listPath, load, startBenchServer } from "./http.js";
+import { createTaskRequest, type LoadRequest, listPath, load, startBenchServer } from "./http.js";
 import { alternateAll, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
@@ -61,7 +61,6 @@ export async function benchCitus(): Promise<Row[]> {
     );
     const concurrency = 32;
     const ms = quick ? 1500 : 4000;
-    type LoadRequest = Parameters<typeof load>[3];
     const requests = (n: number) => {
       const who = prepared[n] ?? [];
       const pick = (w: number, i: number) => who[(w * 7919 + i) % who.length];

@@ -7,8 +7,8 @@
  * mixed load row.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { listPath, load, startBenchServer } from "./http.js";
-import { alternate, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
+import { listPath, rotatedLoads, startBenchServer } from "./http.js";
+import { quick, type Row, scratchDatabase } from "./lib.js";
 import { seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
@@ -33,32 +33,20 @@ export async function benchRest(): Promise<Row> {
       const concurrency = 32;
       const ms = quick ? 1500 : 4000;
       const pick = (w: number, i: number) => (w * 7919 + i) % tenants.length;
-      type LoadRequest = Parameters<typeof load>[3];
-      const trpcRequest: LoadRequest = (w, i) => ({
-        path: listPath(50),
-        headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
-      });
-      const restRequest: LoadRequest = (w, i) => ({
-        path: "/api/v1/projects?limit=50",
-        headers: { authorization: `Bearer ${keys[pick(w, i)]}` },
-      });
-      for (const request of [trpcRequest, restRequest]) await load(server.origin, concurrency, 2000, request);
-      let errors = 0;
-      const latencies: Record<string, number[]> = { trpc: [], rest: [] };
-      const rateOf = (key: string, request: LoadRequest) => async () => {
-        const r = await load(server.origin, concurrency, ms, request);
-        errors += r.errors;
-        latencies[key]?.push(...r.latencies);
-        return r.rps;
-      };
-      const { baseline, candidate } = await alternate(
-        quick ? 5 : 7,
-        rateOf("trpc", trpcRequest),
-        rateOf("rest", restRequest),
+      const { medians, tail } = await rotatedLoads(
+        server.origin,
+        "P13",
+        {
+          trpc: (w, i) => ({ path: listPath(50), headers: { authorization: `Bearer ${tokens[pick(w, i)]}` } }),
+          rest: (w, i) => ({
+            path: "/api/v1/projects?limit=50",
+            headers: { authorization: `Bearer ${keys[pick(w, i)]}` },
+          }),
+        },
+        { concurrency, ms, rounds: quick ? 5 : 7, warmMs: 2000 },
       );
-      if (errors > 0) throw new Error(`${errors} requests failed during P13`);
+      const { trpc: baseline, rest: candidate } = medians;
       const ratio = candidate / baseline;
-      const tail = (key: string) => latencyOf(latencies[key] ?? []);
       return {
         id: "P13",
         what: `REST GET /api/v1/projects with an API key (50 rows, ${concurrency} concurrent) against projects.list over tRPC with a JWT; REST ${tail("rest")}, tRPC ${tail("trpc")}`,

@@ -8,8 +8,8 @@
  * order, at the same concurrency. Also records the server's peak RSS (Memory).
  */
 
-import { barePath, listPath, load, startBenchServer } from "./http.js";
-import { alternateAll, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
+import { barePath, listPath, rotatedLoads, startBenchServer } from "./http.js";
+import { quick, type Row, scratchDatabase } from "./lib.js";
 import { seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
@@ -23,41 +23,21 @@ export async function benchHttp(): Promise<Row[]> {
       const concurrency = 32;
       const ms = quick ? 1500 : 4000;
       const pick = (w: number, i: number) => (w * 7919 + i) % tenants.length;
-      type LoadRequest = Parameters<typeof load>[3];
-      const baselineRequest: LoadRequest = (w, i) => ({
-        path: `/baseline/projects?tenant=${tenants[pick(w, i)]?.tenantId}`,
-      });
-      const listRequest: LoadRequest = (w, i) => ({
-        path: listPath(50),
-        headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
-      });
-      const bareRequest: LoadRequest = (w, i) => ({
-        path: barePath,
-        headers: { authorization: `Bearer ${tokens[pick(w, i)]}` },
-      });
-      // Warm every path (JIT, connections) the same way before measuring, at the measured
+      // Every path is warmed (JIT, connections) the same way before measuring, at the measured
       // concurrency: a perf profile of the server after 1.5 s of load still showed V8 compiling.
-      for (const request of [baselineRequest, bareRequest, listRequest])
-        await load(server.origin, concurrency, 2000, request);
-      let errors = 0;
-      const latencies: Record<string, number[]> = { raw: [], bare: [], list: [] };
-      /** One round of `request`: its requests per second, its failures counted, its latencies kept. */
-      const rateOf = (key: string, request: LoadRequest) => async () => {
-        const r = await load(server.origin, concurrency, ms, request);
-        errors += r.errors;
-        latencies[key]?.push(...r.latencies);
-        return r.rps;
-      };
-      const { medians } = await alternateAll(quick ? 5 : 7, {
-        raw: rateOf("raw", baselineRequest),
-        bare: rateOf("bare", bareRequest),
-        list: rateOf("list", listRequest),
-      });
+      const { medians, tail } = await rotatedLoads(
+        server.origin,
+        "P2",
+        {
+          raw: (w, i) => ({ path: `/baseline/projects?tenant=${tenants[pick(w, i)]?.tenantId}` }),
+          bare: (w, i) => ({ path: barePath, headers: { authorization: `Bearer ${tokens[pick(w, i)]}` } }),
+          list: (w, i) => ({ path: listPath(50), headers: { authorization: `Bearer ${tokens[pick(w, i)]}` } }),
+        },
+        { concurrency, ms, rounds: quick ? 5 : 7, warmMs: 2000 },
+      );
       const peak = server.peakRssMb();
-      if (errors > 0) throw new Error(`${errors} requests failed during P2`);
       const ratio = medians.list / medians.bare;
       const floor = medians.bare / medians.raw;
-      const tail = (key: string) => latencyOf(latencies[key] ?? []);
       return [
         {
           id: "P2",

@@ -6,8 +6,15 @@
  * the token verified, running the raw route's transaction; printed against the raw route, and
  * P6 against it (P6f), as P2c is for reads. The three run in the same rounds, rotated.
  */
-import { bareCreateRequest, baselineWriteRequest, createTaskRequest, load, startBenchServer } from "./http.js";
-import { alternateAll, latencyOf, quick, type Row, scratchDatabase } from "./lib.js";
+import {
+  bareCreateRequest,
+  baselineWriteRequest,
+  createTaskRequest,
+  type LoadRequest,
+  rotatedLoads,
+  startBenchServer,
+} from "./http.js";
+import { quick, type Row, scratchDatabase } from "./lib.js";
 import { projectOfEachTenant, seedTenants } from "./seed.js";
 import { accessTokenFor } from "./tokens.js";
 
@@ -24,7 +31,6 @@ export async function benchWrites(): Promise<Row[]> {
       const concurrency = 32;
       const ms = quick ? 1500 : 4000;
       const pick = (w: number, i: number) => writers[(w * 7919 + i) % writers.length] ?? writers[0];
-      type LoadRequest = Parameters<typeof load>[3];
       const requests: Record<"raw" | "bare" | "create", LoadRequest> = {
         raw: (w, i) => baselineWriteRequest(pick(w, i), `t${i}`),
         bare: (w, i) => {
@@ -36,23 +42,13 @@ export async function benchWrites(): Promise<Row[]> {
           return createTaskRequest(who?.token, who?.projectId, `t${i}`);
         },
       };
-      for (const request of Object.values(requests)) await load(server.origin, concurrency, 1500, request);
-      let errors = 0;
-      const latencies: Record<string, number[]> = { raw: [], bare: [], create: [] };
-      const rateOf = (key: keyof typeof requests) => async () => {
-        const r = await load(server.origin, concurrency, ms, requests[key]);
-        errors += r.errors;
-        latencies[key]?.push(...r.latencies);
-        return r.rps;
-      };
-      const { medians } = await alternateAll(quick ? 5 : 7, {
-        raw: rateOf("raw"),
-        bare: rateOf("bare"),
-        create: rateOf("create"),
+      const { medians, tail } = await rotatedLoads(server.origin, "P6", requests, {
+        concurrency,
+        ms,
+        rounds: quick ? 5 : 7,
+        warmMs: 1500,
       });
-      if (errors > 0) throw new Error(`${errors} requests failed during P6`);
       const ratio = medians.create / medians.raw;
-      const tail = (key: string) => latencyOf(latencies[key] ?? []);
       return [
         {
           id: "P6",
